@@ -1,0 +1,350 @@
+//! A virtual host: its exchanges and queues, and the operations on them with
+//! RabbitMQ's rules (reserved names, exclusivity, equivalence, auto-delete).
+
+use super::{equivalence, names};
+use crate::error::{AmqpError, AmqpResult};
+use crate::exchange::{Binding, Exchange, ExchangeKind, headers};
+use crate::queue::Queue;
+use amq_protocol::types::{FieldTable, ShortString};
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+use std::sync::Arc;
+
+pub struct Vhost {
+    pub name: String,
+    exchanges: DashMap<ShortString, Arc<Exchange>>,
+    queues: DashMap<ShortString, Arc<Queue>>,
+}
+
+pub struct ExchangeSpec<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub passive: bool,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    pub arguments: &'a FieldTable,
+}
+
+pub struct QueueSpec<'a> {
+    pub name: &'a str,
+    pub passive: bool,
+    pub durable: bool,
+    pub exclusive: bool,
+    pub auto_delete: bool,
+    pub arguments: &'a FieldTable,
+    /// The declaring connection.
+    pub conn_id: u64,
+}
+
+const DEFAULT_EXCHANGE_DENIED: &str = "operation not permitted on the default exchange";
+
+impl Vhost {
+    pub fn new(name: &str) -> Arc<Vhost> {
+        let v = Vhost {
+            name: name.to_string(),
+            exchanges: DashMap::new(),
+            queues: DashMap::new(),
+        };
+        for (n, k) in [
+            ("", ExchangeKind::Direct),
+            ("amq.direct", ExchangeKind::Direct),
+            ("amq.fanout", ExchangeKind::Fanout),
+            ("amq.topic", ExchangeKind::Topic),
+            ("amq.headers", ExchangeKind::Headers),
+            ("amq.match", ExchangeKind::Headers),
+        ] {
+            v.exchanges.insert(
+                n.into(),
+                Exchange::new(n.into(), k, true, false, false, FieldTable::default()),
+            );
+        }
+        Arc::new(v)
+    }
+
+    fn no_exchange(&self, name: &str) -> AmqpError {
+        AmqpError::not_found(format!("no exchange '{name}' in vhost '{}'", self.name))
+    }
+
+    fn no_queue(&self, name: &str) -> AmqpError {
+        AmqpError::not_found(format!("no queue '{name}' in vhost '{}'", self.name))
+    }
+
+    pub fn exchange(&self, name: &str) -> AmqpResult<Arc<Exchange>> {
+        self.exchanges
+            .get(name)
+            .map(|e| e.clone())
+            .ok_or_else(|| self.no_exchange(name))
+    }
+
+    pub fn queue(&self, name: &str) -> AmqpResult<Arc<Queue>> {
+        self.queues
+            .get(name)
+            .map(|q| q.clone())
+            .ok_or_else(|| self.no_queue(name))
+    }
+
+    /// A queue the connection may use: exclusive queues only by their owner.
+    pub fn queue_for(&self, name: &str, conn_id: u64) -> AmqpResult<Arc<Queue>> {
+        let q = self.queue(name)?;
+        self.check_exclusive(&q, conn_id)?;
+        Ok(q)
+    }
+
+    fn check_exclusive(&self, q: &Queue, conn_id: u64) -> AmqpResult<()> {
+        match q.exclusive_owner {
+            Some(owner) if owner != conn_id => Err(self.locked(q.name.as_str())),
+            _ => Ok(()),
+        }
+    }
+
+    fn locked(&self, name: &str) -> AmqpError {
+        AmqpError::resource_locked(format!(
+            "cannot obtain exclusive access to locked queue '{name}' in vhost '{}'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.",
+            self.name
+        ))
+    }
+
+    pub fn declare_exchange(&self, s: &ExchangeSpec) -> AmqpResult<()> {
+        if s.passive {
+            return self.exchange(s.name).map(|_| ());
+        }
+        let kind = ExchangeKind::parse(s.kind).ok_or_else(|| {
+            AmqpError::command_invalid(format!("unknown exchange type '{}'", s.kind))
+        })?;
+        if s.name.is_empty() {
+            return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
+        }
+        if s.name.starts_with("amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "exchange name '{}' contains reserved prefix 'amq.*'",
+                s.name
+            )));
+        }
+        match self.exchanges.entry(s.name.into()) {
+            Entry::Occupied(e) => {
+                let x = e.get();
+                let (n, v) = (s.name, self.name.as_str());
+                if x.kind != kind {
+                    return Err(AmqpError::precondition_failed(format!(
+                        "inequivalent arg 'type' for exchange '{n}' in vhost '{v}': received '{}' but current is '{}'",
+                        kind.as_str(),
+                        x.kind.as_str()
+                    )));
+                }
+                equivalence::flag("durable", n, "exchange", v, s.durable, x.durable)?;
+                equivalence::flag(
+                    "auto_delete",
+                    n,
+                    "exchange",
+                    v,
+                    s.auto_delete,
+                    x.auto_delete,
+                )?;
+                equivalence::flag("internal", n, "exchange", v, s.internal, x.internal)?;
+                equivalence::exchange_args(n, v, s.arguments, &x.arguments)
+            }
+            Entry::Vacant(e) => {
+                e.insert(Exchange::new(
+                    s.name.into(),
+                    kind,
+                    s.durable,
+                    s.auto_delete,
+                    s.internal,
+                    s.arguments.clone(),
+                ));
+                Ok(())
+            }
+        }
+    }
+
+    pub fn delete_exchange(&self, name: &str, if_unused: bool) -> AmqpResult<()> {
+        if name.is_empty() || name.starts_with("amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "operation not permitted on exchange '{name}' in vhost '{}'",
+                self.name
+            )));
+        }
+        let x = match self.exchanges.get(name) {
+            Some(x) => x.clone(),
+            None => return Err(self.no_exchange(name)),
+        };
+        if if_unused && x.has_bindings() {
+            return Err(AmqpError::precondition_failed(format!(
+                "exchange '{name}' in vhost '{}' in use",
+                self.name
+            )));
+        }
+        self.exchanges.remove(name);
+        Ok(())
+    }
+
+    /// Declare (or find, or check) a queue: the queue, its ready-message and
+    /// consumer counts.
+    pub fn declare_queue(&self, s: &QueueSpec) -> AmqpResult<(Arc<Queue>, usize, usize)> {
+        if s.passive {
+            let q = self.queue_for(s.name, s.conn_id)?;
+            let (m, c) = q.counts();
+            return Ok((q, m, c));
+        }
+        let name = if s.name.is_empty() {
+            names::queue_name()
+        } else if s.name.starts_with("amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "queue name '{}' contains reserved prefix 'amq.*'",
+                s.name
+            )));
+        } else {
+            s.name.to_string()
+        };
+        let q = match self.queues.entry(name.as_str().into()) {
+            Entry::Occupied(e) => {
+                let q = e.get().clone();
+                drop(e);
+                self.check_exclusive(&q, s.conn_id)?;
+                if s.exclusive && q.exclusive_owner.is_none() {
+                    return Err(self.locked(&name));
+                }
+                let v = self.name.as_str();
+                equivalence::flag("durable", &name, "queue", v, s.durable, q.durable)?;
+                equivalence::flag(
+                    "auto_delete",
+                    &name,
+                    "queue",
+                    v,
+                    s.auto_delete,
+                    q.auto_delete,
+                )?;
+                equivalence::queue_args(&name, v, s.arguments, &q.arguments)?;
+                q
+            }
+            Entry::Vacant(e) => {
+                let q = Queue::new(
+                    name.as_str().into(),
+                    s.durable,
+                    s.exclusive.then_some(s.conn_id),
+                    s.auto_delete,
+                    s.arguments.clone(),
+                );
+                e.insert(q.clone());
+                q
+            }
+        };
+        let (m, c) = q.counts();
+        Ok((q, m, c))
+    }
+
+    /// Delete a queue by name; the number of ready messages it held.
+    /// A queue that does not exist counts as deleted (RabbitMQ does the same).
+    pub fn delete_queue(
+        &self,
+        name: &str,
+        conn_id: u64,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> AmqpResult<usize> {
+        let q = match self.queues.get(name) {
+            Some(q) => q.clone(),
+            None => return Ok(0),
+        };
+        self.check_exclusive(&q, conn_id)?;
+        let (ready, consumers) = q.counts();
+        if if_unused && consumers > 0 {
+            return Err(AmqpError::precondition_failed(format!(
+                "queue '{name}' in vhost '{}' in use",
+                self.name
+            )));
+        }
+        if if_empty && ready > 0 {
+            return Err(AmqpError::precondition_failed(format!(
+                "queue '{name}' in vhost '{}' is not empty",
+                self.name
+            )));
+        }
+        Ok(self.remove_queue(&q))
+    }
+
+    /// Unregister and delete a queue, dropping its bindings and any
+    /// auto-delete exchange left without bindings.
+    pub fn remove_queue(&self, q: &Arc<Queue>) -> usize {
+        self.queues
+            .remove_if(q.name.as_str(), |_, v| Arc::ptr_eq(v, q));
+        let mut emptied = vec![];
+        for x in self.exchanges.iter() {
+            if x.unbind_queue(q) && x.auto_delete && !x.has_bindings() {
+                emptied.push(x.name.clone());
+            }
+        }
+        for name in emptied {
+            self.exchanges.remove_if(&name, |_, x| !x.has_bindings());
+        }
+        q.delete()
+    }
+
+    pub fn bind(
+        &self,
+        queue: &str,
+        exchange: &str,
+        key: &str,
+        args: &FieldTable,
+        conn_id: u64,
+    ) -> AmqpResult<()> {
+        if exchange.is_empty() {
+            return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
+        }
+        let q = self.queue_for(queue, conn_id)?;
+        let x = self.exchange(exchange)?;
+        let x_match = if x.kind == ExchangeKind::Headers {
+            headers::x_match(args).map_err(AmqpError::precondition_failed)?
+        } else {
+            headers::XMatch::All
+        };
+        x.bind(Binding {
+            queue: q,
+            key: key.into(),
+            args: args.clone(),
+            x_match,
+        });
+        Ok(())
+    }
+
+    pub fn unbind(
+        &self,
+        queue: &str,
+        exchange: &str,
+        key: &str,
+        args: &FieldTable,
+        conn_id: u64,
+    ) -> AmqpResult<()> {
+        if exchange.is_empty() {
+            return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
+        }
+        let q = self.queue_for(queue, conn_id)?;
+        let x = self.exchange(exchange)?;
+        if x.unbind(&q, key, args) && x.auto_delete && !x.has_bindings() {
+            self.exchanges.remove_if(exchange, |_, x| !x.has_bindings());
+        }
+        Ok(())
+    }
+
+    /// Route to queues: the default exchange by queue name, others by bindings.
+    pub fn route(
+        &self,
+        x: &Exchange,
+        key: &str,
+        headers: Option<&FieldTable>,
+        out: &mut Vec<Arc<Queue>>,
+    ) {
+        if x.name.as_str().is_empty() {
+            if let Some(q) = self.queues.get(key) {
+                out.push(q.clone());
+            }
+        } else {
+            x.route(key, headers, out);
+        }
+    }
+
+    pub fn queue_names(&self) -> Vec<String> {
+        self.queues.iter().map(|q| q.name.to_string()).collect()
+    }
+}

@@ -1,0 +1,188 @@
+//! Basic.Qos, Consume, Cancel and Get, and turning a queue's delivery into
+//! frames with a delivery tag.
+
+use super::acks::Unacked;
+use super::{Channel, Consumer, Ctx, deliver};
+use crate::broker::names;
+use crate::error::{AmqpError, AmqpResult};
+use crate::queue::ConsumeRefused;
+use crate::queue::consumer::{ConsumerHandle, Credit, Delivery};
+use amq_protocol::protocol::{AMQPClass, basic};
+use std::sync::Arc;
+
+impl Channel {
+    pub(super) fn qos(&mut self, ctx: &mut Ctx, q: basic::Qos) -> AmqpResult<()> {
+        if q.global {
+            self.channel_credit.set_limit(q.prefetch_count);
+            self.resume();
+        } else {
+            self.consumer_prefetch = q.prefetch_count;
+        }
+        ctx.out.method(
+            self.id,
+            AMQPClass::Basic(basic::AMQPMethod::QosOk(basic::QosOk {})),
+        );
+        Ok(())
+    }
+
+    pub(super) fn consume(&mut self, ctx: &mut Ctx, c: basic::Consume) -> AmqpResult<()> {
+        let name = self.queue_name(&c.queue)?.to_string();
+        let queue = ctx.vhost.queue_for(&name, ctx.conn_id)?;
+        let tag = if c.consumer_tag.as_str().is_empty() {
+            names::consumer_tag().into()
+        } else if self.consumers.contains_key(&c.consumer_tag) {
+            return Err(AmqpError::not_allowed(format!(
+                "attempt to reuse consumer tag '{}'",
+                c.consumer_tag
+            )));
+        } else {
+            c.consumer_tag
+        };
+        let handle = Arc::new(ConsumerHandle {
+            tag: tag.clone(),
+            channel: self.id,
+            no_ack: c.no_ack,
+            exclusive: c.exclusive,
+            credit: Arc::new(Credit::new(self.consumer_prefetch)),
+            channel_credit: self.channel_credit.clone(),
+            sink: ctx.sink.clone(),
+        });
+        if !c.nowait {
+            ctx.out.method(
+                self.id,
+                AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk {
+                    consumer_tag: tag.clone(),
+                })),
+            );
+        }
+        // Deliveries reach the outbox only after this method is handled, so
+        // Consume-Ok always precedes the first Deliver.
+        match queue.add_consumer(handle.clone()) {
+            Ok(()) => {}
+            Err(ConsumeRefused::InExclusiveUse) => {
+                return Err(AmqpError::access_refused(format!(
+                    "queue '{name}' in vhost '{}' in exclusive use",
+                    ctx.vhost.name
+                )));
+            }
+            Err(ConsumeRefused::Deleted) => {
+                return Err(AmqpError::not_found(format!(
+                    "no queue '{name}' in vhost '{}'",
+                    ctx.vhost.name
+                )));
+            }
+        }
+        self.consumers.insert(tag, Consumer { handle, queue });
+        Ok(())
+    }
+
+    pub(super) fn cancel(&mut self, ctx: &mut Ctx, c: basic::Cancel) -> AmqpResult<()> {
+        if let Some(cons) = self.consumers.remove(&c.consumer_tag) {
+            if cons.queue.remove_consumer(&cons.handle) {
+                ctx.vhost.remove_queue(&cons.queue);
+            }
+        }
+        if !c.nowait {
+            ctx.out.method(
+                self.id,
+                AMQPClass::Basic(basic::AMQPMethod::CancelOk(basic::CancelOk {
+                    consumer_tag: c.consumer_tag,
+                })),
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn get(&mut self, ctx: &mut Ctx, g: basic::Get) -> AmqpResult<()> {
+        let name = self.queue_name(&g.queue)?.to_string();
+        let queue = ctx.vhost.queue_for(&name, ctx.conn_id)?;
+        let Some((entry, remaining)) = queue.get(g.no_ack) else {
+            ctx.out.method(
+                self.id,
+                AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})),
+            );
+            return Ok(());
+        };
+        let tag = self.next_delivery_tag;
+        self.next_delivery_tag += 1;
+        let msg = entry.msg.clone();
+        ctx.out.method(
+            self.id,
+            AMQPClass::Basic(basic::AMQPMethod::GetOk(basic::GetOk {
+                delivery_tag: tag,
+                redelivered: entry.redelivered,
+                exchange: msg.exchange.clone(),
+                routing_key: msg.routing_key.clone(),
+                message_count: remaining as u32,
+            })),
+        );
+        ctx.out
+            .content(self.id, &msg.header_raw, &msg.body, ctx.frame_max);
+        if !g.no_ack {
+            self.unacked.push(Unacked {
+                tag,
+                queue,
+                entry,
+                consumer: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Write a delivery from a queue, or hand it back if its consumer is no
+    /// longer here (cancelled or its channel closed while it was in flight).
+    pub fn deliver(&mut self, ctx: &mut Ctx, d: Delivery) -> Result<(), Delivery> {
+        let live = self
+            .consumers
+            .get(&d.consumer.tag)
+            .is_some_and(|c| Arc::ptr_eq(&c.handle, &d.consumer));
+        if !live {
+            return Err(d);
+        }
+        let tag = self.next_delivery_tag;
+        self.next_delivery_tag += 1;
+        let msg = &d.entry.msg;
+        deliver::basic_deliver(
+            ctx.out,
+            self.id,
+            d.consumer.tag.as_str(),
+            tag,
+            d.entry.redelivered,
+            msg.exchange.as_str(),
+            msg.routing_key.as_str(),
+        );
+        ctx.out
+            .content(self.id, &msg.header_raw, &msg.body, ctx.frame_max);
+        if !d.consumer.no_ack {
+            self.unacked.push(Unacked {
+                tag,
+                queue: d.queue,
+                entry: d.entry,
+                consumer: Some(d.consumer),
+            });
+        }
+        Ok(())
+    }
+
+    /// The queue under a consumer was deleted: forget the consumer and, if the
+    /// client understands it, tell it with a Basic.Cancel of our own.
+    pub fn consumer_cancelled(&mut self, ctx: &mut Ctx, handle: &Arc<ConsumerHandle>) {
+        let ours = self
+            .consumers
+            .get(&handle.tag)
+            .is_some_and(|c| Arc::ptr_eq(&c.handle, handle));
+        if !ours {
+            return;
+        }
+        self.consumers.remove(&handle.tag);
+        if ctx.cancel_notify {
+            ctx.out.method(
+                self.id,
+                AMQPClass::Basic(basic::AMQPMethod::Cancel(basic::Cancel {
+                    consumer_tag: handle.tag.clone(),
+                    nowait: true,
+                })),
+            );
+        }
+    }
+}

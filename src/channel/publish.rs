@@ -1,0 +1,230 @@
+//! Basic.Publish: assembling method, content header and body frames into one
+//! `Arc<Message>`, routing it, returning it if mandatory and unroutable, and
+//! publisher confirms.
+
+use super::{Channel, Ctx};
+use crate::codec::ContentHeader;
+use crate::error::{AmqpError, AmqpResult};
+use crate::message::Message;
+use amq_protocol::protocol::{AMQPClass, basic};
+use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
+
+pub(super) struct Assembly {
+    method: basic::Publish,
+    header: Option<ContentHeader>,
+    body: Body,
+}
+
+enum Body {
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Body {
+    fn len(&self) -> usize {
+        match self {
+            Body::Empty => 0,
+            Body::One(b) => b.len(),
+            Body::Many(b) => b.len(),
+        }
+    }
+
+    fn push(&mut self, chunk: Bytes) {
+        *self = match std::mem::replace(self, Body::Empty) {
+            Body::Empty => Body::One(chunk),
+            Body::One(first) => {
+                let mut m = BytesMut::with_capacity(first.len() + chunk.len());
+                m.extend_from_slice(&first);
+                m.extend_from_slice(&chunk);
+                Body::Many(m)
+            }
+            Body::Many(mut m) => {
+                m.extend_from_slice(&chunk);
+                Body::Many(m)
+            }
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Body::Empty => Bytes::new(),
+            Body::One(b) => b,
+            Body::Many(m) => m.freeze(),
+        }
+    }
+}
+
+/// Publisher confirms: sequence numbers handed out and the highest one
+/// already confirmed. Everything in between is acked in one `multiple` ack
+/// when the connection flushes.
+#[derive(Default)]
+pub(super) struct Confirms {
+    published: u64,
+    confirmed: u64,
+}
+
+pub(super) fn method_during_content(a: Option<&Assembly>) -> AmqpError {
+    match a.and_then(|a| a.header.as_ref()) {
+        None => AmqpError::unexpected_frame(
+            "expected content header for class 60, got non content header frame instead",
+        ),
+        Some(_) => {
+            AmqpError::unexpected_frame("expected content body, got non content body frame instead")
+        }
+    }
+}
+
+impl Channel {
+    pub(super) fn publish_method(&mut self, _ctx: &mut Ctx, p: basic::Publish) -> AmqpResult<()> {
+        self.publishing = Some(Assembly {
+            method: p,
+            header: None,
+            body: Body::Empty,
+        });
+        Ok(())
+    }
+
+    pub(super) fn content_header(&mut self, ctx: &mut Ctx, h: ContentHeader) -> AmqpResult<()> {
+        let Some(a) = self.publishing.as_mut() else {
+            return Err(AmqpError::unexpected_frame(
+                "expected method frame, got non method frame instead",
+            ));
+        };
+        if a.header.is_some() {
+            return Err(AmqpError::unexpected_frame(
+                "expected content body, got non content body frame instead",
+            )
+            .on_method(60, 40));
+        }
+        if h.class_id != 60 {
+            return Err(AmqpError::unexpected_frame(format!(
+                "expected content header for class 60, got one for class {} instead",
+                h.class_id
+            ))
+            .on_method(60, 40));
+        }
+        if h.body_size > ctx.max_message_size {
+            self.publishing = None;
+            return Err(AmqpError::precondition_failed(format!(
+                "message size {} is larger than configured max size {}",
+                h.body_size, ctx.max_message_size
+            ))
+            .on_method(60, 40));
+        }
+        let done = h.body_size == 0;
+        a.header = Some(h);
+        if done { self.complete(ctx) } else { Ok(()) }
+    }
+
+    pub(super) fn content_body(&mut self, ctx: &mut Ctx, chunk: Bytes) -> AmqpResult<()> {
+        let Some(a) = self.publishing.as_mut() else {
+            return Err(AmqpError::unexpected_frame(
+                "expected method frame, got non method frame instead",
+            ));
+        };
+        let Some(h) = a.header.as_ref() else {
+            return Err(AmqpError::unexpected_frame(
+                "expected content header for class 60, got non content header frame instead",
+            )
+            .on_method(60, 40));
+        };
+        let size = a.body.len() as u64 + chunk.len() as u64;
+        if size > h.body_size {
+            return Err(AmqpError::frame_error(format!(
+                "content body of {size} bytes exceeds the {} announced in its header",
+                h.body_size
+            ))
+            .on_method(60, 40));
+        }
+        a.body.push(chunk);
+        if size == h.body_size {
+            self.complete(ctx)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn complete(&mut self, ctx: &mut Ctx) -> AmqpResult<()> {
+        let Some(Assembly {
+            method,
+            header: Some(header),
+            body,
+        }) = self.publishing.take()
+        else {
+            return Ok(());
+        };
+        let fail = |e: AmqpError| e.on_method(60, 40);
+        if method.immediate {
+            return Err(fail(AmqpError::not_implemented("immediate=true")));
+        }
+        let x = ctx.vhost.exchange(method.exchange.as_str()).map_err(fail)?;
+        if x.internal {
+            return Err(fail(AmqpError::access_refused(format!(
+                "cannot publish to internal exchange '{}' in vhost '{}'",
+                x.name, ctx.vhost.name
+            ))));
+        }
+        let msg = Arc::new(Message {
+            exchange: method.exchange,
+            routing_key: method.routing_key,
+            properties: header.properties,
+            header_raw: header.raw,
+            body: body.into_bytes(),
+        });
+        let mut routed = std::mem::take(&mut self.routed);
+        routed.clear();
+        ctx.vhost.route(
+            &x,
+            msg.routing_key.as_str(),
+            msg.properties.headers().as_ref(),
+            &mut routed,
+        );
+        let mut delivered = false;
+        for q in routed.drain(..) {
+            delivered |= q.publish(msg.clone());
+        }
+        self.routed = routed;
+        if !delivered && method.mandatory {
+            self.basic_return(ctx, &msg);
+        }
+        if let Some(c) = self.confirm.as_mut() {
+            c.published += 1;
+        }
+        Ok(())
+    }
+
+    fn basic_return(&mut self, ctx: &mut Ctx, msg: &Message) {
+        ctx.out.method(
+            self.id,
+            AMQPClass::Basic(basic::AMQPMethod::Return(basic::Return {
+                reply_code: 312,
+                reply_text: "NO_ROUTE".into(),
+                exchange: msg.exchange.clone(),
+                routing_key: msg.routing_key.clone(),
+            })),
+        );
+        ctx.out
+            .content(self.id, &msg.header_raw, &msg.body, ctx.frame_max);
+    }
+
+    /// Confirm everything published since the last flush, in one ack.
+    pub fn flush_confirms(&mut self, ctx: &mut Ctx) {
+        let Some(c) = self.confirm.as_mut() else {
+            return;
+        };
+        if c.published == c.confirmed {
+            return;
+        }
+        let multiple = c.published - c.confirmed > 1;
+        c.confirmed = c.published;
+        ctx.out.method(
+            self.id,
+            AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack {
+                delivery_tag: c.published,
+                multiple,
+            })),
+        );
+    }
+}

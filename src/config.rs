@@ -1,0 +1,101 @@
+//! Configuration: embedded defaults, overridden by a TOML file, then by
+//! environment variables and command-line flags (clap handles the last two).
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Addresses to accept AMQP connections on (port 0 binds an ephemeral port).
+    pub listen: Vec<SocketAddr>,
+    pub data_dir: PathBuf,
+    /// tracing filter, e.g. "info" or "ferretmq=debug".
+    pub log: String,
+    /// Largest frame offered in Connection.Tune, header and end octet included.
+    pub frame_max: u32,
+    pub channel_max: u16,
+    /// Heartbeat interval offered in Connection.Tune, in seconds (0 disables).
+    pub heartbeat: u16,
+    /// Largest message body accepted, in bytes.
+    pub max_message_size: u64,
+    /// A connection that has not finished its handshake by then is dropped.
+    pub handshake_timeout_ms: u64,
+    pub users: Vec<UserConfig>,
+    pub vhosts: Vec<String>,
+    /// Let the default user `guest` connect from non-loopback addresses
+    /// (RabbitMQ's `loopback_users = none`).
+    pub guest_remote: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    pub password: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec![SocketAddr::from(([0, 0, 0, 0], 5672))],
+            data_dir: PathBuf::from("./data"),
+            log: "info".to_string(),
+            frame_max: 131_072,
+            channel_max: 2047,
+            heartbeat: 60,
+            max_message_size: 128 * 1024 * 1024,
+            handshake_timeout_ms: 10_000,
+            users: vec![UserConfig {
+                name: "guest".into(),
+                password: "guest".into(),
+            }],
+            vhosts: vec!["/".to_string()],
+            guest_remote: false,
+        }
+    }
+}
+
+impl Config {
+    /// A config for tests and embedding: loopback, ephemeral port.
+    pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+            data_dir: data_dir.into(),
+            ..Config::default()
+        }
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("bad config {}: {e}", path.display()))
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_default_config_parses_and_matches_the_embedded_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ferretmq.toml");
+        let c = Config::from_file(&path).expect("config/ferretmq.toml parses");
+        let d = Config::default();
+        assert_eq!(c.listen, d.listen);
+        assert_eq!(c.frame_max, d.frame_max);
+        assert_eq!(c.heartbeat, d.heartbeat);
+        assert_eq!(c.max_message_size, d.max_message_size);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(toml::from_str::<Config>("lisen = []").is_err());
+    }
+}

@@ -1,0 +1,270 @@
+//! Protocol header → Start/StartOk → Tune/TuneOk → Open/OpenOk, as one
+//! straight function. No connection object exists until it succeeds.
+
+use crate::broker::{Broker, Vhost};
+use crate::codec::{self, FRAME_MIN_SIZE, Frame, Outbox, PROTOCOL_HEADER};
+use crate::error::AmqpError;
+use amq_protocol::protocol::{AMQPClass, connection};
+use amq_protocol::types::{AMQPValue, FieldTable, LongString, ShortString};
+use bytes::BytesMut;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub struct Negotiated {
+    pub vhost: Arc<Vhost>,
+    pub user: String,
+    pub channel_max: u16,
+    pub frame_max: u32,
+    pub heartbeat: u16,
+    pub consumer_cancel_notify: bool,
+    /// Bytes read past the handshake (a pipelining client's first frames).
+    pub leftover: BytesMut,
+}
+
+/// How a handshake ended without a connection.
+pub enum Refused {
+    /// Nothing more to say: the socket just closes.
+    Silently(String),
+    /// Send Connection.Close with this error, then close.
+    WithClose(AmqpError),
+}
+
+pub async fn negotiate(
+    sock: &mut TcpStream,
+    peer: SocketAddr,
+    broker: &Broker,
+) -> Result<Negotiated, Refused> {
+    let cfg = &broker.config;
+    let mut header = [0u8; 8];
+    sock.read_exact(&mut header)
+        .await
+        .map_err(|e| Refused::Silently(format!("no protocol header: {e}")))?;
+    if &header != PROTOCOL_HEADER {
+        let _ = sock.write_all(PROTOCOL_HEADER).await;
+        return Err(Refused::Silently(format!("bad protocol header {header:?}")));
+    }
+    let mut out = Outbox::default();
+    out.method(0, start_method());
+    send(sock, &mut out).await?;
+
+    let mut buf = BytesMut::with_capacity(4096);
+    let start_ok = match next_method(sock, &mut buf).await? {
+        AMQPClass::Connection(connection::AMQPMethod::StartOk(s)) => s,
+        other => return Err(unexpected("connection.start_ok", &other)),
+    };
+    let caps = client_capabilities(&start_ok.client_properties);
+    let auth_close = caps
+        .get("authentication_failure_close")
+        .copied()
+        .unwrap_or(false);
+    let (user, pass) = credentials(&start_ok).ok_or_else(|| {
+        Refused::WithClose(AmqpError::access_refused(format!(
+            "unsupported authentication mechanism '{}'",
+            start_ok.mechanism
+        )))
+    })?;
+    if !broker.authenticate(&user, &pass) {
+        let e = AmqpError::access_refused(format!(
+            "Login was refused using authentication mechanism {}. For details see the broker logfile.",
+            start_ok.mechanism
+        ));
+        return Err(if auth_close {
+            Refused::WithClose(e)
+        } else {
+            Refused::Silently(format!("login refused for user '{user}'"))
+        });
+    }
+    if user == "guest" && !cfg.guest_remote && !peer.ip().is_loopback() {
+        return Err(Refused::WithClose(AmqpError::access_refused(
+            "User 'guest' can only connect via localhost",
+        )));
+    }
+
+    out.method(
+        0,
+        AMQPClass::Connection(connection::AMQPMethod::Tune(connection::Tune {
+            channel_max: cfg.channel_max,
+            frame_max: cfg.frame_max,
+            heartbeat: cfg.heartbeat,
+        })),
+    );
+    send(sock, &mut out).await?;
+    let tune_ok = match next_method(sock, &mut buf).await? {
+        AMQPClass::Connection(connection::AMQPMethod::TuneOk(t)) => t,
+        other => return Err(unexpected("connection.tune_ok", &other)),
+    };
+    let frame_max = if tune_ok.frame_max == 0 {
+        cfg.frame_max
+    } else {
+        tune_ok.frame_max
+    };
+    if frame_max < FRAME_MIN_SIZE || frame_max > cfg.frame_max {
+        return Err(Refused::WithClose(AmqpError::not_allowed(format!(
+            "negotiated frame_max = {frame_max} is outside {FRAME_MIN_SIZE}..={}",
+            cfg.frame_max
+        ))));
+    }
+    let channel_max = match tune_ok.channel_max {
+        0 => cfg.channel_max,
+        n => n.min(cfg.channel_max),
+    };
+
+    let open = match next_method(sock, &mut buf).await? {
+        AMQPClass::Connection(connection::AMQPMethod::Open(o)) => o,
+        other => return Err(unexpected("connection.open", &other)),
+    };
+    let vhost = broker.vhost(open.virtual_host.as_str()).ok_or_else(|| {
+        Refused::WithClose(AmqpError::not_allowed(format!(
+            "vhost {} not found",
+            open.virtual_host
+        )))
+    })?;
+    out.method(
+        0,
+        AMQPClass::Connection(connection::AMQPMethod::OpenOk(connection::OpenOk {})),
+    );
+    send(sock, &mut out).await?;
+    Ok(Negotiated {
+        vhost,
+        user,
+        channel_max,
+        frame_max,
+        heartbeat: tune_ok.heartbeat,
+        consumer_cancel_notify: caps.get("consumer_cancel_notify").copied().unwrap_or(false),
+        leftover: buf,
+    })
+}
+
+fn unexpected(expected: &str, got: &AMQPClass) -> Refused {
+    if let AMQPClass::Connection(connection::AMQPMethod::Close(_)) = got {
+        return Refused::Silently("client closed during handshake".into());
+    }
+    Refused::WithClose(
+        AmqpError::command_invalid(format!("expected '{expected}'"))
+            .on_method(got.get_amqp_class_id(), got.get_amqp_method_id()),
+    )
+}
+
+async fn send(sock: &mut TcpStream, out: &mut Outbox) -> Result<(), Refused> {
+    for chunk in out.take() {
+        sock.write_all(&chunk)
+            .await
+            .map_err(|e| Refused::Silently(format!("write failed: {e}")))?;
+    }
+    Ok(())
+}
+
+async fn next_method(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<AMQPClass, Refused> {
+    loop {
+        match codec::decode(buf, 131_072) {
+            Ok(Some(Frame::Method(0, m))) => return Ok(m),
+            Ok(Some(Frame::Heartbeat(_))) => continue,
+            Ok(Some(_)) => {
+                return Err(Refused::WithClose(AmqpError::unexpected_frame(
+                    "expected a method frame on channel 0 during the handshake",
+                )));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(Refused::WithClose(e)),
+        }
+        let n = sock
+            .read_buf(buf)
+            .await
+            .map_err(|e| Refused::Silently(format!("read failed: {e}")))?;
+        if n == 0 {
+            return Err(Refused::Silently("client closed during handshake".into()));
+        }
+    }
+}
+
+fn credentials(s: &connection::StartOk) -> Option<(String, String)> {
+    let resp = s.response.as_bytes();
+    match s.mechanism.as_str() {
+        "PLAIN" => {
+            // [authzid] NUL authcid NUL passwd
+            let mut parts = resp.split(|b| *b == 0);
+            let _authzid = parts.next()?;
+            let user = parts.next()?;
+            let pass = parts.next()?;
+            Some((
+                String::from_utf8_lossy(user).into_owned(),
+                String::from_utf8_lossy(pass).into_owned(),
+            ))
+        }
+        "AMQPLAIN" => {
+            // A field table's contents without its length prefix.
+            let mut framed = (resp.len() as u32).to_be_bytes().to_vec();
+            framed.extend_from_slice(resp);
+            let (_, t) = amq_protocol::types::parsing::parse_field_table(&framed[..]).ok()?;
+            let get = |k: &str| match t.inner().get(k) {
+                Some(AMQPValue::LongString(s)) => {
+                    Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
+                }
+                Some(AMQPValue::ShortString(s)) => Some(s.to_string()),
+                _ => None,
+            };
+            Some((get("LOGIN")?, get("PASSWORD")?))
+        }
+        _ => None,
+    }
+}
+
+fn client_capabilities(props: &FieldTable) -> std::collections::HashMap<String, bool> {
+    let mut caps = std::collections::HashMap::new();
+    if let Some(AMQPValue::FieldTable(t)) = props.inner().get("capabilities") {
+        for (k, v) in t.inner() {
+            if let AMQPValue::Boolean(b) = v {
+                caps.insert(k.to_string(), *b);
+            }
+        }
+    }
+    caps
+}
+
+fn start_method() -> AMQPClass {
+    let mut caps = FieldTable::default();
+    for cap in [
+        "publisher_confirms",
+        "exchange_exchange_bindings",
+        "basic.nack",
+        "consumer_cancel_notify",
+        "connection.blocked",
+        "consumer_priorities",
+        "authentication_failure_close",
+        "per_consumer_qos",
+        "direct_reply_to",
+    ] {
+        caps.insert(cap.into(), AMQPValue::Boolean(true));
+    }
+    let mut props = FieldTable::default();
+    let s = |v: &str| AMQPValue::LongString(LongString::from(v.as_bytes()));
+    props.insert("capabilities".into(), AMQPValue::FieldTable(caps));
+    props.insert("product".into(), s("ferretmq"));
+    props.insert("version".into(), s(env!("CARGO_PKG_VERSION")));
+    props.insert("platform".into(), s("Rust"));
+    props.insert("cluster_name".into(), s("ferretmq"));
+    props.insert("copyright".into(), s("The ferretmq authors"));
+    props.insert(
+        "information".into(),
+        s("An AMQP 0-9-1 broker compatible with RabbitMQ clients"),
+    );
+    AMQPClass::Connection(connection::AMQPMethod::Start(connection::Start {
+        version_major: 0,
+        version_minor: 9,
+        server_properties: props,
+        mechanisms: LongString::from("PLAIN AMQPLAIN".as_bytes()),
+        locales: LongString::from("en_US".as_bytes()),
+    }))
+}
+
+/// Connection.Close for an error, as sent by every part of the connection.
+pub fn close_method(e: &AmqpError) -> AMQPClass {
+    AMQPClass::Connection(connection::AMQPMethod::Close(connection::Close {
+        reply_code: e.code as u16,
+        reply_text: ShortString::from(e.reply_text()),
+        class_id: e.class_id,
+        method_id: e.method_id,
+    }))
+}

@@ -1,0 +1,448 @@
+//! One client connection: the handshake, then a task that reads frames,
+//! hands them to channels, takes deliveries from queues, and passes
+//! everything outgoing to the writer task in batches.
+
+mod handshake;
+mod writer;
+
+use crate::broker::{Broker, Vhost};
+use crate::channel::{After, Channel, Ctx};
+use crate::codec::{self, Frame, Outbox};
+use crate::error::{AmqpError, Scope};
+use crate::queue::Queue;
+use crate::queue::consumer::{DELIVERY_OVERHEAD, QueueEvent, Sink};
+use amq_protocol::protocol::{AMQPClass, channel, connection};
+use bytes::BytesMut;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::{mpsc, watch};
+
+/// A channel's view of its connection, built from disjoint fields so the
+/// channel table can be borrowed at the same time.
+macro_rules! ctx {
+    ($c:expr) => {
+        Ctx {
+            out: &mut $c.out,
+            vhost: &$c.vhost,
+            conn_id: $c.id,
+            sink: &$c.sink,
+            frame_max: $c.frame_max,
+            max_message_size: $c.broker.config.max_message_size,
+            cancel_notify: $c.cancel_notify,
+            exclusive_queues: &mut $c.exclusive_queues,
+        }
+    };
+}
+
+/// How long we wait for Close-Ok after sending Connection.Close.
+const CLOSE_OK_WAIT: Duration = Duration::from_secs(3);
+
+pub async fn serve(
+    mut sock: TcpStream,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = sock.set_nodelay(true);
+    let negotiated = tokio::select! {
+        r = tokio::time::timeout(
+            broker.config.handshake_timeout(),
+            handshake::negotiate(&mut sock, peer, &broker),
+        ) => r,
+        _ = shutdown.changed() => return,
+    };
+    let n = match negotiated {
+        Err(_) => {
+            tracing::info!(%peer, "handshake timed out");
+            return;
+        }
+        Ok(Err(handshake::Refused::Silently(why))) => {
+            tracing::info!(%peer, "connection refused: {why}");
+            return;
+        }
+        Ok(Err(handshake::Refused::WithClose(e))) => {
+            tracing::info!(%peer, "connection refused: {e}");
+            let mut out = Outbox::default();
+            out.method(0, handshake::close_method(&e));
+            for chunk in out.take() {
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut sock, &chunk).await;
+            }
+            // Give the client a moment to read the Close before the socket goes.
+            let mut scratch = [0u8; 512];
+            let _ = tokio::time::timeout(Duration::from_secs(1), sock.read(&mut scratch)).await;
+            return;
+        }
+        Ok(Ok(n)) => n,
+    };
+    tracing::debug!(%peer, user = %n.user, vhost = %n.vhost.name, "connection open");
+    let (rd, wr) = sock.into_split();
+    let (sink, inbox) = Sink::new();
+    let (wtx, wrx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(writer::run(wr, wrx, sink.clone()));
+    let mut conn = Connection {
+        id: broker.next_conn_id(),
+        broker: broker.clone(),
+        vhost: n.vhost.clone(),
+        channel_max: n.channel_max,
+        frame_max: n.frame_max,
+        cancel_notify: n.consumer_cancel_notify,
+        channels: HashMap::new(),
+        closing: HashMap::new(),
+        out: Outbox::default(),
+        delivered_bytes: 0,
+        sink,
+        wtx,
+        exclusive_queues: Vec::new(),
+        state: State::Open,
+    };
+    conn.run(rd, n.leftover, n.heartbeat, inbox, shutdown).await;
+    drop(conn);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    tracing::debug!(%peer, "connection closed");
+}
+
+#[derive(PartialEq, Eq)]
+enum State {
+    Open,
+    /// We sent Connection.Close and wait for Close-Ok.
+    Closing(Instant),
+    Done,
+}
+
+struct Connection {
+    id: u64,
+    broker: Arc<Broker>,
+    vhost: Arc<Vhost>,
+    channel_max: u16,
+    frame_max: u32,
+    cancel_notify: bool,
+    channels: HashMap<u16, Channel>,
+    /// Channels we closed with an error, waiting for the client's Close-Ok;
+    /// frames on them are dropped until then.
+    closing: HashMap<u16, ()>,
+    out: Outbox,
+    delivered_bytes: usize,
+    sink: Sink,
+    wtx: mpsc::UnboundedSender<writer::Batch>,
+    exclusive_queues: Vec<Arc<Queue>>,
+    state: State,
+}
+
+impl Connection {
+    async fn run(
+        &mut self,
+        mut rd: OwnedReadHalf,
+        mut rbuf: BytesMut,
+        heartbeat: u16,
+        mut inbox: mpsc::UnboundedReceiver<QueueEvent>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let hb = (heartbeat > 0).then(|| Duration::from_secs(heartbeat as u64));
+        let mut ticker =
+            tokio::time::interval(hb.map(|d| d / 2).unwrap_or(Duration::from_secs(3600)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_read = Instant::now();
+        let mut events = Vec::with_capacity(256);
+        let mut shutdown_seen = false;
+        // A pipelining client may have sent frames along with its handshake.
+        self.process_input(&mut rbuf);
+        self.flush();
+        while self.state != State::Done {
+            if rbuf.capacity() - rbuf.len() < 8 * 1024 {
+                rbuf.reserve(64 * 1024);
+            }
+            tokio::select! {
+                r = rd.read_buf(&mut rbuf) => match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        last_read = Instant::now();
+                        self.process_input(&mut rbuf);
+                    }
+                },
+                n = inbox.recv_many(&mut events, 256) => {
+                    if n == 0 { break; }
+                    for ev in events.drain(..) {
+                        self.queue_event(ev);
+                    }
+                }
+                _ = ticker.tick() => {
+                    if let State::Closing(since) = self.state {
+                        if since.elapsed() > CLOSE_OK_WAIT { break; }
+                    }
+                    if let Some(hb) = hb {
+                        if last_read.elapsed() > hb * 2 {
+                            tracing::info!(conn = self.id, "missed heartbeats from client, timeout: {}s", hb.as_secs());
+                            break;
+                        }
+                        self.out.heartbeat();
+                    }
+                }
+                r = shutdown.changed(), if !shutdown_seen => {
+                    shutdown_seen = true;
+                    if r.is_ok() || *shutdown.borrow() {
+                        self.fail(AmqpError::connection_forced(
+                            "broker forced connection closure with reason 'shutdown'",
+                        ));
+                        // Wake up on the ticker to enforce the Close-Ok wait.
+                        ticker = tokio::time::interval(Duration::from_millis(250));
+                    }
+                }
+            }
+            self.flush();
+        }
+        self.flush();
+        self.cleanup(&mut inbox);
+    }
+
+    fn process_input(&mut self, rbuf: &mut BytesMut) {
+        while self.state != State::Done {
+            match codec::decode(rbuf, self.frame_max) {
+                Ok(Some(frame)) => self.frame(frame),
+                Ok(None) => break,
+                Err(e) => {
+                    self.fail(e);
+                    rbuf.clear();
+                    break;
+                }
+            }
+        }
+        for ch in self.channels.values_mut() {
+            let mut ctx = ctx!(self);
+            ch.flush_confirms(&mut ctx);
+        }
+    }
+
+    fn frame(&mut self, frame: Frame) {
+        if let State::Closing(_) = self.state {
+            // After Connection.Close only Close and Close-Ok mean anything.
+            match frame {
+                Frame::Method(0, AMQPClass::Connection(connection::AMQPMethod::CloseOk(_))) => {
+                    self.state = State::Done;
+                }
+                Frame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Close(_))) => {
+                    self.close_ok();
+                }
+                _ => {}
+            }
+            return;
+        }
+        let result = match frame {
+            Frame::Heartbeat(0) => Ok(()),
+            Frame::Heartbeat(_) => Err(AmqpError::unexpected_frame("type 8, all octets = <<>>")),
+            Frame::Method(0, m) => self.connection_method(m),
+            Frame::Method(ch, m) => self.channel_frame(ch, ChannelFrame::Method(m)),
+            Frame::Header(ch, h) => self.channel_frame(ch, ChannelFrame::Header(h)),
+            Frame::Body(ch, b) => self.channel_frame(ch, ChannelFrame::Body(b)),
+        };
+        if let Err(e) = result {
+            self.fail(e);
+        }
+    }
+
+    fn connection_method(&mut self, m: AMQPClass) -> Result<(), AmqpError> {
+        use connection::AMQPMethod as C;
+        match m {
+            AMQPClass::Connection(C::Close(_)) => {
+                self.close_ok();
+                Ok(())
+            }
+            AMQPClass::Connection(C::CloseOk(_)) => Ok(()),
+            AMQPClass::Connection(C::UpdateSecret(_)) => {
+                self.out.method(
+                    0,
+                    AMQPClass::Connection(C::UpdateSecretOk(connection::UpdateSecretOk {})),
+                );
+                Ok(())
+            }
+            AMQPClass::Connection(C::Blocked(_) | C::Unblocked(_)) => Ok(()),
+            other => Err(
+                AmqpError::channel_error("unexpected method in connection state running")
+                    .on_method(other.get_amqp_class_id(), other.get_amqp_method_id()),
+            ),
+        }
+    }
+
+    fn channel_frame(&mut self, id: u16, f: ChannelFrame) -> Result<(), AmqpError> {
+        if self.closing.contains_key(&id) {
+            if let ChannelFrame::Method(AMQPClass::Channel(m)) = f {
+                match m {
+                    channel::AMQPMethod::CloseOk(_) => {
+                        self.closing.remove(&id);
+                    }
+                    channel::AMQPMethod::Close(_) => {
+                        self.out.method(
+                            id,
+                            AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            return Ok(());
+        }
+        let Some(ch) = self.channels.get_mut(&id) else {
+            return match f {
+                ChannelFrame::Method(AMQPClass::Channel(channel::AMQPMethod::Open(_))) => {
+                    if id > self.channel_max {
+                        return Err(AmqpError::channel_error(format!(
+                            "channel {id} is above the negotiated channel_max {}",
+                            self.channel_max
+                        ))
+                        .on_method(20, 10));
+                    }
+                    self.channels.insert(id, Channel::new(id));
+                    self.out.method(
+                        id,
+                        AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {})),
+                    );
+                    Ok(())
+                }
+                ChannelFrame::Method(m) => Err(AmqpError::channel_error("expected 'channel.open'")
+                    .on_method(m.get_amqp_class_id(), m.get_amqp_method_id())),
+                _ => Err(AmqpError::channel_error("expected 'channel.open'")),
+            };
+        };
+        let mut ctx = ctx!(self);
+        let r = match f {
+            ChannelFrame::Method(m) => ch.handle_method(&mut ctx, m),
+            ChannelFrame::Header(h) => ch.handle_header(&mut ctx, h).map(|_| After::Open),
+            ChannelFrame::Body(b) => ch.handle_body(&mut ctx, b).map(|_| After::Open),
+        };
+        match r {
+            Ok(After::Open) => Ok(()),
+            Ok(After::Closed) => {
+                self.channels.remove(&id);
+                Ok(())
+            }
+            Err(e) if e.scope == Scope::Channel => {
+                tracing::debug!(conn = self.id, channel = id, "channel error: {e}");
+                if let Some(mut ch) = self.channels.remove(&id) {
+                    ch.flush_confirms(&mut ctx);
+                    ch.release(&mut ctx);
+                }
+                self.out.method(
+                    id,
+                    AMQPClass::Channel(channel::AMQPMethod::Close(channel::Close {
+                        reply_code: e.code as u16,
+                        reply_text: e.reply_text().into(),
+                        class_id: e.class_id,
+                        method_id: e.method_id,
+                    })),
+                );
+                self.closing.insert(id, ());
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn queue_event(&mut self, ev: QueueEvent) {
+        match ev {
+            QueueEvent::Deliver(d) => {
+                let cost = d.entry.msg.body_size() + DELIVERY_OVERHEAD;
+                let ch = match self.state {
+                    State::Open => self.channels.get_mut(&d.consumer.channel),
+                    _ => None,
+                };
+                let result = match ch {
+                    Some(ch) => {
+                        let mut ctx = ctx!(self);
+                        ch.deliver(&mut ctx, d)
+                    }
+                    None => Err(d),
+                };
+                match result {
+                    Ok(()) => self.delivered_bytes += cost,
+                    Err(d) => {
+                        self.sink.state().written(cost);
+                        give_back(d);
+                    }
+                }
+            }
+            QueueEvent::Cancelled(handle) => {
+                if let Some(ch) = self.channels.get_mut(&handle.channel) {
+                    let mut ctx = ctx!(self);
+                    ch.consumer_cancelled(&mut ctx, &handle);
+                }
+            }
+            QueueEvent::Resume => {
+                for ch in self.channels.values() {
+                    ch.resume();
+                }
+            }
+        }
+    }
+
+    /// Send Connection.Close for a connection-scoped error.
+    fn fail(&mut self, e: AmqpError) {
+        if self.state != State::Open {
+            return;
+        }
+        tracing::info!(conn = self.id, "closing connection: {e}");
+        self.release_channels();
+        self.out.method(0, handshake::close_method(&e));
+        self.state = State::Closing(Instant::now());
+    }
+
+    fn close_ok(&mut self) {
+        self.release_channels();
+        self.out.method(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})),
+        );
+        self.state = State::Done;
+    }
+
+    fn release_channels(&mut self) {
+        let mut ctx = ctx!(self);
+        for (_, mut ch) in self.channels.drain() {
+            ch.release(&mut ctx);
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        let batch = writer::Batch {
+            chunks: self.out.take(),
+            delivered: std::mem::take(&mut self.delivered_bytes),
+        };
+        let _ = self.wtx.send(batch);
+    }
+
+    /// The connection is gone: give back everything it held and delete its
+    /// exclusive queues. No message in flight to it is lost.
+    fn cleanup(&mut self, inbox: &mut mpsc::UnboundedReceiver<QueueEvent>) {
+        self.release_channels();
+        inbox.close();
+        while let Ok(ev) = inbox.try_recv() {
+            if let QueueEvent::Deliver(d) = ev {
+                give_back(d);
+            }
+        }
+        for q in self.exclusive_queues.drain(..) {
+            self.vhost.remove_queue(&q);
+        }
+    }
+}
+
+enum ChannelFrame {
+    Method(AMQPClass),
+    Header(codec::ContentHeader),
+    Body(bytes::Bytes),
+}
+
+/// A delivery that never reached its consumer goes back to its queue.
+fn give_back(d: crate::queue::consumer::Delivery) {
+    if !d.consumer.no_ack {
+        d.consumer.credit.give_back(1);
+        d.consumer.channel_credit.give_back(1);
+    }
+    d.queue.return_undelivered(d.entry, !d.consumer.no_ack);
+}

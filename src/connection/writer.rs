@@ -1,0 +1,65 @@
+//! The writer task owns the socket's write half. It takes everything the
+//! connection task has queued, writes it with as few syscalls as it can,
+//! and reports written delivery bytes so busy consumers can resume.
+
+use crate::queue::consumer::{QueueEvent, Sink};
+use bytes::{Buf, Bytes};
+use std::io::IoSlice;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+
+pub struct Batch {
+    pub chunks: Vec<Bytes>,
+    /// Delivery bytes (as counted by the queue sink) these chunks carry.
+    pub delivered: usize,
+}
+
+pub async fn run(mut w: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Batch>, sink: Sink) {
+    let mut chunks: Vec<Bytes> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut delivered = first.delivered;
+        chunks.extend(first.chunks);
+        while let Ok(more) = rx.try_recv() {
+            delivered += more.delivered;
+            chunks.extend(more.chunks);
+            if chunks.len() > 512 {
+                break;
+            }
+        }
+        if write_all(&mut w, &mut chunks).await.is_err() {
+            break;
+        }
+        if delivered > 0 && sink.state().written(delivered) {
+            let _ = sink.send(QueueEvent::Resume);
+        }
+    }
+    let _ = w.shutdown().await;
+}
+
+async fn write_all(w: &mut OwnedWriteHalf, chunks: &mut Vec<Bytes>) -> std::io::Result<()> {
+    let mut start = 0;
+    while start < chunks.len() {
+        let slices: Vec<IoSlice<'_>> = chunks[start..]
+            .iter()
+            .take(64)
+            .map(|c| IoSlice::new(c))
+            .collect();
+        let mut n = w.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let c = &mut chunks[start];
+            if n >= c.len() {
+                n -= c.len();
+                start += 1;
+            } else {
+                c.advance(n);
+                n = 0;
+            }
+        }
+    }
+    chunks.clear();
+    Ok(())
+}

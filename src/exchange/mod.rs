@@ -1,0 +1,272 @@
+//! Exchanges and their bindings. Routing reads bindings under a per-exchange
+//! read lock and writes the matching queues into a caller-owned vector, each
+//! queue at most once per publish.
+
+pub mod headers;
+pub mod topic;
+
+use crate::queue::Queue;
+use amq_protocol::types::{FieldTable, ShortString};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExchangeKind {
+    Direct,
+    Fanout,
+    Topic,
+    Headers,
+}
+
+impl ExchangeKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "direct" => ExchangeKind::Direct,
+            "fanout" => ExchangeKind::Fanout,
+            "topic" => ExchangeKind::Topic,
+            "headers" => ExchangeKind::Headers,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExchangeKind::Direct => "direct",
+            ExchangeKind::Fanout => "fanout",
+            ExchangeKind::Topic => "topic",
+            ExchangeKind::Headers => "headers",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Binding {
+    pub queue: Arc<Queue>,
+    pub key: ShortString,
+    pub args: FieldTable,
+    /// Parsed once at bind time for headers exchanges.
+    pub x_match: headers::XMatch,
+}
+
+#[derive(Default)]
+pub struct Bindings {
+    list: Vec<Binding>,
+    /// Direct exchanges route by exact key through this index.
+    by_key: HashMap<ShortString, Vec<Arc<Queue>>>,
+}
+
+pub struct Exchange {
+    pub name: ShortString,
+    pub kind: ExchangeKind,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    pub arguments: FieldTable,
+    bindings: RwLock<Bindings>,
+}
+
+impl Exchange {
+    pub fn new(
+        name: ShortString,
+        kind: ExchangeKind,
+        durable: bool,
+        auto_delete: bool,
+        internal: bool,
+        arguments: FieldTable,
+    ) -> Arc<Exchange> {
+        Arc::new(Exchange {
+            name,
+            kind,
+            durable,
+            auto_delete,
+            internal,
+            arguments,
+            bindings: RwLock::default(),
+        })
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Bindings> {
+        self.bindings.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Bindings> {
+        self.bindings.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Add a binding; binding the same queue, key and arguments twice is a no-op.
+    pub fn bind(&self, b: Binding) {
+        let mut g = self.write();
+        let exists = g
+            .list
+            .iter()
+            .any(|x| Arc::ptr_eq(&x.queue, &b.queue) && x.key == b.key && x.args == b.args);
+        if exists {
+            return;
+        }
+        if self.kind == ExchangeKind::Direct {
+            let v = g.by_key.entry(b.key.clone()).or_default();
+            if !v.iter().any(|q| Arc::ptr_eq(q, &b.queue)) {
+                v.push(b.queue.clone());
+            }
+        }
+        g.list.push(b);
+    }
+
+    /// Remove a binding; true if it existed.
+    pub fn unbind(&self, queue: &Arc<Queue>, key: &str, args: &FieldTable) -> bool {
+        let mut g = self.write();
+        let before = g.list.len();
+        g.list.retain(|x| {
+            !(Arc::ptr_eq(&x.queue, queue) && x.key.as_str() == key && &x.args == args)
+        });
+        let removed = g.list.len() != before;
+        if removed && self.kind == ExchangeKind::Direct {
+            g.reindex_key(key);
+        }
+        removed
+    }
+
+    /// Remove every binding to `queue` (it is being deleted); true if any.
+    pub fn unbind_queue(&self, queue: &Arc<Queue>) -> bool {
+        let mut g = self.write();
+        let before = g.list.len();
+        g.list.retain(|x| !Arc::ptr_eq(&x.queue, queue));
+        if g.list.len() == before {
+            return false;
+        }
+        for v in g.by_key.values_mut() {
+            v.retain(|q| !Arc::ptr_eq(q, queue));
+        }
+        g.by_key.retain(|_, v| !v.is_empty());
+        true
+    }
+
+    pub fn has_bindings(&self) -> bool {
+        !self.read().list.is_empty()
+    }
+
+    pub fn has_binding(&self, queue: &Arc<Queue>, key: &str, args: &FieldTable) -> bool {
+        self.read()
+            .list
+            .iter()
+            .any(|x| Arc::ptr_eq(&x.queue, queue) && x.key.as_str() == key && &x.args == args)
+    }
+
+    /// Append the queues this message routes to, each once.
+    pub fn route(&self, key: &str, headers: Option<&FieldTable>, out: &mut Vec<Arc<Queue>>) {
+        let g = self.read();
+        match self.kind {
+            ExchangeKind::Direct => {
+                if let Some(qs) = g.by_key.get(key) {
+                    for q in qs {
+                        push_unique(out, q);
+                    }
+                }
+            }
+            ExchangeKind::Fanout => {
+                for b in &g.list {
+                    push_unique(out, &b.queue);
+                }
+            }
+            ExchangeKind::Topic => {
+                for b in &g.list {
+                    if topic::matches(b.key.as_str(), key) {
+                        push_unique(out, &b.queue);
+                    }
+                }
+            }
+            ExchangeKind::Headers => {
+                for b in &g.list {
+                    if headers::matches(b.x_match, &b.args, headers) {
+                        push_unique(out, &b.queue);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Bindings {
+    fn reindex_key(&mut self, key: &str) {
+        let qs: Vec<Arc<Queue>> = self
+            .list
+            .iter()
+            .filter(|b| b.key.as_str() == key)
+            .map(|b| b.queue.clone())
+            .fold(Vec::new(), |mut v, q| {
+                push_unique(&mut v, &q);
+                v
+            });
+        if qs.is_empty() {
+            self.by_key.remove(key);
+        } else {
+            self.by_key.insert(key.into(), qs);
+        }
+    }
+}
+
+fn push_unique(out: &mut Vec<Arc<Queue>>, q: &Arc<Queue>) {
+    if !out.iter().any(|x| Arc::ptr_eq(x, q)) {
+        out.push(q.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(name: &str) -> Arc<Queue> {
+        Queue::new(name.into(), false, None, false, FieldTable::default())
+    }
+
+    fn bind(x: &Exchange, q: &Arc<Queue>, key: &str) {
+        x.bind(Binding {
+            queue: q.clone(),
+            key: key.into(),
+            args: FieldTable::default(),
+            x_match: headers::XMatch::All,
+        });
+    }
+
+    #[test]
+    fn direct_key_reaches_every_bound_queue_once() {
+        let x = Exchange::new(
+            "x".into(),
+            ExchangeKind::Direct,
+            false,
+            false,
+            false,
+            FieldTable::default(),
+        );
+        let (a, b) = (q("a"), q("b"));
+        bind(&x, &a, "k");
+        bind(&x, &b, "k");
+        bind(&x, &b, "other");
+        let mut out = vec![];
+        x.route("k", None, &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(x.unbind(&a, "k", &FieldTable::default()));
+        out.clear();
+        x.route("k", None, &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(Arc::ptr_eq(&out[0], &b));
+    }
+
+    #[test]
+    fn topic_queue_matched_by_two_bindings_gets_one_copy() {
+        let x = Exchange::new(
+            "t".into(),
+            ExchangeKind::Topic,
+            false,
+            false,
+            false,
+            FieldTable::default(),
+        );
+        let a = q("a");
+        bind(&x, &a, "a.*");
+        bind(&x, &a, "#");
+        let mut out = vec![];
+        x.route("a.b", None, &mut out);
+        assert_eq!(out.len(), 1);
+    }
+}

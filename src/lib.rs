@@ -1,0 +1,39 @@
+//! ferretmq: an AMQP 0-9-1 message broker that RabbitMQ clients can use
+//! unmodified.
+//!
+//! Layout, following the data path (socket → codec → connection → channel →
+//! exchange → queue → consumer delivery → writer → socket):
+//!
+//! - [`config`]: defaults ← config file ← env ← flags
+//! - [`server`]: accept loop, `Broker::start` for embedding, graceful shutdown
+//! - [`codec`]: frame splitting with frame_max enforced; amq-protocol parses
+//! - [`connection`]: handshake, the connection task, the writer task
+//! - [`channel`]: per-class method handlers, publish assembly, acks, confirms
+//! - [`broker`]: vhosts and their registries, RabbitMQ's declare rules
+//! - [`exchange`]: direct, fanout, topic, headers routing
+//! - [`queue`]: ready list, consumers, round-robin dispatch with prefetch
+//! - [`message`]: the `Arc`-shared message with its `Bytes` body
+//! - [`error`]: AMQP exceptions as values
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let running = ferretmq::Broker::start(ferretmq::Config::ephemeral("/tmp/ferretmq")).await?;
+//! println!("AMQP at {}", running.url());
+//! running.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod broker;
+pub mod channel;
+pub mod codec;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod exchange;
+pub mod message;
+pub mod queue;
+pub mod server;
+
+pub use broker::Broker;
+pub use config::Config;
+pub use server::Running;

@@ -1,0 +1,104 @@
+//! The `ferretmq` binary: flags → config → tracing → server.
+
+use clap::Parser;
+use ferretmq::{Broker, Config};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "ferretmq", version, about = "An AMQP 0-9-1 message broker")]
+struct Args {
+    /// TOML config file (see config/ferretmq.toml); flags override it.
+    #[arg(long, env = "FERRETMQ_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to accept AMQP connections on; repeat for several (port 0: ephemeral).
+    #[arg(long, env = "FERRETMQ_LISTEN", value_delimiter = ',')]
+    listen: Vec<SocketAddr>,
+    /// Directory for persistent data.
+    #[arg(long, env = "FERRETMQ_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive.
+    #[arg(long, env = "FERRETMQ_LOG")]
+    log: Option<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let mut config = match &args.config {
+        Some(path) => match Config::from_file(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("ferretmq: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        },
+        None => Config::default(),
+    };
+    if !args.listen.is_empty() {
+        config.listen = args.listen;
+    }
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(l) = args.log {
+        config.log = l;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ferretmq: cannot start runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> std::process::ExitCode {
+    if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
+        tracing::error!("cannot create data dir {}: {e}", config.data_dir.display());
+        return std::process::ExitCode::FAILURE;
+    }
+    let running = match Broker::start(config).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot listen: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    std::process::ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,322 @@
+//! A queue: its messages, its consumers and round-robin dispatch to them.
+//! State sits behind one short `std` mutex per queue (never held across an
+//! await, never shared between queues); publishers and acking consumers call
+//! in directly, so a delivery needs no task hop.
+
+pub mod consumer;
+pub mod ready;
+
+use crate::message::Message;
+use amq_protocol::types::{FieldTable, ShortString};
+use consumer::{ConsumerHandle, Delivery, QueueEvent};
+use ready::{Entry, ReadyList};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub struct Queue {
+    pub name: ShortString,
+    pub durable: bool,
+    /// The connection that owns an exclusive queue.
+    pub exclusive_owner: Option<u64>,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+    state: Mutex<QueueState>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    ready: ReadyList,
+    /// Delivered and not yet acknowledged (the channels hold the messages).
+    unacked: usize,
+    consumers: Vec<Arc<ConsumerHandle>>,
+    next_consumer: usize,
+    next_seq: u64,
+    had_consumer: bool,
+    deleted: bool,
+}
+
+/// Why a consumer could not be added.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConsumeRefused {
+    /// The queue has an exclusive consumer, or one asked for exclusivity on a
+    /// queue that already has consumers.
+    InExclusiveUse,
+    Deleted,
+}
+
+impl Queue {
+    pub fn new(
+        name: ShortString,
+        durable: bool,
+        exclusive_owner: Option<u64>,
+        auto_delete: bool,
+        arguments: FieldTable,
+    ) -> Arc<Queue> {
+        Arc::new(Queue {
+            name,
+            durable,
+            exclusive_owner,
+            auto_delete,
+            arguments,
+            state: Mutex::new(QueueState::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        // A panic elsewhere while holding the lock leaves state that is still
+        // consistent enough to serve; do not cascade it to every publisher.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Enqueue a routed message and hand what can go to consumers.
+    /// Returns false when the queue has been deleted meanwhile.
+    pub fn publish(self: &Arc<Self>, msg: Arc<Message>) -> bool {
+        let mut st = self.lock();
+        if st.deleted {
+            return false;
+        }
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.ready.push(Entry {
+            seq,
+            msg,
+            redelivered: false,
+        });
+        st.dispatch(self);
+        true
+    }
+
+    /// Try again to hand ready messages to consumers (after credit was freed).
+    pub fn dispatch(self: &Arc<Self>) {
+        self.lock().dispatch(self);
+    }
+
+    /// Basic.Get: the next ready message and how many remain after it.
+    pub fn get(&self, no_ack: bool) -> Option<(Entry, usize)> {
+        let mut st = self.lock();
+        let e = st.ready.pop()?;
+        if !no_ack {
+            st.unacked += 1;
+        }
+        Some((e, st.ready.len()))
+    }
+
+    /// Return delivered messages to the ready list at their original place.
+    pub fn requeue(self: &Arc<Self>, entries: impl IntoIterator<Item = Entry>) {
+        let mut st = self.lock();
+        for mut e in entries {
+            e.redelivered = true;
+            st.unacked = st.unacked.saturating_sub(1);
+            if !st.deleted {
+                st.ready.requeue(e);
+            }
+        }
+        st.dispatch(self);
+    }
+
+    /// A delivery that never reached its consumer (cancelled or disconnected
+    /// while in flight): back to its place, not marked redelivered.
+    pub fn return_undelivered(self: &Arc<Self>, entry: Entry, counted_unacked: bool) {
+        let mut st = self.lock();
+        if counted_unacked {
+            st.unacked = st.unacked.saturating_sub(1);
+        }
+        if !st.deleted {
+            st.ready.requeue(entry);
+        }
+        st.dispatch(self);
+    }
+
+    /// Delivered messages that were acknowledged (or otherwise dropped).
+    pub fn settle(&self, n: usize) {
+        let mut st = self.lock();
+        st.unacked = st.unacked.saturating_sub(n);
+    }
+
+    pub fn add_consumer(self: &Arc<Self>, c: Arc<ConsumerHandle>) -> Result<(), ConsumeRefused> {
+        let mut st = self.lock();
+        if st.deleted {
+            return Err(ConsumeRefused::Deleted);
+        }
+        if st.consumers.iter().any(|c| c.exclusive) || (c.exclusive && !st.consumers.is_empty()) {
+            return Err(ConsumeRefused::InExclusiveUse);
+        }
+        st.consumers.push(c);
+        st.had_consumer = true;
+        st.dispatch(self);
+        Ok(())
+    }
+
+    /// Remove a consumer; true when this makes an auto-delete queue due for deletion.
+    pub fn remove_consumer(&self, c: &Arc<ConsumerHandle>) -> bool {
+        let mut st = self.lock();
+        let before = st.consumers.len();
+        st.consumers.retain(|x| !Arc::ptr_eq(x, c));
+        if st.consumers.len() != before && st.next_consumer >= st.consumers.len() {
+            st.next_consumer = 0;
+        }
+        self.auto_delete && st.had_consumer && st.consumers.is_empty() && !st.deleted
+    }
+
+    pub fn purge(&self) -> usize {
+        self.lock().ready.clear()
+    }
+
+    /// (ready messages, consumers), as Queue.Declare-Ok reports them.
+    pub fn counts(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.ready.len(), st.consumers.len())
+    }
+
+    pub fn is_unused(&self) -> bool {
+        self.lock().consumers.is_empty()
+    }
+
+    /// Mark deleted, drop the ready messages and tell every consumer's
+    /// connection that its consumer is gone. Returns the ready count.
+    pub fn delete(&self) -> usize {
+        let mut st = self.lock();
+        st.deleted = true;
+        let n = st.ready.clear();
+        for c in st.consumers.drain(..) {
+            let _ = c.sink.send(QueueEvent::Cancelled(c.clone()));
+        }
+        n
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.lock().deleted
+    }
+}
+
+impl QueueState {
+    /// Round-robin over consumers with credit until the ready list is empty or
+    /// every consumer is full.
+    fn dispatch(&mut self, queue: &Arc<Queue>) {
+        let n = self.consumers.len();
+        if n == 0 {
+            return;
+        }
+        let mut refused = 0;
+        while refused < n && !self.ready.is_empty() {
+            let i = self.next_consumer % n;
+            self.next_consumer = (i + 1) % n;
+            let c = &self.consumers[i];
+            if !c.try_take() {
+                refused += 1;
+                continue;
+            }
+            refused = 0;
+            let Some(entry) = self.ready.pop() else { break };
+            if !c.no_ack {
+                self.unacked += 1;
+            }
+            let d = Delivery {
+                consumer: c.clone(),
+                queue: queue.clone(),
+                entry,
+            };
+            if let Err(d) = c.deliver(d) {
+                // The connection is gone; its cleanup removes the consumer.
+                c.give_back();
+                if !c.no_ack {
+                    self.unacked -= 1;
+                }
+                self.ready.requeue(d.entry);
+                refused += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::consumer::{Credit, Sink};
+    use super::*;
+    use bytes::Bytes;
+
+    fn msg(n: u8) -> Arc<Message> {
+        Arc::new(Message {
+            exchange: "".into(),
+            routing_key: "q".into(),
+            properties: Default::default(),
+            header_raw: Bytes::new(),
+            body: Bytes::from(vec![n]),
+        })
+    }
+
+    fn consumer(sink: &Sink, prefetch: u16, no_ack: bool) -> Arc<ConsumerHandle> {
+        Arc::new(ConsumerHandle {
+            tag: "c".into(),
+            channel: 1,
+            no_ack,
+            exclusive: false,
+            credit: Arc::new(Credit::new(prefetch)),
+            channel_credit: Arc::new(Credit::new(0)),
+            sink: sink.clone(),
+        })
+    }
+
+    fn bodies(rx: &mut tokio::sync::mpsc::UnboundedReceiver<QueueEvent>) -> Vec<u8> {
+        let mut out = vec![];
+        while let Ok(ev) = rx.try_recv() {
+            if let QueueEvent::Deliver(d) = ev {
+                out.push(d.entry.msg.body[0]);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn prefetch_limits_deliveries_until_credit_returns() {
+        let q = Queue::new("q".into(), false, None, false, FieldTable::default());
+        let (sink, mut rx) = Sink::new();
+        let c = consumer(&sink, 2, false);
+        q.add_consumer(c.clone()).expect("added");
+        for i in 0..5 {
+            q.publish(msg(i));
+        }
+        assert_eq!(bodies(&mut rx), vec![0, 1]);
+        c.credit.give_back(1);
+        q.settle(1);
+        q.dispatch();
+        assert_eq!(bodies(&mut rx), vec![2]);
+        assert_eq!(q.counts(), (2, 1));
+    }
+
+    #[test]
+    fn consumers_take_turns() {
+        let q = Queue::new("q".into(), false, None, false, FieldTable::default());
+        let (s1, mut r1) = Sink::new();
+        let (s2, mut r2) = Sink::new();
+        q.add_consumer(consumer(&s1, 0, true)).expect("c1");
+        q.add_consumer(consumer(&s2, 0, true)).expect("c2");
+        for i in 0..6 {
+            q.publish(msg(i));
+        }
+        assert_eq!(bodies(&mut r1), vec![0, 2, 4]);
+        assert_eq!(bodies(&mut r2), vec![1, 3, 5]);
+    }
+
+    #[test]
+    fn a_vanished_connection_gives_its_delivery_back() {
+        let q = Queue::new("q".into(), false, None, false, FieldTable::default());
+        let (sink, rx) = Sink::new();
+        drop(rx);
+        q.add_consumer(consumer(&sink, 0, false)).expect("added");
+        q.publish(msg(1));
+        assert_eq!(q.counts().0, 1);
+    }
+
+    #[test]
+    fn exclusive_consumer_keeps_others_out() {
+        let q = Queue::new("q".into(), false, None, false, FieldTable::default());
+        let (sink, _rx) = Sink::new();
+        let mut ex = consumer(&sink, 0, true);
+        Arc::get_mut(&mut ex).expect("unique").exclusive = true;
+        q.add_consumer(ex).expect("first");
+        assert_eq!(
+            q.add_consumer(consumer(&sink, 0, true)),
+            Err(ConsumeRefused::InExclusiveUse)
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! The accept loop, and a handle to start and stop a broker in-process.
+
+use crate::broker::Broker;
+use crate::config::Config;
+use crate::connection;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// A running broker: where it listens and how to stop it.
+pub struct Running {
+    pub addrs: Vec<SocketAddr>,
+    pub broker: Arc<Broker>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// The first bound address (the usual single listener).
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// `amqp://guest:guest@ADDR/` for the first listener.
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@{}/%2f", self.addr())
+    }
+
+    /// Close every connection with 320 CONNECTION_FORCED and stop listening.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(10), drain)
+            .await
+            .is_err()
+        {
+            self.tasks.abort_all();
+        }
+    }
+
+    /// Wait until a shutdown is requested through `shutdown()` elsewhere or
+    /// every listener fails.
+    pub async fn wait(&mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+impl Broker {
+    /// Bind every configured listener and start accepting connections.
+    pub async fn start(config: Config) -> std::io::Result<Running> {
+        let broker = Broker::new(config);
+        let (tx, rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut addrs = Vec::new();
+        for addr in &broker.config.listen {
+            let listener = TcpListener::bind(addr).await?;
+            let bound = listener.local_addr()?;
+            tracing::info!("listening on {bound}");
+            addrs.push(bound);
+            tasks.spawn(accept_loop(listener, broker.clone(), rx.clone()));
+        }
+        Ok(Running {
+            addrs,
+            broker,
+            shutdown: tx,
+            tasks,
+        })
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((sock, peer)) => {
+                    conns.spawn(connection::serve(sock, peer, broker.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    while conns.join_next().await.is_some() {}
+}
