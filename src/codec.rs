@@ -100,6 +100,7 @@ pub fn decode(buf: &mut BytesMut, frame_max: u32) -> AmqpResult<Option<Frame>> {
 }
 
 fn parse_method(payload: &[u8]) -> AmqpResult<AMQPClass> {
+    refuse_prefetch_size(payload)?;
     match all_consuming(parse_class).parse(payload) {
         Ok((_, class)) => Ok(class),
         Err(_) => {
@@ -120,6 +121,20 @@ fn parse_method(payload: &[u8]) -> AmqpResult<AMQPClass> {
             }
         }
     }
+}
+
+/// amq-protocol's Basic.Qos drops prefetch_size, which RabbitMQ refuses
+/// unless it is 0; read it from the raw arguments.
+fn refuse_prefetch_size(payload: &[u8]) -> AmqpResult<()> {
+    if payload.len() >= 8 && payload[..4] == [0, 60, 0, 10] {
+        let size = u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]);
+        if size != 0 {
+            return Err(
+                AmqpError::not_implemented(format!("prefetch_size!=0 ({size})")).on_method(60, 10),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn known_method(class: u16, method: u16) -> bool {

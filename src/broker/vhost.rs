@@ -115,12 +115,6 @@ impl Vhost {
         if s.name.is_empty() {
             return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
         }
-        if s.name.starts_with("amq.") {
-            return Err(AmqpError::access_refused(format!(
-                "exchange name '{}' contains reserved prefix 'amq.*'",
-                s.name
-            )));
-        }
         match self.exchanges.entry(s.name.into()) {
             Entry::Occupied(e) => {
                 let x = e.get();
@@ -144,6 +138,12 @@ impl Vhost {
                 equivalence::flag("internal", n, "exchange", v, s.internal, x.internal)?;
                 equivalence::exchange_args(n, v, s.arguments, &x.arguments)
             }
+            Entry::Vacant(_) if s.name.starts_with("amq.") => {
+                Err(AmqpError::access_refused(format!(
+                    "exchange name '{}' contains reserved prefix 'amq.*'",
+                    s.name
+                )))
+            }
             Entry::Vacant(e) => {
                 e.insert(Exchange::new(
                     s.name.into(),
@@ -159,15 +159,18 @@ impl Vhost {
     }
 
     pub fn delete_exchange(&self, name: &str, if_unused: bool) -> AmqpResult<()> {
-        if name.is_empty() || name.starts_with("amq.") {
+        if name.is_empty() {
+            return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
+        }
+        if name.starts_with("amq.") {
             return Err(AmqpError::access_refused(format!(
-                "operation not permitted on exchange '{name}' in vhost '{}'",
+                "deletion of system exchange '{name}' in vhost '{}' not allowed",
                 self.name
             )));
         }
-        let x = match self.exchanges.get(name) {
-            Some(x) => x.clone(),
-            None => return Err(self.no_exchange(name)),
+        // Deleting an exchange that does not exist succeeds, as in RabbitMQ.
+        let Some(x) = self.exchanges.get(name).map(|x| x.clone()) else {
+            return Ok(());
         };
         if if_unused && x.has_bindings() {
             return Err(AmqpError::precondition_failed(format!(

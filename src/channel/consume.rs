@@ -47,16 +47,8 @@ impl Channel {
             channel_credit: self.channel_credit.clone(),
             sink: ctx.sink.clone(),
         });
-        if !c.nowait {
-            ctx.out.method(
-                self.id,
-                AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk {
-                    consumer_tag: tag.clone(),
-                })),
-            );
-        }
         // Deliveries reach the outbox only after this method is handled, so
-        // Consume-Ok always precedes the first Deliver.
+        // Consume-Ok (written below) still precedes the first Deliver.
         match queue.add_consumer(handle.clone()) {
             Ok(()) => {}
             Err(ConsumeRefused::InExclusiveUse) => {
@@ -71,6 +63,14 @@ impl Channel {
                     ctx.vhost.name
                 )));
             }
+        }
+        if !c.nowait {
+            ctx.out.method(
+                self.id,
+                AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk {
+                    consumer_tag: tag.clone(),
+                })),
+            );
         }
         self.consumers.insert(tag, Consumer { handle, queue });
         Ok(())

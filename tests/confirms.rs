@@ -1,0 +1,73 @@
+//! Publisher confirms and mandatory returns.
+mod common;
+use common::*;
+use lapin::options::*;
+use lapin::{BasicProperties, Confirmation};
+
+#[tokio::test]
+async fn confirms_ack_every_publish() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    within(ch.confirm_select(ConfirmSelectOptions::default()))
+        .await
+        .expect("confirm.select");
+    let q = declare(&ch, "conf").await;
+    let mut pending = vec![];
+    for i in 0..500u32 {
+        pending.push(
+            within(ch.basic_publish(
+                "".into(),
+                q.as_str().into(),
+                Default::default(),
+                &i.to_be_bytes(),
+                BasicProperties::default(),
+            ))
+            .await
+            .expect("publish"),
+        );
+    }
+    for p in pending {
+        assert!(within(p).await.expect("confirm").is_ack());
+    }
+    assert_eq!(depth(&ch, &q).await, 500);
+}
+
+#[tokio::test]
+async fn mandatory_unroutable_message_is_returned_then_acked() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    within(ch.confirm_select(ConfirmSelectOptions::default()))
+        .await
+        .expect("confirm.select");
+    let conf = within(ch.basic_publish(
+        "amq.direct".into(),
+        "nobody".into(),
+        BasicPublishOptions {
+            mandatory: true,
+            ..Default::default()
+        },
+        b"lost?",
+        BasicProperties::default(),
+    ))
+    .await
+    .expect("publish");
+    match within(conf).await.expect("confirm") {
+        Confirmation::Ack(Some(ret)) => {
+            assert_eq!(ret.reply_code, 312);
+            assert_eq!(ret.delivery.data, b"lost?");
+        }
+        other => panic!("expected ack with returned message, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn publish_to_missing_exchange_closes_the_channel_with_404() {
+    let b = start().await;
+    let (c, ch) = b.channel().await;
+    publish(&ch, "no-such-exchange", "k", b"x").await;
+    let err = within(ch.queue_declare("".into(), Default::default(), Default::default()))
+        .await
+        .expect_err("closed");
+    assert_eq!(reply_code(&err), Some(404));
+    assert!(within(c.create_channel()).await.is_ok());
+}
