@@ -77,10 +77,10 @@ impl Channel {
     }
 
     pub(super) fn cancel(&mut self, ctx: &mut Ctx, c: basic::Cancel) -> AmqpResult<()> {
-        if let Some(cons) = self.consumers.remove(&c.consumer_tag) {
-            if cons.queue.remove_consumer(&cons.handle) {
-                ctx.vhost.remove_queue(&cons.queue);
-            }
+        if let Some(cons) = self.consumers.remove(&c.consumer_tag)
+            && cons.queue.remove_consumer(&cons.handle)
+        {
+            ctx.vhost.remove_queue(&cons.queue);
         }
         if !c.nowait {
             ctx.out.method(
