@@ -3,7 +3,7 @@
 
 use super::{equivalence, names};
 use crate::error::{AmqpError, AmqpResult};
-use crate::exchange::{Binding, Exchange, ExchangeKind, headers};
+use crate::exchange::{Binding, Destination, Exchange, ExchangeKind, Routed, headers};
 use crate::queue::Queue;
 use amq_protocol::types::{FieldTable, ShortString};
 use dashmap::DashMap;
@@ -179,7 +179,32 @@ impl Vhost {
             )));
         }
         self.exchanges.remove(name);
+        self.drop_bindings_to(&Destination::Exchange(x));
         Ok(())
+    }
+
+    /// Remove every binding leading to `dest` (being deleted), and any
+    /// auto-delete exchange that loses its last binding that way.
+    fn drop_bindings_to(&self, dest: &Destination) {
+        let mut emptied = vec![];
+        for x in self.exchanges.iter() {
+            let removed = match dest {
+                Destination::Queue(q) => x.unbind_queue(q),
+                Destination::Exchange(e) => x.unbind_exchange(e),
+            };
+            if removed && x.auto_delete && !x.has_bindings() {
+                emptied.push(x.clone());
+            }
+        }
+        for x in emptied {
+            if self
+                .exchanges
+                .remove_if(&x.name, |_, x| !x.has_bindings())
+                .is_some()
+            {
+                self.drop_bindings_to(&Destination::Exchange(x));
+            }
+        }
     }
 
     /// Declare (or find, or check) a queue: the queue, its ready-message and
@@ -303,7 +328,7 @@ impl Vhost {
             headers::XMatch::All
         };
         x.bind(Binding {
-            queue: q,
+            dest: Destination::Queue(q),
             key: key.into(),
             args: args.clone(),
             x_match,
@@ -324,26 +349,124 @@ impl Vhost {
         }
         let q = self.queue_for(queue, conn_id)?;
         let x = self.exchange(exchange)?;
-        if x.unbind(&q, key, args) && x.auto_delete && !x.has_bindings() {
-            self.exchanges.remove_if(exchange, |_, x| !x.has_bindings());
-        }
+        self.unbind_dest(&x, &Destination::Queue(q), key, args);
         Ok(())
     }
 
-    /// Route to queues: the default exchange by queue name, others by bindings.
+    fn unbind_dest(&self, x: &Arc<Exchange>, dest: &Destination, key: &str, args: &FieldTable) {
+        if x.unbind(dest, key, args)
+            && x.auto_delete
+            && !x.has_bindings()
+            && self
+                .exchanges
+                .remove_if(&x.name, |_, x| !x.has_bindings())
+                .is_some()
+        {
+            self.drop_bindings_to(&Destination::Exchange(x.clone()));
+        }
+    }
+
+    /// Exchange.Bind: messages routed by `source` also go through `destination`.
+    pub fn bind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        key: &str,
+        args: &FieldTable,
+    ) -> AmqpResult<()> {
+        let (dst, src) = self.exchange_pair(destination, source)?;
+        let x_match = if src.kind == ExchangeKind::Headers {
+            headers::x_match(args).map_err(AmqpError::precondition_failed)?
+        } else {
+            headers::XMatch::All
+        };
+        src.bind(Binding {
+            dest: Destination::Exchange(dst),
+            key: key.into(),
+            args: args.clone(),
+            x_match,
+        });
+        Ok(())
+    }
+
+    pub fn unbind_exchange(
+        &self,
+        destination: &str,
+        source: &str,
+        key: &str,
+        args: &FieldTable,
+    ) -> AmqpResult<()> {
+        let (dst, src) = self.exchange_pair(destination, source)?;
+        self.unbind_dest(&src, &Destination::Exchange(dst), key, args);
+        Ok(())
+    }
+
+    fn exchange_pair(
+        &self,
+        destination: &str,
+        source: &str,
+    ) -> AmqpResult<(Arc<Exchange>, Arc<Exchange>)> {
+        if destination.is_empty() || source.is_empty() {
+            return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
+        }
+        Ok((self.exchange(destination)?, self.exchange(source)?))
+    }
+
+    /// Route to queues (left in `r.queues`, each once): the default exchange
+    /// by queue name, others by bindings, through exchange-to-exchange
+    /// bindings, and to the alternate exchange when nothing matched.
     pub fn route(
         &self,
-        x: &Exchange,
+        x: &Arc<Exchange>,
         key: &str,
         headers: Option<&FieldTable>,
-        out: &mut Vec<Arc<Queue>>,
+        r: &mut Routed,
     ) {
+        r.clear();
         if x.name.as_str().is_empty() {
             if let Some(q) = self.queues.get(key) {
-                out.push(q.clone());
+                r.queues.push(q.clone());
             }
-        } else {
-            x.route(key, headers, out);
+            return;
+        }
+        let mut seen: Vec<Arc<Exchange>> = Vec::new();
+        let mut from = x.clone();
+        loop {
+            self.route_through(&from, key, headers, r, &mut seen);
+            if !r.queues.is_empty() {
+                return;
+            }
+            // Nothing matched: RabbitMQ hands the message to the alternate exchange.
+            match from
+                .alternate()
+                .and_then(|name| self.exchanges.get(name).map(|e| e.clone()))
+            {
+                Some(ae) if !seen.iter().any(|s| Arc::ptr_eq(s, &ae)) => from = ae,
+                _ => return,
+            }
+        }
+    }
+
+    fn route_through(
+        &self,
+        x: &Arc<Exchange>,
+        key: &str,
+        headers: Option<&FieldTable>,
+        r: &mut Routed,
+        seen: &mut Vec<Arc<Exchange>>,
+    ) {
+        x.route(key, headers, r);
+        if r.exchanges.is_empty() {
+            return;
+        }
+        // Exchange-to-exchange bindings: follow each exchange once (cycles are allowed).
+        seen.push(x.clone());
+        while let Some(next) = r.exchanges.pop() {
+            if seen.iter().any(|s| Arc::ptr_eq(s, &next)) {
+                continue;
+            }
+            seen.push(next.clone());
+            next.route(key, headers, r);
         }
     }
 

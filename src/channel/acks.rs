@@ -30,6 +30,14 @@ impl UnackedList {
         self.list.push_back(u);
     }
 
+    /// Put back deliveries taken out (a rolled-back transaction's acks).
+    pub fn restore(&mut self, entries: Vec<Unacked>) {
+        for u in entries {
+            let at = self.list.partition_point(|x| x.tag < u.tag);
+            self.list.insert(at, u);
+        }
+    }
+
     pub fn take_all(&mut self) -> Vec<Unacked> {
         self.list.drain(..).collect()
     }
@@ -54,7 +62,7 @@ fn unknown_tag(tag: u64) -> AmqpError {
 
 /// Return credit and settle or requeue, one queue call per run of messages
 /// from the same queue.
-fn finish(taken: Vec<Unacked>, requeue: bool) {
+pub(super) fn finish(taken: Vec<Unacked>, requeue: bool) {
     for u in &taken {
         if let Some(c) = &u.consumer {
             c.credit.give_back(1);
@@ -88,7 +96,10 @@ impl Channel {
             .unacked
             .take(tag, multiple)
             .ok_or_else(|| unknown_tag(tag))?;
-        finish(taken, false);
+        match self.tx.as_mut() {
+            Some(tx) => tx.settle(taken, false),
+            None => finish(taken, false),
+        }
         Ok(())
     }
 
@@ -105,7 +116,10 @@ impl Channel {
             .ok_or_else(|| unknown_tag(tag))?;
         // Dead-lettering of rejected messages lands with the extensions; until
         // then requeue=false drops them, as RabbitMQ does without a DLX.
-        finish(taken, requeue);
+        match self.tx.as_mut() {
+            Some(tx) => tx.settle(taken, requeue),
+            None => finish(taken, requeue),
+        }
         Ok(())
     }
 

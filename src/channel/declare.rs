@@ -31,10 +31,23 @@ impl Channel {
                     .delete_exchange(d.exchange.as_str(), d.if_unused)?;
                 (!d.nowait).then_some(X::DeleteOk(exchange::DeleteOk {}))
             }
-            X::Bind(_) | X::Unbind(_) => {
-                return Err(AmqpError::not_implemented(
-                    "exchange-to-exchange bindings are not supported yet",
-                ));
+            X::Bind(b) => {
+                ctx.vhost.bind_exchange(
+                    b.destination.as_str(),
+                    b.source.as_str(),
+                    b.routing_key.as_str(),
+                    &b.arguments,
+                )?;
+                (!b.nowait).then_some(X::BindOk(exchange::BindOk {}))
+            }
+            X::Unbind(u) => {
+                ctx.vhost.unbind_exchange(
+                    u.destination.as_str(),
+                    u.source.as_str(),
+                    u.routing_key.as_str(),
+                    &u.arguments,
+                )?;
+                (!u.nowait).then_some(X::UnbindOk(exchange::UnbindOk {}))
             }
             _ => {
                 return Err(AmqpError::command_invalid(

@@ -8,10 +8,12 @@ mod consume;
 mod declare;
 pub mod deliver;
 mod publish;
+mod tx;
 
 use crate::broker::Vhost;
 use crate::codec::{ContentHeader, Outbox};
 use crate::error::{AmqpError, AmqpResult};
+use crate::exchange::Routed;
 use crate::queue::Queue;
 use crate::queue::consumer::{ConsumerHandle, Credit, Sink};
 use amq_protocol::protocol::{AMQPClass, access, basic, channel, confirm};
@@ -59,10 +61,11 @@ pub struct Channel {
     channel_credit: Arc<Credit>,
     publishing: Option<publish::Assembly>,
     confirm: Option<publish::Confirms>,
+    tx: Option<tx::Tx>,
     /// The queue named by the last Queue.Declare, for methods with an empty queue name.
     last_queue: Option<ShortString>,
     /// Scratch for routing results, reused across publishes.
-    routed: Vec<Arc<Queue>>,
+    routed: Routed,
 }
 
 impl Channel {
@@ -76,8 +79,9 @@ impl Channel {
             channel_credit: Arc::new(Credit::new(0)),
             publishing: None,
             confirm: None,
+            tx: None,
             last_queue: None,
-            routed: Vec::new(),
+            routed: Routed::default(),
         }
     }
 
@@ -97,6 +101,11 @@ impl Channel {
             AMQPClass::Exchange(x) => self.exchange_method(ctx, x)?,
             AMQPClass::Channel(c) => return self.channel_method(ctx, c),
             AMQPClass::Confirm(confirm::AMQPMethod::Select(s)) => {
+                if self.tx.is_some() {
+                    return Err(AmqpError::precondition_failed(
+                        "cannot switch from tx to confirm mode",
+                    ));
+                }
                 self.confirm.get_or_insert_with(publish::Confirms::default);
                 if !s.nowait {
                     ctx.out.method(
@@ -109,11 +118,7 @@ impl Channel {
                 self.id,
                 AMQPClass::Access(access::AMQPMethod::RequestOk(access::RequestOk {})),
             ),
-            AMQPClass::Tx(_) => {
-                return Err(AmqpError::not_implemented(
-                    "transactions are not supported yet",
-                ));
-            }
+            AMQPClass::Tx(t) => self.tx_method(ctx, t)?,
             AMQPClass::Connection(_) => {
                 return Err(AmqpError::command_invalid(
                     "connection method on a non-zero channel",
@@ -212,6 +217,11 @@ impl Channel {
         for (_, c) in self.consumers.drain() {
             if c.queue.remove_consumer(&c.handle) {
                 ctx.vhost.remove_queue(&c.queue);
+            }
+        }
+        if let Some(t) = self.tx.take() {
+            for (taken, _) in t.into_settled() {
+                self.unacked.restore(taken);
             }
         }
         let all = self.unacked.take_all();

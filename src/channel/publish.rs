@@ -5,6 +5,7 @@
 use super::{Channel, Ctx};
 use crate::codec::ContentHeader;
 use crate::error::{AmqpError, AmqpResult};
+use crate::exchange::Exchange;
 use crate::message::Message;
 use amq_protocol::protocol::{AMQPClass, basic};
 use bytes::{Bytes, BytesMut};
@@ -173,26 +174,41 @@ impl Channel {
             header_raw: header.raw,
             body: body.into_bytes(),
         });
+        if let Some(tx) = self.tx.as_mut() {
+            tx.publish(x, msg, method.mandatory);
+            return Ok(());
+        }
+        self.enqueue(ctx, &x, &msg, method.mandatory);
+        if let Some(c) = self.confirm.as_mut() {
+            c.published += 1;
+        }
+        Ok(())
+    }
+
+    /// Route a complete message into its queues, returning it if mandatory
+    /// and nothing took it.
+    pub(super) fn enqueue(
+        &mut self,
+        ctx: &mut Ctx,
+        x: &Arc<Exchange>,
+        msg: &Arc<Message>,
+        mandatory: bool,
+    ) {
         let mut routed = std::mem::take(&mut self.routed);
-        routed.clear();
         ctx.vhost.route(
-            &x,
+            x,
             msg.routing_key.as_str(),
             msg.properties.headers().as_ref(),
             &mut routed,
         );
         let mut delivered = false;
-        for q in routed.drain(..) {
+        for q in routed.queues.drain(..) {
             delivered |= q.publish(msg.clone());
         }
         self.routed = routed;
-        if !delivered && method.mandatory {
-            self.basic_return(ctx, &msg);
+        if !delivered && mandatory {
+            self.basic_return(ctx, msg);
         }
-        if let Some(c) = self.confirm.as_mut() {
-            c.published += 1;
-        }
-        Ok(())
     }
 
     fn basic_return(&mut self, ctx: &mut Ctx, msg: &Message) {

@@ -39,9 +39,61 @@ impl ExchangeKind {
     }
 }
 
+/// Where a binding leads: a queue, or another exchange (RabbitMQ's
+/// exchange-to-exchange bindings).
+#[derive(Clone)]
+pub enum Destination {
+    Queue(Arc<Queue>),
+    Exchange(Arc<Exchange>),
+}
+
+impl Destination {
+    fn same(&self, other: &Destination) -> bool {
+        match (self, other) {
+            (Destination::Queue(a), Destination::Queue(b)) => Arc::ptr_eq(a, b),
+            (Destination::Exchange(a), Destination::Exchange(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    fn is_queue(&self, q: &Arc<Queue>) -> bool {
+        matches!(self, Destination::Queue(x) if Arc::ptr_eq(x, q))
+    }
+
+    fn is_exchange(&self, x: &Exchange) -> bool {
+        matches!(self, Destination::Exchange(e) if std::ptr::eq(Arc::as_ptr(e), x))
+    }
+}
+
+/// Where one exchange routes a message: queues directly, and exchanges to
+/// route through next.
+#[derive(Default)]
+pub struct Routed {
+    pub queues: Vec<Arc<Queue>>,
+    pub exchanges: Vec<Arc<Exchange>>,
+}
+
+impl Routed {
+    fn push(&mut self, d: &Destination) {
+        match d {
+            Destination::Queue(q) => push_unique(&mut self.queues, q),
+            Destination::Exchange(x) => {
+                if !self.exchanges.iter().any(|e| Arc::ptr_eq(e, x)) {
+                    self.exchanges.push(x.clone());
+                }
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.queues.clear();
+        self.exchanges.clear();
+    }
+}
+
 #[derive(Clone)]
 pub struct Binding {
-    pub queue: Arc<Queue>,
+    pub dest: Destination,
     pub key: ShortString,
     pub args: FieldTable,
     /// Parsed once at bind time for headers exchanges.
@@ -52,7 +104,7 @@ pub struct Binding {
 pub struct Bindings {
     list: Vec<Binding>,
     /// Direct exchanges route by exact key through this index.
-    by_key: HashMap<ShortString, Vec<Arc<Queue>>>,
+    by_key: HashMap<ShortString, Vec<Destination>>,
 }
 
 pub struct Exchange {
@@ -99,26 +151,25 @@ impl Exchange {
         let exists = g
             .list
             .iter()
-            .any(|x| Arc::ptr_eq(&x.queue, &b.queue) && x.key == b.key && x.args == b.args);
+            .any(|x| x.dest.same(&b.dest) && x.key == b.key && x.args == b.args);
         if exists {
             return;
         }
         if self.kind == ExchangeKind::Direct {
             let v = g.by_key.entry(b.key.clone()).or_default();
-            if !v.iter().any(|q| Arc::ptr_eq(q, &b.queue)) {
-                v.push(b.queue.clone());
+            if !v.iter().any(|d| d.same(&b.dest)) {
+                v.push(b.dest.clone());
             }
         }
         g.list.push(b);
     }
 
     /// Remove a binding; true if it existed.
-    pub fn unbind(&self, queue: &Arc<Queue>, key: &str, args: &FieldTable) -> bool {
+    pub fn unbind(&self, dest: &Destination, key: &str, args: &FieldTable) -> bool {
         let mut g = self.write();
         let before = g.list.len();
-        g.list.retain(|x| {
-            !(Arc::ptr_eq(&x.queue, queue) && x.key.as_str() == key && &x.args == args)
-        });
+        g.list
+            .retain(|x| !(x.dest.same(dest) && x.key.as_str() == key && &x.args == args));
         let removed = g.list.len() != before;
         if removed && self.kind == ExchangeKind::Direct {
             g.reindex_key(key);
@@ -128,14 +179,23 @@ impl Exchange {
 
     /// Remove every binding to `queue` (it is being deleted); true if any.
     pub fn unbind_queue(&self, queue: &Arc<Queue>) -> bool {
+        self.unbind_where(|d| d.is_queue(queue))
+    }
+
+    /// Remove every binding to exchange `x` (it is being deleted); true if any.
+    pub fn unbind_exchange(&self, x: &Exchange) -> bool {
+        self.unbind_where(|d| d.is_exchange(x))
+    }
+
+    fn unbind_where(&self, gone: impl Fn(&Destination) -> bool) -> bool {
         let mut g = self.write();
         let before = g.list.len();
-        g.list.retain(|x| !Arc::ptr_eq(&x.queue, queue));
+        g.list.retain(|b| !gone(&b.dest));
         if g.list.len() == before {
             return false;
         }
         for v in g.by_key.values_mut() {
-            v.retain(|q| !Arc::ptr_eq(q, queue));
+            v.retain(|d| !gone(d));
         }
         g.by_key.retain(|_, v| !v.is_empty());
         true
@@ -145,40 +205,44 @@ impl Exchange {
         !self.read().list.is_empty()
     }
 
-    pub fn has_binding(&self, queue: &Arc<Queue>, key: &str, args: &FieldTable) -> bool {
-        self.read()
-            .list
-            .iter()
-            .any(|x| Arc::ptr_eq(&x.queue, queue) && x.key.as_str() == key && &x.args == args)
+    /// The alternate exchange named in the arguments, if any.
+    pub fn alternate(&self) -> Option<&str> {
+        match self.arguments.inner().get("alternate-exchange") {
+            Some(amq_protocol::types::AMQPValue::LongString(s)) => {
+                std::str::from_utf8(s.as_bytes()).ok()
+            }
+            Some(amq_protocol::types::AMQPValue::ShortString(s)) => Some(s.as_str()),
+            _ => None,
+        }
     }
 
-    /// Append the queues this message routes to, each once.
-    pub fn route(&self, key: &str, headers: Option<&FieldTable>, out: &mut Vec<Arc<Queue>>) {
+    /// Add the destinations this message routes to, each once.
+    pub fn route(&self, key: &str, headers: Option<&FieldTable>, out: &mut Routed) {
         let g = self.read();
         match self.kind {
             ExchangeKind::Direct => {
-                if let Some(qs) = g.by_key.get(key) {
-                    for q in qs {
-                        push_unique(out, q);
+                if let Some(ds) = g.by_key.get(key) {
+                    for d in ds {
+                        out.push(d);
                     }
                 }
             }
             ExchangeKind::Fanout => {
                 for b in &g.list {
-                    push_unique(out, &b.queue);
+                    out.push(&b.dest);
                 }
             }
             ExchangeKind::Topic => {
                 for b in &g.list {
                     if topic::matches(b.key.as_str(), key) {
-                        push_unique(out, &b.queue);
+                        out.push(&b.dest);
                     }
                 }
             }
             ExchangeKind::Headers => {
                 for b in &g.list {
                     if headers::matches(b.x_match, &b.args, headers) {
-                        push_unique(out, &b.queue);
+                        out.push(&b.dest);
                     }
                 }
             }
@@ -188,15 +252,12 @@ impl Exchange {
 
 impl Bindings {
     fn reindex_key(&mut self, key: &str) {
-        let qs: Vec<Arc<Queue>> = self
-            .list
-            .iter()
-            .filter(|b| b.key.as_str() == key)
-            .map(|b| b.queue.clone())
-            .fold(Vec::new(), |mut v, q| {
-                push_unique(&mut v, &q);
-                v
-            });
+        let mut qs: Vec<Destination> = Vec::new();
+        for b in self.list.iter().filter(|b| b.key.as_str() == key) {
+            if !qs.iter().any(|d| d.same(&b.dest)) {
+                qs.push(b.dest.clone());
+            }
+        }
         if qs.is_empty() {
             self.by_key.remove(key);
         } else {
@@ -221,7 +282,7 @@ mod tests {
 
     fn bind(x: &Exchange, q: &Arc<Queue>, key: &str) {
         x.bind(Binding {
-            queue: q.clone(),
+            dest: Destination::Queue(q.clone()),
             key: key.into(),
             args: FieldTable::default(),
             x_match: headers::XMatch::All,
@@ -242,14 +303,14 @@ mod tests {
         bind(&x, &a, "k");
         bind(&x, &b, "k");
         bind(&x, &b, "other");
-        let mut out = vec![];
+        let mut out = Routed::default();
         x.route("k", None, &mut out);
-        assert_eq!(out.len(), 2);
-        assert!(x.unbind(&a, "k", &FieldTable::default()));
+        assert_eq!(out.queues.len(), 2);
+        assert!(x.unbind(&Destination::Queue(a), "k", &FieldTable::default()));
         out.clear();
         x.route("k", None, &mut out);
-        assert_eq!(out.len(), 1);
-        assert!(Arc::ptr_eq(&out[0], &b));
+        assert_eq!(out.queues.len(), 1);
+        assert!(Arc::ptr_eq(&out.queues[0], &b));
     }
 
     #[test]
@@ -265,8 +326,8 @@ mod tests {
         let a = q("a");
         bind(&x, &a, "a.*");
         bind(&x, &a, "#");
-        let mut out = vec![];
+        let mut out = Routed::default();
         x.route("a.b", None, &mut out);
-        assert_eq!(out.len(), 1);
+        assert_eq!(out.queues.len(), 1);
     }
 }

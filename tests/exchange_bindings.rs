@@ -1,0 +1,186 @@
+//! Exchange-to-exchange bindings and alternate exchanges.
+mod common;
+use common::*;
+use lapin::ExchangeKind;
+use lapin::options::*;
+use lapin::types::{AMQPValue, FieldTable};
+
+#[tokio::test]
+async fn messages_flow_through_exchange_to_exchange_bindings_once() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    for (x, kind) in [("src", ExchangeKind::Topic), ("mid", ExchangeKind::Fanout)] {
+        within(ch.exchange_declare(x.into(), kind, Default::default(), FieldTable::default()))
+            .await
+            .expect("declare");
+    }
+    declare(&ch, "sink").await;
+    within(ch.exchange_bind(
+        "mid".into(),
+        "src".into(),
+        "a.#".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("e2e bind");
+    // A cycle back to the source must not loop or duplicate.
+    within(ch.exchange_bind(
+        "src".into(),
+        "mid".into(),
+        "".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("cycle");
+    within(ch.queue_bind(
+        "sink".into(),
+        "mid".into(),
+        "".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("bind");
+    within(ch.queue_bind(
+        "sink".into(),
+        "src".into(),
+        "a.b".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("bind");
+    publish(&ch, "src", "a.b", b"1").await;
+    publish(&ch, "src", "x.y", b"2").await;
+    assert_eq!(depth(&ch, "sink").await, 1);
+    within(ch.exchange_unbind(
+        "mid".into(),
+        "src".into(),
+        "a.#".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("unbind");
+    publish(&ch, "src", "a.c", b"3").await;
+    assert_eq!(depth(&ch, "sink").await, 1);
+}
+
+#[tokio::test]
+async fn binding_a_missing_exchange_is_404() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    let err = within(ch.exchange_bind(
+        "nope".into(),
+        "amq.direct".into(),
+        "".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect_err("missing");
+    assert_eq!(reply_code(&err), Some(404));
+}
+
+#[tokio::test]
+async fn unroutable_messages_go_to_the_alternate_exchange() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    within(ch.exchange_declare(
+        "ae".into(),
+        ExchangeKind::Fanout,
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("ae");
+    let mut args = FieldTable::default();
+    args.insert(
+        "alternate-exchange".into(),
+        AMQPValue::LongString("ae".into()),
+    );
+    within(ch.exchange_declare(
+        "main".into(),
+        ExchangeKind::Direct,
+        Default::default(),
+        args,
+    ))
+    .await
+    .expect("main");
+    declare(&ch, "routed").await;
+    declare(&ch, "unrouted").await;
+    within(ch.queue_bind(
+        "routed".into(),
+        "main".into(),
+        "k".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("bind");
+    within(ch.queue_bind(
+        "unrouted".into(),
+        "ae".into(),
+        "".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("bind");
+    publish(&ch, "main", "k", b"1").await;
+    publish(&ch, "main", "other", b"2").await;
+    assert_eq!(depth(&ch, "routed").await, 1);
+    assert_eq!(depth(&ch, "unrouted").await, 1);
+}
+
+#[tokio::test]
+async fn deleting_an_exchange_removes_bindings_to_it() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    within(ch.exchange_declare(
+        "gone".into(),
+        ExchangeKind::Fanout,
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("declare");
+    declare(&ch, "q").await;
+    within(ch.queue_bind(
+        "q".into(),
+        "gone".into(),
+        "".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("bind");
+    within(ch.exchange_bind(
+        "gone".into(),
+        "amq.fanout".into(),
+        "".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("e2e");
+    within(ch.exchange_delete("gone".into(), ExchangeDeleteOptions::default()))
+        .await
+        .expect("delete");
+    within(ch.exchange_declare(
+        "gone".into(),
+        ExchangeKind::Fanout,
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("redeclare");
+    publish(&ch, "amq.fanout", "", b"x").await;
+    assert_eq!(
+        depth(&ch, "q").await,
+        0,
+        "the old binding went with the old exchange"
+    );
+}
