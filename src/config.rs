@@ -25,6 +25,10 @@ pub struct Config {
     pub handshake_timeout_ms: u64,
     pub users: Vec<UserConfig>,
     pub vhosts: Vec<String>,
+    /// fsync persistent messages before confirming them. Turning this off
+    /// trades safety for speed: a machine crash (not a broker crash) can then
+    /// lose confirmed messages.
+    pub fsync: bool,
     /// Let the default user `guest` connect from non-loopback addresses
     /// (RabbitMQ's `loopback_users = none`).
     pub guest_remote: bool,
@@ -54,6 +58,7 @@ impl Default for Config {
             }],
             vhosts: vec!["/".to_string()],
             guest_remote: false,
+            fsync: true,
         }
     }
 }

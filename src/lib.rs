@@ -13,6 +13,7 @@
 //! - [`exchange`]: direct, fanout, topic, headers routing
 //! - [`queue`]: ready list, consumers, round-robin dispatch with prefetch
 //! - [`message`]: the `Arc`-shared message with its `Bytes` body
+//! - [`store`]: durable definitions, per-queue message logs, group-commit fsync
 //! - [`error`]: AMQP exceptions as values
 //!
 //! ```no_run
@@ -33,6 +34,7 @@ pub mod exchange;
 pub mod message;
 pub mod queue;
 pub mod server;
+pub mod store;
 
 pub use broker::Broker;
 pub use config::Config;

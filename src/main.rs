@@ -17,6 +17,10 @@ struct Args {
     /// Directory for persistent data.
     #[arg(long, env = "FERRETMQ_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Do not fsync before confirming persistent messages (dev use only: a
+    /// machine crash may then lose confirmed messages).
+    #[arg(long, env = "FERRETMQ_NO_FSYNC")]
+    no_fsync: bool,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "FERRETMQ_LOG")]
     log: Option<String>,
@@ -39,6 +43,9 @@ fn main() -> std::process::ExitCode {
     }
     if let Some(d) = args.data_dir {
         config.data_dir = d;
+    }
+    if args.no_fsync {
+        config.fsync = false;
     }
     if let Some(l) = args.log {
         config.log = l;
@@ -64,14 +71,10 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: Config) -> std::process::ExitCode {
-    if let Err(e) = std::fs::create_dir_all(&config.data_dir) {
-        tracing::error!("cannot create data dir {}: {e}", config.data_dir.display());
-        return std::process::ExitCode::FAILURE;
-    }
     let running = match Broker::start(config).await {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!("cannot listen: {e}");
+            tracing::error!("cannot start: {e}");
             return std::process::ExitCode::FAILURE;
         }
     };

@@ -51,7 +51,9 @@ impl Running {
 impl Broker {
     /// Bind every configured listener and start accepting connections.
     pub async fn start(config: Config) -> std::io::Result<Running> {
-        let broker = Broker::new(config);
+        let started = std::time::Instant::now();
+        let broker = Broker::new(config)?;
+        tracing::info!("recovered durable state in {:?}", started.elapsed());
         let (tx, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut addrs = Vec::new();

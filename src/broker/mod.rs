@@ -6,6 +6,7 @@ pub mod names;
 pub mod vhost;
 
 use crate::config::Config;
+use crate::store::Store;
 use dashmap::DashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,21 +14,25 @@ pub use vhost::Vhost;
 
 pub struct Broker {
     pub config: Config,
+    pub store: Arc<Store>,
     vhosts: DashMap<String, Arc<Vhost>>,
     next_conn_id: AtomicU64,
 }
 
 impl Broker {
-    pub fn new(config: Config) -> Arc<Broker> {
+    /// Open the data dir and recover every vhost's durable state.
+    pub fn new(config: Config) -> std::io::Result<Arc<Broker>> {
+        let store = Store::open(&config.data_dir, config.fsync)?;
         let vhosts = DashMap::new();
         for v in &config.vhosts {
-            vhosts.insert(v.clone(), Vhost::new(v));
+            vhosts.insert(v.clone(), Vhost::recover(v, store.clone())?);
         }
-        Arc::new(Broker {
+        Ok(Arc::new(Broker {
             config,
+            store,
             vhosts,
             next_conn_id: AtomicU64::new(1),
-        })
+        }))
     }
 
     pub fn vhost(&self, name: &str) -> Option<Arc<Vhost>> {

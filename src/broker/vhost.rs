@@ -5,6 +5,9 @@ use super::{equivalence, names};
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{Binding, Destination, Exchange, ExchangeKind, Routed, headers};
 use crate::queue::Queue;
+use crate::store::Store;
+use crate::store::definitions::{BindingDef, Definitions, ExchangeDef, QueueDef};
+use crate::store::queue_log::QueueLog;
 use amq_protocol::types::{FieldTable, ShortString};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
@@ -12,6 +15,7 @@ use std::sync::Arc;
 
 pub struct Vhost {
     pub name: String,
+    store: Arc<Store>,
     exchanges: DashMap<ShortString, Arc<Exchange>>,
     queues: DashMap<ShortString, Arc<Queue>>,
 }
@@ -40,9 +44,10 @@ pub struct QueueSpec<'a> {
 const DEFAULT_EXCHANGE_DENIED: &str = "operation not permitted on the default exchange";
 
 impl Vhost {
-    pub fn new(name: &str) -> Arc<Vhost> {
+    fn new(name: &str, store: Arc<Store>) -> Vhost {
         let v = Vhost {
             name: name.to_string(),
+            store,
             exchanges: DashMap::new(),
             queues: DashMap::new(),
         };
@@ -59,7 +64,137 @@ impl Vhost {
                 Exchange::new(n.into(), k, true, false, false, FieldTable::default()),
             );
         }
-        Arc::new(v)
+        v
+    }
+
+    /// The vhost as its saved definitions and queue logs left it.
+    pub fn recover(name: &str, store: Arc<Store>) -> std::io::Result<Arc<Vhost>> {
+        let v = Vhost::new(name, store.clone());
+        let defs = Definitions::load(&v.definitions_path())?;
+        for x in defs.exchanges {
+            let Some(kind) = ExchangeKind::parse(&x.kind) else {
+                tracing::error!(
+                    "vhost '{name}': exchange '{}' has unknown type '{}'; skipped",
+                    x.name,
+                    x.kind
+                );
+                continue;
+            };
+            v.exchanges.insert(
+                x.name.as_str().into(),
+                Exchange::new(
+                    x.name.as_str().into(),
+                    kind,
+                    true,
+                    x.auto_delete,
+                    x.internal,
+                    x.arguments,
+                ),
+            );
+        }
+        let mut messages = 0;
+        for q in defs.queues {
+            let (log, recovered) =
+                QueueLog::open(&store.queue_dir(name, &q.name), store.sync.clone())?;
+            messages += recovered.len();
+            let queue = Queue::with_log(
+                q.name.as_str().into(),
+                true,
+                None,
+                q.auto_delete,
+                q.arguments,
+                Some(log),
+                recovered,
+            );
+            v.queues.insert(q.name.as_str().into(), queue);
+        }
+        for b in defs.bindings {
+            let Some(src) = v.exchanges.get(b.source.as_str()).map(|x| x.clone()) else {
+                continue;
+            };
+            let dest = if b.destination_type == "exchange" {
+                v.exchanges
+                    .get(b.destination.as_str())
+                    .map(|x| Destination::Exchange(x.clone()))
+            } else {
+                v.queues
+                    .get(b.destination.as_str())
+                    .map(|q| Destination::Queue(q.clone()))
+            };
+            let Some(dest) = dest else { continue };
+            let x_match = headers::x_match(&b.arguments).unwrap_or(headers::XMatch::All);
+            src.bind(Binding {
+                dest,
+                key: b.routing_key.as_str().into(),
+                args: b.arguments,
+                x_match,
+            });
+        }
+        tracing::info!(
+            "vhost '{name}': recovered {} exchanges, {} queues, {messages} messages",
+            v.exchanges.len(),
+            v.queues.len()
+        );
+        Ok(Arc::new(v))
+    }
+
+    fn definitions_path(&self) -> std::path::PathBuf {
+        self.store.vhost_dir(&self.name).join("definitions.json")
+    }
+
+    /// Write the durable definitions if this change touched a durable entity;
+    /// called before the change's -Ok is sent.
+    fn persist_if(&self, durable: bool) -> AmqpResult<()> {
+        if !durable {
+            return Ok(());
+        }
+        let _guard = self.store.lock_definitions();
+        self.snapshot()
+            .save(&self.definitions_path())
+            .map_err(|e| AmqpError::internal_error(format!("cannot save definitions: {e}")))
+    }
+
+    fn snapshot(&self) -> Definitions {
+        let mut d = Definitions::default();
+        let durable_queue = |q: &Queue| q.durable && q.exclusive_owner.is_none();
+        for x in self.exchanges.iter() {
+            if !x.durable || x.name.as_str().is_empty() {
+                continue;
+            }
+            if !x.name.as_str().starts_with("amq.") {
+                d.exchanges.push(ExchangeDef {
+                    name: x.name.to_string(),
+                    kind: x.kind.as_str().to_string(),
+                    auto_delete: x.auto_delete,
+                    internal: x.internal,
+                    arguments: x.arguments.clone(),
+                });
+            }
+            for b in x.bindings() {
+                let (destination, kind) = match &b.dest {
+                    Destination::Queue(q) if durable_queue(q) => (q.name.to_string(), "queue"),
+                    Destination::Exchange(e) if e.durable => (e.name.to_string(), "exchange"),
+                    _ => continue,
+                };
+                d.bindings.push(BindingDef {
+                    source: x.name.to_string(),
+                    destination,
+                    destination_type: kind.to_string(),
+                    routing_key: b.key.to_string(),
+                    arguments: b.args.clone(),
+                });
+            }
+        }
+        for q in self.queues.iter() {
+            if durable_queue(&q) {
+                d.queues.push(QueueDef {
+                    name: q.name.to_string(),
+                    auto_delete: q.auto_delete,
+                    arguments: q.arguments.clone(),
+                });
+            }
+        }
+        d
     }
 
     fn no_exchange(&self, name: &str) -> AmqpError {
@@ -153,7 +288,7 @@ impl Vhost {
                     s.internal,
                     s.arguments.clone(),
                 ));
-                Ok(())
+                self.persist_if(s.durable)
             }
         }
     }
@@ -179,8 +314,9 @@ impl Vhost {
             )));
         }
         self.exchanges.remove(name);
+        let durable = x.durable;
         self.drop_bindings_to(&Destination::Exchange(x));
-        Ok(())
+        self.persist_if(durable)
     }
 
     /// Remove every binding leading to `dest` (being deleted), and any
@@ -247,14 +383,29 @@ impl Vhost {
                 q
             }
             Entry::Vacant(e) => {
-                let q = Queue::new(
+                let persistent = s.durable && !s.exclusive;
+                let log = if persistent {
+                    let dir = self.store.queue_dir(&self.name, &name);
+                    // A fresh queue starts empty whatever an earlier one left.
+                    let _ = std::fs::remove_dir_all(&dir);
+                    let (log, _) = QueueLog::open(&dir, self.store.sync.clone()).map_err(|e| {
+                        AmqpError::internal_error(format!("cannot create queue storage: {e}"))
+                    })?;
+                    Some(log)
+                } else {
+                    None
+                };
+                let q = Queue::with_log(
                     name.as_str().into(),
                     s.durable,
                     s.exclusive.then_some(s.conn_id),
                     s.auto_delete,
                     s.arguments.clone(),
+                    log,
+                    Vec::new(),
                 );
                 e.insert(q.clone());
+                self.persist_if(persistent)?;
                 q
             }
         };
@@ -327,13 +478,14 @@ impl Vhost {
         } else {
             headers::XMatch::All
         };
+        let durable = x.durable && q.durable && q.exclusive_owner.is_none();
         x.bind(Binding {
             dest: Destination::Queue(q),
             key: key.into(),
             args: args.clone(),
             x_match,
         });
-        Ok(())
+        self.persist_if(durable)
     }
 
     pub fn unbind(
@@ -349,8 +501,9 @@ impl Vhost {
         }
         let q = self.queue_for(queue, conn_id)?;
         let x = self.exchange(exchange)?;
+        let durable = x.durable && q.durable;
         self.unbind_dest(&x, &Destination::Queue(q), key, args);
-        Ok(())
+        self.persist_if(durable)
     }
 
     fn unbind_dest(&self, x: &Arc<Exchange>, dest: &Destination, key: &str, args: &FieldTable) {
@@ -380,13 +533,14 @@ impl Vhost {
         } else {
             headers::XMatch::All
         };
+        let durable = src.durable && dst.durable;
         src.bind(Binding {
             dest: Destination::Exchange(dst),
             key: key.into(),
             args: args.clone(),
             x_match,
         });
-        Ok(())
+        self.persist_if(durable)
     }
 
     pub fn unbind_exchange(
@@ -397,8 +551,9 @@ impl Vhost {
         args: &FieldTable,
     ) -> AmqpResult<()> {
         let (dst, src) = self.exchange_pair(destination, source)?;
+        let durable = src.durable && dst.durable;
         self.unbind_dest(&src, &Destination::Exchange(dst), key, args);
-        Ok(())
+        self.persist_if(durable)
     }
 
     fn exchange_pair(

@@ -80,7 +80,8 @@ pub(super) fn finish(taken: Vec<Unacked>, requeue: bool) {
         if requeue {
             q.requeue(entries);
         } else {
-            q.settle(entries.len());
+            let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+            q.settle(&seqs);
             q.dispatch();
         }
     }

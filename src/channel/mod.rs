@@ -33,6 +33,8 @@ pub struct Ctx<'a> {
     pub frame_max: u32,
     pub max_message_size: u64,
     pub cancel_notify: bool,
+    /// The highest store ticket known to be on disk.
+    pub durable: u64,
     /// Exclusive queues this connection declared, deleted when it closes.
     pub exclusive_queues: &'a mut Vec<Arc<Queue>>,
 }

@@ -7,8 +7,10 @@ use crate::codec::ContentHeader;
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::Exchange;
 use crate::message::Message;
+use crate::queue::Published;
 use amq_protocol::protocol::{AMQPClass, basic};
 use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 pub(super) struct Assembly {
@@ -57,13 +59,22 @@ impl Body {
     }
 }
 
-/// Publisher confirms: sequence numbers handed out and the highest one
-/// already confirmed. Everything in between is acked in one `multiple` ack
-/// when the connection flushes.
+/// Publisher confirms: the sequence numbers handed out, and those not yet
+/// confirmed with the store ticket each waits for (0: nothing to wait for)
+/// and whether it is an ack or a nack. Confirms go out in order; runs of
+/// acks leave as one `multiple` ack when the connection flushes.
 #[derive(Default)]
 pub(super) struct Confirms {
     published: u64,
-    confirmed: u64,
+    pending: VecDeque<(u64, u64, bool)>,
+}
+
+/// What routing one message did.
+pub(super) struct Enqueued {
+    /// The store ticket its persistence waits for (0: none).
+    ticket: u64,
+    /// A queue could not take it (its log failed).
+    failed: bool,
 }
 
 pub(super) fn method_during_content(a: Option<&Assembly>) -> AmqpError {
@@ -178,9 +189,11 @@ impl Channel {
             tx.publish(x, msg, method.mandatory);
             return Ok(());
         }
-        self.enqueue(ctx, &x, &msg, method.mandatory);
+        let done = self.enqueue(ctx, &x, &msg, method.mandatory);
         if let Some(c) = self.confirm.as_mut() {
             c.published += 1;
+            c.pending
+                .push_back((c.published, done.ticket, !done.failed));
         }
         Ok(())
     }
@@ -193,7 +206,7 @@ impl Channel {
         x: &Arc<Exchange>,
         msg: &Arc<Message>,
         mandatory: bool,
-    ) {
+    ) -> Enqueued {
         let mut routed = std::mem::take(&mut self.routed);
         ctx.vhost.route(
             x,
@@ -202,13 +215,25 @@ impl Channel {
             &mut routed,
         );
         let mut delivered = false;
+        let mut done = Enqueued {
+            ticket: 0,
+            failed: false,
+        };
         for q in routed.queues.drain(..) {
-            delivered |= q.publish(msg.clone());
+            match q.publish(msg.clone()) {
+                Published::Accepted { ticket } => {
+                    delivered = true;
+                    done.ticket = done.ticket.max(ticket);
+                }
+                Published::Dropped => {}
+                Published::Failed => done.failed = true,
+            }
         }
         self.routed = routed;
         if !delivered && mandatory {
             self.basic_return(ctx, msg);
         }
+        done
     }
 
     fn basic_return(&mut self, ctx: &mut Ctx, msg: &Message) {
@@ -225,22 +250,49 @@ impl Channel {
             .content(self.id, &msg.header_raw, &msg.body, ctx.frame_max);
     }
 
-    /// Confirm everything published since the last flush, in one ack.
+    /// True while some confirm waits for the store to reach the disk.
+    pub fn awaits_disk(&self) -> bool {
+        self.confirm.as_ref().is_some_and(|c| !c.pending.is_empty())
+    }
+
+    /// Send the confirms that are due: everything whose data is on disk (or
+    /// needed none), in order, runs of acks as one `multiple` ack.
     pub fn flush_confirms(&mut self, ctx: &mut Ctx) {
         let Some(c) = self.confirm.as_mut() else {
             return;
         };
-        if c.published == c.confirmed {
-            return;
+        let mut run: Option<(u64, u64)> = None; // (last tag, count)
+        let id = self.id;
+        let ack = |out: &mut crate::codec::Outbox, run: &mut Option<(u64, u64)>| {
+            if let Some((tag, n)) = run.take() {
+                out.method(
+                    id,
+                    AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack {
+                        delivery_tag: tag,
+                        multiple: n > 1,
+                    })),
+                );
+            }
+        };
+        while let Some(&(tag, ticket, ok)) = c.pending.front() {
+            if ticket > ctx.durable {
+                break;
+            }
+            c.pending.pop_front();
+            if ok {
+                run = Some((tag, run.map_or(1, |(_, n)| n + 1)));
+            } else {
+                ack(ctx.out, &mut run);
+                ctx.out.method(
+                    id,
+                    AMQPClass::Basic(basic::AMQPMethod::Nack(basic::Nack {
+                        delivery_tag: tag,
+                        multiple: false,
+                        requeue: false,
+                    })),
+                );
+            }
         }
-        let multiple = c.published - c.confirmed > 1;
-        c.confirmed = c.published;
-        ctx.out.method(
-            self.id,
-            AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack {
-                delivery_tag: c.published,
-                multiple,
-            })),
-        );
+        ack(ctx.out, &mut run);
     }
 }

@@ -34,6 +34,7 @@ macro_rules! ctx {
             frame_max: $c.frame_max,
             max_message_size: $c.broker.config.max_message_size,
             cancel_notify: $c.cancel_notify,
+            durable: *$c.durable.borrow(),
             exclusive_queues: &mut $c.exclusive_queues,
         }
     };
@@ -99,6 +100,7 @@ pub async fn serve(
         wtx,
         exclusive_queues: Vec::new(),
         state: State::Open,
+        durable: broker.store.sync.subscribe(),
     };
     conn.run(rd, n.leftover, n.heartbeat, inbox, shutdown).await;
     drop(conn);
@@ -131,6 +133,8 @@ struct Connection {
     wtx: mpsc::UnboundedSender<writer::Batch>,
     exclusive_queues: Vec<Arc<Queue>>,
     state: State,
+    /// The store's progress, for confirms that wait for the disk.
+    durable: watch::Receiver<u64>,
 }
 
 impl Connection {
@@ -153,6 +157,7 @@ impl Connection {
         self.process_input(&mut rbuf);
         self.flush();
         while self.state != State::Done {
+            let awaiting_disk = self.channels.values().any(|c| c.awaits_disk());
             if rbuf.capacity() - rbuf.len() < 8 * 1024 {
                 rbuf.reserve(64 * 1024);
             }
@@ -169,6 +174,10 @@ impl Connection {
                     for ev in events.drain(..) {
                         self.queue_event(ev);
                     }
+                }
+                r = self.durable.changed(), if awaiting_disk => {
+                    if r.is_err() { break; }
+                    self.flush_all_confirms();
                 }
                 _ = ticker.tick() => {
                     if let State::Closing(since) = self.state && since.elapsed() > CLOSE_OK_WAIT {
@@ -211,6 +220,10 @@ impl Connection {
                 }
             }
         }
+        self.flush_all_confirms();
+    }
+
+    fn flush_all_confirms(&mut self) {
         for ch in self.channels.values_mut() {
             let mut ctx = ctx!(self);
             ch.flush_confirms(&mut ctx);

@@ -201,6 +201,11 @@ impl Exchange {
         true
     }
 
+    /// A copy of the bindings, for saving definitions.
+    pub fn bindings(&self) -> Vec<Binding> {
+        self.read().list.clone()
+    }
+
     pub fn has_bindings(&self) -> bool {
         !self.read().list.is_empty()
     }

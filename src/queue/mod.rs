@@ -7,6 +7,7 @@ pub mod consumer;
 pub mod ready;
 
 use crate::message::Message;
+use crate::store::queue_log::QueueLog;
 use amq_protocol::types::{FieldTable, ShortString};
 use consumer::{ConsumerHandle, Delivery, QueueEvent};
 use ready::{Entry, ReadyList};
@@ -32,6 +33,19 @@ struct QueueState {
     next_seq: u64,
     had_consumer: bool,
     deleted: bool,
+    /// The message log of a durable queue.
+    log: Option<QueueLog>,
+}
+
+/// What became of a publish to one queue.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Published {
+    /// Enqueued; durable once the store's sync reaches `ticket` (0: nothing to wait for).
+    Accepted { ticket: u64 },
+    /// The queue was deleted meanwhile.
+    Dropped,
+    /// Writing it to the queue's log failed; it was not enqueued.
+    Failed,
 }
 
 /// Why a consumer could not be added.
@@ -51,13 +65,47 @@ impl Queue {
         auto_delete: bool,
         arguments: FieldTable,
     ) -> Arc<Queue> {
+        Self::with_log(
+            name,
+            durable,
+            exclusive_owner,
+            auto_delete,
+            arguments,
+            None,
+            Vec::new(),
+        )
+    }
+
+    /// A queue backed by a message log, holding what the log recovered.
+    pub fn with_log(
+        name: ShortString,
+        durable: bool,
+        exclusive_owner: Option<u64>,
+        auto_delete: bool,
+        arguments: FieldTable,
+        log: Option<QueueLog>,
+        recovered: Vec<(u64, Message)>,
+    ) -> Arc<Queue> {
+        let mut st = QueueState {
+            log,
+            ..QueueState::default()
+        };
+        for (seq, msg) in recovered {
+            st.next_seq = seq + 1;
+            // Recovered messages may have been delivered before the restart.
+            st.ready.push(Entry {
+                seq,
+                msg: Arc::new(msg),
+                redelivered: true,
+            });
+        }
         Arc::new(Queue {
             name,
             durable,
             exclusive_owner,
             auto_delete,
             arguments,
-            state: Mutex::new(QueueState::default()),
+            state: Mutex::new(st),
         })
     }
 
@@ -67,14 +115,26 @@ impl Queue {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Enqueue a routed message and hand what can go to consumers.
-    /// Returns false when the queue has been deleted meanwhile.
-    pub fn publish(self: &Arc<Self>, msg: Arc<Message>) -> bool {
+    /// Enqueue a routed message (persisting it first if it is persistent
+    /// and the queue durable) and hand what can go to consumers.
+    pub fn publish(self: &Arc<Self>, msg: Arc<Message>) -> Published {
         let mut st = self.lock();
         if st.deleted {
-            return false;
+            return Published::Dropped;
         }
         let seq = st.next_seq;
+        let mut ticket = 0;
+        if msg.is_persistent()
+            && let Some(log) = st.log.as_mut()
+        {
+            match log.append(seq, &msg) {
+                Ok(t) => ticket = t,
+                Err(e) => {
+                    tracing::error!("queue '{}': cannot persist a message: {e}", self.name);
+                    return Published::Failed;
+                }
+            }
+        }
         st.next_seq += 1;
         st.ready.push(Entry {
             seq,
@@ -82,7 +142,7 @@ impl Queue {
             redelivered: false,
         });
         st.dispatch(self);
-        true
+        Published::Accepted { ticket }
     }
 
     /// Try again to hand ready messages to consumers (after credit was freed).
@@ -94,7 +154,9 @@ impl Queue {
     pub fn get(&self, no_ack: bool) -> Option<(Entry, usize)> {
         let mut st = self.lock();
         let e = st.ready.pop()?;
-        if !no_ack {
+        if no_ack {
+            st.forget([e.seq]);
+        } else {
             st.unacked += 1;
         }
         Some((e, st.ready.len()))
@@ -127,9 +189,10 @@ impl Queue {
     }
 
     /// Delivered messages that were acknowledged (or otherwise dropped).
-    pub fn settle(&self, n: usize) {
+    pub fn settle(&self, seqs: &[u64]) {
         let mut st = self.lock();
-        st.unacked = st.unacked.saturating_sub(n);
+        st.unacked = st.unacked.saturating_sub(seqs.len());
+        st.forget(seqs.iter().copied());
     }
 
     pub fn add_consumer(self: &Arc<Self>, c: Arc<ConsumerHandle>) -> Result<(), ConsumeRefused> {
@@ -158,7 +221,10 @@ impl Queue {
     }
 
     pub fn purge(&self) -> usize {
-        self.lock().ready.clear()
+        let mut st = self.lock();
+        let seqs = st.ready.drain_seqs();
+        st.forget(seqs.iter().copied());
+        seqs.len()
     }
 
     /// (ready messages, consumers), as Queue.Declare-Ok reports them.
@@ -177,6 +243,9 @@ impl Queue {
         let mut st = self.lock();
         st.deleted = true;
         let n = st.ready.clear();
+        if let Some(log) = st.log.take() {
+            log.destroy();
+        }
         for c in st.consumers.drain(..) {
             let _ = c.sink.send(QueueEvent::Cancelled(c.clone()));
         }
@@ -189,6 +258,13 @@ impl Queue {
 }
 
 impl QueueState {
+    /// These messages are gone for good: record it in the log, if any.
+    fn forget(&mut self, seqs: impl IntoIterator<Item = u64>) {
+        if let Some(log) = self.log.as_mut() {
+            log.ack(seqs);
+        }
+    }
+
     /// Round-robin over consumers with credit until the ready list is empty or
     /// every consumer is full.
     fn dispatch(&mut self, queue: &Arc<Queue>) {
@@ -197,6 +273,7 @@ impl QueueState {
             return;
         }
         let mut refused = 0;
+        let mut settled_on_send: Vec<u64> = Vec::new();
         while refused < n && !self.ready.is_empty() {
             let i = self.next_consumer % n;
             self.next_consumer = (i + 1) % n;
@@ -207,7 +284,11 @@ impl QueueState {
             }
             refused = 0;
             let Some(entry) = self.ready.pop() else { break };
-            if !c.no_ack {
+            if c.no_ack {
+                if self.log.is_some() {
+                    settled_on_send.push(entry.seq);
+                }
+            } else {
                 self.unacked += 1;
             }
             let d = Delivery {
@@ -221,9 +302,13 @@ impl QueueState {
                 if !c.no_ack {
                     self.unacked -= 1;
                 }
+                settled_on_send.retain(|s| *s != d.entry.seq);
                 self.ready.requeue(d.entry);
                 refused += 1;
             }
+        }
+        if !settled_on_send.is_empty() {
+            self.forget(settled_on_send);
         }
     }
 }
@@ -273,11 +358,11 @@ mod tests {
         let c = consumer(&sink, 2, false);
         q.add_consumer(c.clone()).expect("added");
         for i in 0..5 {
-            q.publish(msg(i));
+            assert_eq!(q.publish(msg(i)), Published::Accepted { ticket: 0 });
         }
         assert_eq!(bodies(&mut rx), vec![0, 1]);
         c.credit.give_back(1);
-        q.settle(1);
+        q.settle(&[0]);
         q.dispatch();
         assert_eq!(bodies(&mut rx), vec![2]);
         assert_eq!(q.counts(), (2, 1));

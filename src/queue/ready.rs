@@ -67,6 +67,18 @@ impl ReadyList {
         Some(e)
     }
 
+    /// Drop every ready message, returning their positions.
+    pub fn drain_seqs(&mut self) -> Vec<u64> {
+        let seqs = self
+            .requeued
+            .keys()
+            .copied()
+            .chain(self.fresh.iter().map(|e| e.seq))
+            .collect();
+        self.clear();
+        seqs
+    }
+
     /// Drop every ready message, returning how many there were.
     pub fn clear(&mut self) -> usize {
         let n = self.len();

@@ -24,7 +24,11 @@ pub async fn start() -> TestBroker {
 }
 
 pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestBroker {
-    let dir = tempfile::tempdir().expect("tempdir");
+    start_in(tempfile::tempdir().expect("tempdir"), tweak).await
+}
+
+/// Start on an existing data dir (a restart keeps the same `TempDir`).
+pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestBroker {
     let mut config = Config::ephemeral(dir.path());
     tweak(&mut config);
     let running = Broker::start(config).await.expect("broker starts");
@@ -56,6 +60,16 @@ impl TestBroker {
         if let Some(r) = self.running.take() {
             r.shutdown().await;
         }
+    }
+
+    /// Stop cleanly and start again on the same data dir.
+    pub async fn restart(mut self) -> TestBroker {
+        self.shutdown().await;
+        start_in(self._dir, |_| {}).await
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 }
 

@@ -1,0 +1,256 @@
+//! One durable queue's message log: persistent messages appended as publish
+//! records, acknowledgements as ack records, in numbered segment files.
+//! Segments are deleted oldest-first once every message in them is acked
+//! (a later segment may hold the acks that settle an earlier one, so order
+//! matters), and a drained queue starts a fresh segment so its space comes back.
+
+use super::SyncState;
+use super::segment::{self, KIND_ACK, KIND_PUBLISH};
+use crate::codec::ContentHeader;
+use crate::message::Message;
+use amq_protocol::frame::parsing::parse_content_header;
+use bytes::Bytes;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Roll to a new segment past this size.
+const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+
+pub struct QueueLog {
+    dir: PathBuf,
+    current: Arc<File>,
+    current_id: u32,
+    current_len: u64,
+    /// Unacked persisted messages per segment.
+    live: BTreeMap<u32, usize>,
+    /// Which segment holds each unacked persisted message.
+    location: HashMap<u64, u32>,
+    sync: Arc<SyncState>,
+    scratch: Vec<u8>,
+}
+
+fn seg_path(dir: &Path, id: u32) -> PathBuf {
+    dir.join(format!("{id:08}.seg"))
+}
+
+impl QueueLog {
+    /// Open (creating) a queue's log and return what it still holds, in
+    /// queue order.
+    pub fn open(dir: &Path, sync: Arc<SyncState>) -> io::Result<(QueueLog, Vec<(u64, Message)>)> {
+        fs::create_dir_all(dir)?;
+        let mut ids: Vec<u32> = fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
+            .collect();
+        ids.sort_unstable();
+        let mut msgs: BTreeMap<u64, (u32, Message)> = BTreeMap::new();
+        for (i, id) in ids.iter().enumerate() {
+            let path = seg_path(dir, *id);
+            let scan = segment::scan(&path)?;
+            if scan.valid_len < scan.file_len {
+                if i + 1 == ids.len() {
+                    tracing::warn!(
+                        "{}: cutting a torn write of {} bytes at the tail",
+                        path.display(),
+                        scan.file_len - scan.valid_len
+                    );
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&path)?
+                        .set_len(scan.valid_len)?;
+                } else {
+                    tracing::error!(
+                        "{}: corrupt record at byte {}; {} bytes after it are skipped",
+                        path.display(),
+                        scan.valid_len,
+                        scan.file_len - scan.valid_len
+                    );
+                }
+            }
+            for (kind, payload) in scan.records {
+                match kind {
+                    KIND_PUBLISH => match decode_publish(&payload) {
+                        Some((seq, m)) => {
+                            msgs.insert(seq, (*id, m));
+                        }
+                        None => tracing::error!(
+                            "{}: undecodable publish record skipped",
+                            path.display()
+                        ),
+                    },
+                    KIND_ACK => {
+                        for c in payload.chunks_exact(8) {
+                            let seq = u64::from_be_bytes(c.try_into().unwrap_or([0; 8]));
+                            msgs.remove(&seq);
+                        }
+                    }
+                    _ => tracing::error!("{}: unknown record kind {kind}", path.display()),
+                }
+            }
+        }
+        let mut live: BTreeMap<u32, usize> = ids.iter().map(|id| (*id, 0)).collect();
+        let mut location = HashMap::with_capacity(msgs.len());
+        for (seq, (id, _)) in &msgs {
+            *live.entry(*id).or_default() += 1;
+            location.insert(*seq, *id);
+        }
+        let current_id = ids.last().map_or(1, |l| l + 1);
+        let current = Arc::new(open_segment(dir, current_id)?);
+        live.insert(current_id, 0);
+        let mut log = QueueLog {
+            dir: dir.to_path_buf(),
+            current,
+            current_id,
+            current_len: 0,
+            live,
+            location,
+            sync,
+            scratch: Vec::new(),
+        };
+        log.delete_settled_segments();
+        Ok((
+            log,
+            msgs.into_iter().map(|(seq, (_, m))| (seq, m)).collect(),
+        ))
+    }
+
+    /// Append a persistent message; the ticket to wait on for its fsync.
+    pub fn append(&mut self, seq: u64, msg: &Message) -> io::Result<u64> {
+        let mut payload = std::mem::take(&mut self.scratch);
+        payload.clear();
+        encode_publish(seq, msg, &mut payload);
+        let mut rec = Vec::with_capacity(payload.len() + 9);
+        segment::encode(KIND_PUBLISH, &payload, &mut rec);
+        self.scratch = payload;
+        self.write(&rec)?;
+        self.location.insert(seq, self.current_id);
+        *self.live.entry(self.current_id).or_default() += 1;
+        Ok(self.sync.written(&self.current))
+    }
+
+    /// Record that these messages are settled (acked, dropped or purged).
+    /// Messages that were never persisted are ignored.
+    pub fn ack(&mut self, seqs: impl IntoIterator<Item = u64>) {
+        let mut payload = Vec::new();
+        for seq in seqs {
+            if let Some(id) = self.location.remove(&seq) {
+                payload.extend_from_slice(&seq.to_be_bytes());
+                if let Some(n) = self.live.get_mut(&id) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        }
+        if payload.is_empty() {
+            return;
+        }
+        if self.location.is_empty() {
+            // Drained: nothing needs the old segments, not even these acks.
+            if let Err(e) = self.roll() {
+                tracing::error!("{}: cannot start a new segment: {e}", self.dir.display());
+            }
+        } else {
+            let mut rec = Vec::with_capacity(payload.len() + 9);
+            segment::encode(KIND_ACK, &payload, &mut rec);
+            if let Err(e) = self.write(&rec) {
+                tracing::error!("{}: cannot record acks: {e}", self.dir.display());
+            }
+        }
+        self.delete_settled_segments();
+    }
+
+    /// The queue was deleted: its log goes with it.
+    pub fn destroy(self) {
+        if let Err(e) = fs::remove_dir_all(&self.dir) {
+            tracing::warn!("{}: cannot remove: {e}", self.dir.display());
+        }
+    }
+
+    fn write(&mut self, rec: &[u8]) -> io::Result<()> {
+        if self.current_len >= SEGMENT_BYTES {
+            self.roll()?;
+        }
+        (&*self.current).write_all(rec)?;
+        self.current_len += rec.len() as u64;
+        Ok(())
+    }
+
+    fn roll(&mut self) -> io::Result<()> {
+        self.current_id += 1;
+        self.current = Arc::new(open_segment(&self.dir, self.current_id)?);
+        self.current_len = 0;
+        self.live.insert(self.current_id, 0);
+        Ok(())
+    }
+
+    fn delete_settled_segments(&mut self) {
+        while let Some((&id, &n)) = self.live.iter().next() {
+            if n > 0 || id == self.current_id {
+                break;
+            }
+            self.live.remove(&id);
+            if let Err(e) = fs::remove_file(seg_path(&self.dir, id)) {
+                tracing::warn!("cannot remove segment {id}: {e}");
+            }
+        }
+    }
+}
+
+fn open_segment(dir: &Path, id: u32) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(seg_path(dir, id))?;
+    // Make the new file's directory entry durable too.
+    File::open(dir)?.sync_all()?;
+    Ok(f)
+}
+
+fn encode_publish(seq: u64, m: &Message, out: &mut Vec<u8>) {
+    out.extend_from_slice(&seq.to_be_bytes());
+    for s in [m.exchange.as_str(), m.routing_key.as_str()] {
+        out.push(s.len() as u8);
+        out.extend_from_slice(s.as_bytes());
+    }
+    out.extend_from_slice(&(m.header_raw.len() as u32).to_be_bytes());
+    out.extend_from_slice(&m.header_raw);
+    out.extend_from_slice(&m.body);
+}
+
+fn decode_publish(p: &[u8]) -> Option<(u64, Message)> {
+    let seq = u64::from_be_bytes(p.get(..8)?.try_into().ok()?);
+    let mut off = 8;
+    let mut short = || -> Option<String> {
+        let n = *p.get(off)? as usize;
+        let s = std::str::from_utf8(p.get(off + 1..off + 1 + n)?)
+            .ok()?
+            .to_string();
+        off += 1 + n;
+        Some(s)
+    };
+    let exchange = short()?;
+    let routing_key = short()?;
+    let hlen = u32::from_be_bytes(p.get(off..off + 4)?.try_into().ok()?) as usize;
+    off += 4;
+    let header_raw = Bytes::copy_from_slice(p.get(off..off + hlen)?);
+    off += hlen;
+    let (_, h) = parse_content_header(&header_raw[..]).ok()?;
+    let header = ContentHeader {
+        class_id: h.class_id,
+        body_size: h.body_size,
+        properties: h.properties,
+        raw: header_raw,
+    };
+    Some((
+        seq,
+        Message {
+            exchange: exchange.into(),
+            routing_key: routing_key.into(),
+            properties: header.properties,
+            header_raw: header.raw,
+            body: Bytes::copy_from_slice(p.get(off..)?),
+        },
+    ))
+}

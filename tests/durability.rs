@@ -1,0 +1,394 @@
+//! Durability: definitions and persistent messages survive restarts and
+//! kill -9; confirms mean the data is on disk; a torn tail is cut, not fatal;
+//! disk space comes back when a queue drains.
+mod common;
+use common::*;
+use lapin::options::*;
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+fn durable_q() -> QueueDeclareOptions {
+    QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    }
+}
+
+async fn publish_persistent(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
+    let props = BasicProperties::default().with_delivery_mode(2);
+    within(ch.basic_publish(exchange.into(), key.into(), Default::default(), body, props))
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+}
+
+#[tokio::test]
+async fn definitions_and_persistent_messages_survive_a_restart() {
+    let b = start().await;
+    {
+        let (_c, ch) = b.channel().await;
+        within(ch.confirm_select(Default::default()))
+            .await
+            .expect("confirms");
+        let durable_x = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        within(ch.exchange_declare(
+            "orders".into(),
+            ExchangeKind::Fanout,
+            durable_x,
+            FieldTable::default(),
+        ))
+        .await
+        .expect("x");
+        within(ch.exchange_declare(
+            "transient-x".into(),
+            ExchangeKind::Fanout,
+            Default::default(),
+            FieldTable::default(),
+        ))
+        .await
+        .expect("x");
+        within(ch.queue_declare("payments".into(), durable_q(), FieldTable::default()))
+            .await
+            .expect("q");
+        let named = within(ch.queue_declare("".into(), durable_q(), FieldTable::default()))
+            .await
+            .expect("q");
+        assert!(named.name().as_str().starts_with("amq.gen-"));
+        declare(&ch, "transient-q").await;
+        within(ch.queue_bind(
+            "payments".into(),
+            "orders".into(),
+            "".into(),
+            Default::default(),
+            FieldTable::default(),
+        ))
+        .await
+        .expect("bind");
+        for i in 0..10u8 {
+            publish_persistent(&ch, "orders", "", &[i]).await;
+        }
+        // A transient message in a durable queue does not survive.
+        within(ch.basic_publish(
+            "".into(),
+            "payments".into(),
+            Default::default(),
+            b"transient",
+            BasicProperties::default(),
+        ))
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+        // Ack the first three, leave two delivered but unacked.
+        for _ in 0..3 {
+            let m = get(&ch, "payments").await.expect("msg");
+            within(ch.basic_ack(m.delivery.delivery_tag, Default::default()))
+                .await
+                .expect("ack");
+        }
+        get(&ch, "payments").await.expect("unacked 3");
+        get(&ch, "payments").await.expect("unacked 4");
+        std::fs::write(b.data_dir().join("server-named"), named.name().as_str()).expect("note");
+    }
+    let b = b.restart().await;
+    let (_c, ch) = b.channel().await;
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let named = std::fs::read_to_string(b.data_dir().join("server-named")).expect("note");
+    within(ch.queue_declare(named.as_str().into(), passive, FieldTable::default()))
+        .await
+        .expect("server-named durable queue kept its name");
+    let err = within(ch.queue_declare("transient-q".into(), passive, FieldTable::default()))
+        .await
+        .expect_err("transient queue gone");
+    assert_eq!(reply_code(&err), Some(404));
+    let (_c, ch) = b.channel().await;
+    let err = within(ch.exchange_declare(
+        "transient-x".into(),
+        ExchangeKind::Fanout,
+        ExchangeDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    ))
+    .await
+    .expect_err("transient exchange gone");
+    assert_eq!(reply_code(&err), Some(404));
+    let (_c, ch) = b.channel().await;
+    let mut seen = vec![];
+    while let Some(m) = get(&ch, "payments").await {
+        assert!(m.delivery.redelivered);
+        seen.push(m.delivery.data[0]);
+    }
+    assert_eq!(
+        seen,
+        vec![3, 4, 5, 6, 7, 8, 9],
+        "acked ones gone, order kept, transient lost"
+    );
+    // The binding survived too.
+    within(ch.confirm_select(Default::default()))
+        .await
+        .expect("confirms");
+    publish_persistent(&ch, "orders", "", b"again").await;
+    assert_eq!(depth(&ch, "payments").await, 1);
+}
+
+#[tokio::test]
+async fn a_torn_tail_is_cut_and_the_rest_recovered() {
+    let b = start().await;
+    {
+        let (_c, ch) = b.channel().await;
+        within(ch.confirm_select(Default::default()))
+            .await
+            .expect("confirms");
+        within(ch.queue_declare("torn".into(), durable_q(), FieldTable::default()))
+            .await
+            .expect("q");
+        for i in 0..5u8 {
+            publish_persistent(&ch, "", "torn", &[i; 100]).await;
+        }
+    }
+    let b = {
+        let mut b = b;
+        b.shutdown().await;
+        // Tear the last record in half, as a crash mid-write would.
+        let seg = find_segments(b.data_dir())
+            .into_iter()
+            .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .expect("a segment");
+        let len = std::fs::metadata(&seg).expect("meta").len();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .expect("open");
+        f.set_len(len - 50).expect("truncate");
+        b.restart().await
+    };
+    let (_c, ch) = b.channel().await;
+    assert_eq!(depth(&ch, "torn").await, 4);
+}
+
+fn find_segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(find_segments(&p));
+        } else if p.extension().is_some_and(|x| x == "seg") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn segment_bytes(dir: &std::path::Path) -> u64 {
+    find_segments(dir)
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[tokio::test]
+async fn disk_space_comes_back_when_a_queue_drains() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    within(ch.confirm_select(Default::default()))
+        .await
+        .expect("confirms");
+    within(ch.queue_declare("space".into(), durable_q(), FieldTable::default()))
+        .await
+        .expect("q");
+    let body = vec![7u8; 64 * 1024];
+    let props = BasicProperties::default().with_delivery_mode(2);
+    let mut confirms = vec![];
+    for _ in 0..600 {
+        confirms.push(
+            within(ch.basic_publish(
+                "".into(),
+                "space".into(),
+                Default::default(),
+                &body,
+                props.clone(),
+            ))
+            .await
+            .expect("publish"),
+        );
+    }
+    for c in confirms {
+        within(c).await.expect("confirm");
+    }
+    assert!(
+        segment_bytes(b.data_dir()) > 30 * 1024 * 1024,
+        "messages are on disk"
+    );
+    within(ch.basic_qos(100, Default::default()))
+        .await
+        .expect("qos");
+    let mut consumer = consume(&ch, "space", false).await;
+    for _ in 0..600 {
+        let d = next(&mut consumer).await;
+        within(d.acker.ack(Default::default())).await.expect("ack");
+    }
+    let _ = within(ch.queue_declare(
+        "space".into(),
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    ))
+    .await;
+    assert!(
+        segment_bytes(b.data_dir()) < 1024 * 1024,
+        "segments deleted: {} bytes left",
+        segment_bytes(b.data_dir())
+    );
+    within(ch.queue_delete("space".into(), Default::default()))
+        .await
+        .expect("delete");
+    assert_eq!(segment_bytes(b.data_dir()), 0);
+}
+
+/// A broker in a child process, so it can be killed with SIGKILL.
+struct Child9 {
+    child: Child,
+    url: String,
+}
+
+fn spawn_broker(dir: &std::path::Path) -> Child9 {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferretmq"))
+        .args(["--listen", "127.0.0.1:0", "--log", "info", "--data-dir"])
+        .arg(dir)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn ferretmq");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("listening on ")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(line[at + 13..].trim().to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(DEADLINE)
+        .expect("broker reports its address");
+    Child9 {
+        child,
+        url: format!("amqp://guest:guest@{addr}/%2f"),
+    }
+}
+
+#[tokio::test]
+async fn every_confirmed_message_survives_kill_9_exactly_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut confirmed: Vec<u32> = Vec::new();
+    let mut acked: Vec<u32> = Vec::new();
+    let mut next_id = 0u32;
+    for round in 0..3 {
+        let mut broker = spawn_broker(dir.path());
+        let conn = within(Connection::connect(
+            &broker.url,
+            ConnectionProperties::default(),
+        ))
+        .await
+        .expect("connect");
+        let ch = within(conn.create_channel()).await.expect("ch");
+        within(ch.confirm_select(Default::default()))
+            .await
+            .expect("confirms");
+        within(ch.queue_declare("k9".into(), durable_q(), FieldTable::default()))
+            .await
+            .expect("q");
+        // Ack a few from the previous rounds: they must not come back.
+        if round > 0 {
+            for _ in 0..10 {
+                let m = get(&ch, "k9").await.expect("recovered message");
+                acked.push(u32::from_be_bytes(
+                    m.delivery.data[..4].try_into().expect("id"),
+                ));
+                within(ch.basic_ack(m.delivery.delivery_tag, Default::default()))
+                    .await
+                    .expect("ack");
+            }
+            // Round-trip so the acks have been processed before the kill.
+            let _ = depth(&ch, "k9").await;
+        }
+        let props = BasicProperties::default().with_delivery_mode(2);
+        let mut in_flight = std::collections::VecDeque::new();
+        // Publish with up to 100 outstanding; kill while some are in flight.
+        while confirmed.len() < 1500 * (round + 1) {
+            let id = next_id;
+            next_id += 1;
+            let c = within(ch.basic_publish(
+                "".into(),
+                "k9".into(),
+                Default::default(),
+                &id.to_be_bytes(),
+                props.clone(),
+            ))
+            .await
+            .expect("publish");
+            in_flight.push_back((id, c));
+            if in_flight.len() >= 100 {
+                let (id, c) = in_flight.pop_front().expect("one");
+                assert!(within(c).await.expect("confirm").is_ack());
+                confirmed.push(id);
+            }
+        }
+        broker.child.kill().expect("kill -9");
+        let _ = broker.child.wait();
+        drop(in_flight);
+        drop(conn);
+    }
+    let broker = spawn_broker(dir.path());
+    let conn = within(Connection::connect(
+        &broker.url,
+        ConnectionProperties::default(),
+    ))
+    .await
+    .expect("connect");
+    let ch = within(conn.create_channel()).await.expect("ch");
+    let mut ids = vec![];
+    while let Some(m) = get(&ch, "k9").await {
+        ids.push(u32::from_be_bytes(
+            m.delivery.data[..4].try_into().expect("id"),
+        ));
+    }
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), ids.len(), "no message twice");
+    for id in &confirmed {
+        if !acked.contains(id) {
+            assert!(
+                sorted.binary_search(id).is_ok(),
+                "confirmed message {id} lost"
+            );
+        }
+    }
+    for id in &acked {
+        assert!(
+            sorted.binary_search(id).is_err(),
+            "acked message {id} came back"
+        );
+    }
+    let mut b = broker;
+    let _ = b.child.kill();
+    let _ = b.child.wait();
+}
