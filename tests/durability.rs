@@ -392,3 +392,49 @@ async fn every_confirmed_message_survives_kill_9_exactly_once() {
     let _ = b.child.kill();
     let _ = b.child.wait();
 }
+
+#[tokio::test]
+async fn a_backlog_paged_to_disk_comes_back_intact_and_in_order() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    within(ch.confirm_select(Default::default()))
+        .await
+        .expect("confirms");
+    within(ch.queue_declare("paged".into(), durable_q(), FieldTable::default()))
+        .await
+        .expect("q");
+    let props = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_message_id("m".into());
+    let body = |i: u32| -> Vec<u8> {
+        (0..32 * 1024u32)
+            .map(|j| (i.wrapping_mul(31).wrapping_add(j) % 251) as u8)
+            .collect()
+    };
+    let mut confirms = vec![];
+    for i in 0..400u32 {
+        confirms.push(
+            within(ch.basic_publish(
+                "".into(),
+                "paged".into(),
+                Default::default(),
+                &body(i),
+                props.clone(),
+            ))
+            .await
+            .expect("publish"),
+        );
+    }
+    for c in confirms {
+        within(c).await.expect("confirm");
+    }
+    let mut consumer = consume(&ch, "paged", true).await;
+    for i in 0..400u32 {
+        let d = next(&mut consumer).await;
+        assert_eq!(d.data, body(i), "message {i}");
+        assert_eq!(
+            d.properties.message_id().as_ref().map(|m| m.as_str()),
+            Some("m")
+        );
+    }
+}

@@ -7,10 +7,11 @@ pub mod consumer;
 pub mod ready;
 
 use crate::message::Message;
+use crate::store::queue_log::Location;
 use crate::store::queue_log::QueueLog;
 use amq_protocol::types::{FieldTable, ShortString};
 use consumer::{ConsumerHandle, Delivery, QueueEvent};
-use ready::{Entry, ReadyList};
+use ready::{Entry, Paged, ReadyList, Slot};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub struct Queue {
@@ -84,18 +85,19 @@ impl Queue {
         auto_delete: bool,
         arguments: FieldTable,
         log: Option<QueueLog>,
-        recovered: Vec<(u64, Message)>,
+        recovered: Vec<(u64, Location)>,
     ) -> Arc<Queue> {
         let mut st = QueueState {
             log,
             ..QueueState::default()
         };
-        for (seq, msg) in recovered {
+        // Recovered messages stay on disk until delivered; they may have been
+        // delivered before the restart, so they count as redelivered.
+        for (seq, loc) in recovered {
             st.next_seq = seq + 1;
-            // Recovered messages may have been delivered before the restart.
-            st.ready.push(Entry {
+            st.ready.push_paged(Paged {
                 seq,
-                msg: Arc::new(msg),
+                loc,
                 redelivered: true,
             });
         }
@@ -123,12 +125,12 @@ impl Queue {
             return Published::Dropped;
         }
         let seq = st.next_seq;
-        let mut ticket = 0;
+        let mut persisted = None;
         if msg.is_persistent()
             && let Some(log) = st.log.as_mut()
         {
             match log.append(seq, &msg) {
-                Ok(t) => ticket = t,
+                Ok(p) => persisted = Some(p),
                 Err(e) => {
                     tracing::error!("queue '{}': cannot persist a message: {e}", self.name);
                     return Published::Failed;
@@ -136,13 +138,23 @@ impl Queue {
             }
         }
         st.next_seq += 1;
-        st.ready.push(Entry {
-            seq,
-            msg,
-            redelivered: false,
-        });
+        match persisted {
+            // A long backlog keeps its bodies on disk only.
+            Some((_, loc)) if st.ready.bytes() >= PAGE_AFTER_BYTES => st.ready.push_paged(Paged {
+                seq,
+                loc,
+                redelivered: false,
+            }),
+            _ => st.ready.push(Entry {
+                seq,
+                msg,
+                redelivered: false,
+            }),
+        }
         st.dispatch(self);
-        Published::Accepted { ticket }
+        Published::Accepted {
+            ticket: persisted.map_or(0, |(t, _)| t),
+        }
     }
 
     /// Try again to hand ready messages to consumers (after credit was freed).
@@ -153,7 +165,7 @@ impl Queue {
     /// Basic.Get: the next ready message and how many remain after it.
     pub fn get(&self, no_ack: bool) -> Option<(Entry, usize)> {
         let mut st = self.lock();
-        let e = st.ready.pop()?;
+        let e = st.pop_ready()?;
         if no_ack {
             st.forget([e.seq]);
         } else {
@@ -257,7 +269,44 @@ impl Queue {
     }
 }
 
+/// Body bytes of persistent messages a durable queue holds in memory; past
+/// this, newly published ones are kept on disk only until delivered.
+const PAGE_AFTER_BYTES: usize = 8 * 1024 * 1024;
+
 impl QueueState {
+    /// The next ready message, read back from the log if it was paged. A
+    /// message that cannot be read is reported and skipped, not delivered
+    /// half-formed.
+    fn pop_ready(&mut self) -> Option<Entry> {
+        loop {
+            match self.ready.pop()? {
+                Slot::Mem(e) => return Some(e),
+                Slot::Disk(p) => {
+                    let read = match self.log.as_mut() {
+                        Some(log) => log.read(p.loc),
+                        None => Err(std::io::Error::other("no log")),
+                    };
+                    match read {
+                        Ok(msg) => {
+                            return Some(Entry {
+                                seq: p.seq,
+                                msg: Arc::new(msg),
+                                redelivered: p.redelivered,
+                            });
+                        }
+                        Err(e) => {
+                            tracing::error!(
+                                "cannot read message {} back from its log: {e}; dropped",
+                                p.seq
+                            );
+                            self.forget([p.seq]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// These messages are gone for good: record it in the log, if any.
     fn forget(&mut self, seqs: impl IntoIterator<Item = u64>) {
         if let Some(log) = self.log.as_mut() {
@@ -277,13 +326,16 @@ impl QueueState {
         while refused < n && !self.ready.is_empty() {
             let i = self.next_consumer % n;
             self.next_consumer = (i + 1) % n;
-            let c = &self.consumers[i];
+            let c = self.consumers[i].clone();
             if !c.try_take() {
                 refused += 1;
                 continue;
             }
             refused = 0;
-            let Some(entry) = self.ready.pop() else { break };
+            let Some(entry) = self.pop_ready() else {
+                c.give_back();
+                break;
+            };
             if c.no_ack {
                 if self.log.is_some() {
                     settled_on_send.push(entry.seq);

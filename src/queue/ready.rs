@@ -1,9 +1,11 @@
 //! The ready list: messages waiting for a consumer, in queue order.
 //! Requeued messages go back to their original position (RabbitMQ does the
 //! same), which is always ahead of every message never delivered, so they
-//! live in a small ordered map in front of the plain FIFO.
+//! live in a small ordered map in front of the plain FIFO. Messages of a long
+//! backlog may be paged: only their place in the queue's log is kept here.
 
 use crate::message::Message;
+use crate::store::queue_log::Location;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -15,10 +17,41 @@ pub struct Entry {
     pub redelivered: bool,
 }
 
+/// A message whose body lives only in the queue's log.
+#[derive(Clone, Copy, Debug)]
+pub struct Paged {
+    pub seq: u64,
+    pub loc: Location,
+    pub redelivered: bool,
+}
+
+#[derive(Debug)]
+pub enum Slot {
+    Mem(Entry),
+    Disk(Paged),
+}
+
+impl Slot {
+    fn seq(&self) -> u64 {
+        match self {
+            Slot::Mem(e) => e.seq,
+            Slot::Disk(p) => p.seq,
+        }
+    }
+
+    fn mem_bytes(&self) -> usize {
+        match self {
+            Slot::Mem(e) => e.msg.body_size(),
+            Slot::Disk(_) => 0,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct ReadyList {
     requeued: BTreeMap<u64, Entry>,
-    fresh: VecDeque<Entry>,
+    fresh: VecDeque<Slot>,
+    /// Body bytes held in memory.
     bytes: usize,
 }
 
@@ -31,14 +64,18 @@ impl ReadyList {
         self.requeued.is_empty() && self.fresh.is_empty()
     }
 
-    /// Body bytes of the ready messages.
+    /// Body bytes of the ready messages held in memory.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
 
     pub fn push(&mut self, entry: Entry) {
         self.bytes += entry.msg.body_size();
-        self.fresh.push_back(entry);
+        self.fresh.push_back(Slot::Mem(entry));
+    }
+
+    pub fn push_paged(&mut self, p: Paged) {
+        self.fresh.push_back(Slot::Disk(p));
     }
 
     /// Put a message back at its original position (the caller decides
@@ -46,11 +83,11 @@ impl ReadyList {
     pub fn requeue(&mut self, entry: Entry) {
         self.bytes += entry.msg.body_size();
         match self.fresh.front() {
-            Some(first) if first.seq < entry.seq => {
+            Some(first) if first.seq() < entry.seq => {
                 // Only possible for a message that never left (not delivered);
                 // keep FIFO order by inserting in place.
-                let at = self.fresh.partition_point(|e| e.seq < entry.seq);
-                self.fresh.insert(at, entry);
+                let at = self.fresh.partition_point(|e| e.seq() < entry.seq);
+                self.fresh.insert(at, Slot::Mem(entry));
             }
             _ => {
                 self.requeued.insert(entry.seq, entry);
@@ -58,13 +95,13 @@ impl ReadyList {
         }
     }
 
-    pub fn pop(&mut self) -> Option<Entry> {
-        let e = match self.requeued.pop_first() {
-            Some((_, e)) => Some(e),
+    pub fn pop(&mut self) -> Option<Slot> {
+        let s = match self.requeued.pop_first() {
+            Some((_, e)) => Some(Slot::Mem(e)),
             None => self.fresh.pop_front(),
         }?;
-        self.bytes -= e.msg.body_size();
-        Some(e)
+        self.bytes -= s.mem_bytes();
+        Some(s)
     }
 
     /// Drop every ready message, returning their positions.
@@ -73,7 +110,7 @@ impl ReadyList {
             .requeued
             .keys()
             .copied()
-            .chain(self.fresh.iter().map(|e| e.seq))
+            .chain(self.fresh.iter().map(|s| s.seq()))
             .collect();
         self.clear();
         seqs
@@ -108,34 +145,50 @@ mod tests {
         }
     }
 
+    fn mem(s: Option<Slot>) -> Entry {
+        match s {
+            Some(Slot::Mem(e)) => e,
+            other => panic!("expected an in-memory entry, got {other:?}"),
+        }
+    }
+
     #[test]
     fn requeued_messages_come_back_at_their_original_position() {
         let mut r = ReadyList::default();
         for s in 1..=5 {
             r.push(entry(s));
         }
-        let a = r.pop().expect("1");
-        let b = r.pop().expect("2");
-        let c = r.pop().expect("3");
+        let a = mem(r.pop());
+        let _b = mem(r.pop());
+        let c = mem(r.pop());
         for mut e in [c, a] {
             e.redelivered = true;
             r.requeue(e);
         }
         let order: Vec<(u64, bool)> = std::iter::from_fn(|| r.pop())
-            .map(|e| (e.seq, e.redelivered))
+            .map(|s| {
+                let e = mem(Some(s));
+                (e.seq, e.redelivered)
+            })
             .collect();
         assert_eq!(order, vec![(1, true), (3, true), (4, false), (5, false)]);
-        drop(b);
         assert_eq!(r.bytes(), 0);
     }
 
     #[test]
-    fn byte_count_follows_contents() {
+    fn paged_messages_keep_their_place_and_cost_no_body_bytes() {
         let mut r = ReadyList::default();
         r.push(entry(3));
-        r.push(entry(4));
-        assert_eq!(r.bytes(), 7);
-        assert_eq!(r.clear(), 2);
+        r.push_paged(Paged {
+            seq: 4,
+            loc: Location::default(),
+            redelivered: false,
+        });
+        r.push(entry(5));
+        assert_eq!(r.bytes(), 8);
+        assert!(matches!(r.pop(), Some(Slot::Mem(_))));
+        assert!(matches!(r.pop(), Some(Slot::Disk(Paged { seq: 4, .. }))));
+        assert_eq!(r.drain_seqs(), vec![5]);
         assert_eq!(r.bytes(), 0);
     }
 }

@@ -19,6 +19,14 @@ use std::sync::Arc;
 /// Roll to a new segment past this size.
 const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Where a publish record sits: enough to read the message back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Location {
+    pub segment: u32,
+    pub offset: u64,
+    pub len: u32,
+}
+
 pub struct QueueLog {
     dir: PathBuf,
     current: Arc<File>,
@@ -30,6 +38,8 @@ pub struct QueueLog {
     location: HashMap<u64, u32>,
     sync: Arc<SyncState>,
     scratch: Vec<u8>,
+    /// Read handles for paged messages, per segment.
+    readers: HashMap<u32, File>,
 }
 
 fn seg_path(dir: &Path, id: u32) -> PathBuf {
@@ -39,14 +49,14 @@ fn seg_path(dir: &Path, id: u32) -> PathBuf {
 impl QueueLog {
     /// Open (creating) a queue's log and return what it still holds, in
     /// queue order.
-    pub fn open(dir: &Path, sync: Arc<SyncState>) -> io::Result<(QueueLog, Vec<(u64, Message)>)> {
+    pub fn open(dir: &Path, sync: Arc<SyncState>) -> io::Result<(QueueLog, Vec<(u64, Location)>)> {
         fs::create_dir_all(dir)?;
         let mut ids: Vec<u32> = fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
             .collect();
         ids.sort_unstable();
-        let mut msgs: BTreeMap<u64, (u32, Message)> = BTreeMap::new();
+        let mut msgs: BTreeMap<u64, Location> = BTreeMap::new();
         for (i, id) in ids.iter().enumerate() {
             let path = seg_path(dir, *id);
             let scan = segment::scan(&path)?;
@@ -70,11 +80,17 @@ impl QueueLog {
                     );
                 }
             }
-            for (kind, payload) in scan.records {
+            for (kind, offset, payload) in scan.records {
                 match kind {
-                    KIND_PUBLISH => match decode_publish(&payload) {
-                        Some((seq, m)) => {
-                            msgs.insert(seq, (*id, m));
+                    KIND_PUBLISH => match payload.get(..8) {
+                        Some(s) => {
+                            let seq = u64::from_be_bytes(s.try_into().unwrap_or([0; 8]));
+                            let loc = Location {
+                                segment: *id,
+                                offset,
+                                len: (payload.len() + 9) as u32,
+                            };
+                            msgs.insert(seq, loc);
                         }
                         None => tracing::error!(
                             "{}: undecodable publish record skipped",
@@ -93,9 +109,9 @@ impl QueueLog {
         }
         let mut live: BTreeMap<u32, usize> = ids.iter().map(|id| (*id, 0)).collect();
         let mut location = HashMap::with_capacity(msgs.len());
-        for (seq, (id, _)) in &msgs {
-            *live.entry(*id).or_default() += 1;
-            location.insert(*seq, *id);
+        for (seq, loc) in &msgs {
+            *live.entry(loc.segment).or_default() += 1;
+            location.insert(*seq, loc.segment);
         }
         let current_id = ids.last().map_or(1, |l| l + 1);
         let current = Arc::new(open_segment(dir, current_id)?);
@@ -109,26 +125,50 @@ impl QueueLog {
             location,
             sync,
             scratch: Vec::new(),
+            readers: HashMap::new(),
         };
         log.delete_settled_segments();
-        Ok((
-            log,
-            msgs.into_iter().map(|(seq, (_, m))| (seq, m)).collect(),
-        ))
+        Ok((log, msgs.into_iter().collect()))
     }
 
-    /// Append a persistent message; the ticket to wait on for its fsync.
-    pub fn append(&mut self, seq: u64, msg: &Message) -> io::Result<u64> {
+    /// Read a persisted message back (a paged backlog message being delivered).
+    pub fn read(&mut self, loc: Location) -> io::Result<Message> {
+        let file = match self.readers.entry(loc.segment) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(File::open(seg_path(&self.dir, loc.segment))?)
+            }
+        };
+        let (kind, payload) = segment::read_at(file, loc.offset, loc.len)?;
+        if kind != KIND_PUBLISH {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a publish record",
+            ));
+        }
+        decode_publish(&payload)
+            .map(|(_, m)| m)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "undecodable publish record"))
+    }
+
+    /// Append a persistent message: the ticket to wait on for its fsync, and
+    /// where it was written.
+    pub fn append(&mut self, seq: u64, msg: &Message) -> io::Result<(u64, Location)> {
         let mut payload = std::mem::take(&mut self.scratch);
         payload.clear();
         encode_publish(seq, msg, &mut payload);
         let mut rec = Vec::with_capacity(payload.len() + 9);
         segment::encode(KIND_PUBLISH, &payload, &mut rec);
         self.scratch = payload;
-        self.write(&rec)?;
+        let offset = self.write(&rec)?;
         self.location.insert(seq, self.current_id);
         *self.live.entry(self.current_id).or_default() += 1;
-        Ok(self.sync.written(&self.current))
+        let loc = Location {
+            segment: self.current_id,
+            offset,
+            len: rec.len() as u32,
+        };
+        Ok((self.sync.written(&self.current), loc))
     }
 
     /// Record that these messages are settled (acked, dropped or purged).
@@ -168,13 +208,19 @@ impl QueueLog {
         }
     }
 
-    fn write(&mut self, rec: &[u8]) -> io::Result<()> {
+    /// Append a record to the current segment; its offset there.
+    fn write(&mut self, rec: &[u8]) -> io::Result<u64> {
         if self.current_len >= SEGMENT_BYTES {
             self.roll()?;
         }
-        (&*self.current).write_all(rec)?;
+        let offset = self.current_len;
+        if let Err(e) = (&*self.current).write_all(rec) {
+            // A partial write would shift every later offset: start afresh.
+            self.roll()?;
+            return Err(e);
+        }
         self.current_len += rec.len() as u64;
-        Ok(())
+        Ok(offset)
     }
 
     fn roll(&mut self) -> io::Result<()> {
@@ -191,6 +237,7 @@ impl QueueLog {
                 break;
             }
             self.live.remove(&id);
+            self.readers.remove(&id);
             if let Err(e) = fs::remove_file(seg_path(&self.dir, id)) {
                 tracing::warn!("cannot remove segment {id}: {e}");
             }

@@ -23,10 +23,29 @@ pub fn encode(kind: u8, payload: &[u8], out: &mut Vec<u8>) {
 }
 
 pub struct Scan {
-    pub records: Vec<(u8, Vec<u8>)>,
+    /// (kind, offset of the record in the file, payload)
+    pub records: Vec<(u8, u64, Vec<u8>)>,
     /// Bytes of whole, valid records; anything after is torn or corrupt.
     pub valid_len: u64,
     pub file_len: u64,
+}
+
+/// Read one record at `offset`, checking its length and checksum; its
+/// (kind, payload).
+pub fn read_at(file: &File, offset: u64, len: u32) -> io::Result<(u8, Vec<u8>)> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact_at(&mut buf, offset)?;
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "bad record");
+    if buf.len() < 9 {
+        return Err(bad());
+    }
+    let n = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    let crc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    if n + 8 != buf.len() || crc32fast::hash(&buf[8..]) != crc {
+        return Err(bad());
+    }
+    Ok((buf[8], buf[9..].to_vec()))
 }
 
 pub fn scan(path: &Path) -> io::Result<Scan> {
@@ -45,7 +64,7 @@ pub fn scan(path: &Path) -> io::Result<Scan> {
         if crc32fast::hash(body) != crc {
             break;
         }
-        records.push((body[0], body[1..].to_vec()));
+        records.push((body[0], off as u64, body[1..].to_vec()));
         off += 8 + len;
     }
     Ok(Scan {
@@ -75,7 +94,8 @@ mod tests {
             .expect("write");
         let s = scan(&p).expect("scan");
         assert_eq!(s.records.len(), 2);
-        assert_eq!(s.records[1], (KIND_ACK, b"second".to_vec()));
+        assert_eq!(s.records[1].0, KIND_ACK);
+        assert_eq!(s.records[1].2, b"second".to_vec());
         assert_eq!(s.valid_len, whole as u64);
     }
 
