@@ -54,6 +54,7 @@ impl Broker {
         let started = std::time::Instant::now();
         let broker = Broker::new(config)?;
         tracing::info!("recovered durable state in {:?}", started.elapsed());
+        broker.spawn_housekeeping();
         let (tx, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut addrs = Vec::new();

@@ -1,6 +1,7 @@
 //! The broker's shared registries: vhosts, users, and connection ids.
 //! Everything here is read-mostly; the publish path only looks things up.
 
+pub mod dead_letter;
 pub mod equivalence;
 pub mod names;
 pub mod vhost;
@@ -33,6 +34,13 @@ impl Broker {
             vhosts,
             next_conn_id: AtomicU64::new(1),
         }))
+    }
+
+    /// Start each vhost's housekeeping (message expiry); needs a tokio runtime.
+    pub fn spawn_housekeeping(&self) {
+        for v in self.vhosts.iter() {
+            v.spawn_housekeeping();
+        }
     }
 
     pub fn vhost(&self, name: &str) -> Option<Arc<Vhost>> {

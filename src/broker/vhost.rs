@@ -5,6 +5,8 @@ use super::{equivalence, names};
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{Binding, Destination, Exchange, ExchangeKind, Routed, headers};
 use crate::queue::Queue;
+use crate::queue::args::QueueArgs;
+use crate::queue::expiry::{ExpiryTimer, now_ms};
 use crate::store::Store;
 use crate::store::definitions::{BindingDef, Definitions, ExchangeDef, QueueDef};
 use crate::store::queue_log::QueueLog;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 pub struct Vhost {
     pub name: String,
     store: Arc<Store>,
+    timer: Arc<ExpiryTimer>,
     exchanges: DashMap<ShortString, Arc<Exchange>>,
     queues: DashMap<ShortString, Arc<Queue>>,
 }
@@ -48,6 +51,7 @@ impl Vhost {
         let v = Vhost {
             name: name.to_string(),
             store,
+            timer: Arc::default(),
             exchanges: DashMap::new(),
             queues: DashMap::new(),
         };
@@ -97,6 +101,7 @@ impl Vhost {
             let (log, recovered) =
                 QueueLog::open(&store.queue_dir(name, &q.name), store.sync.clone())?;
             messages += recovered.len();
+            let args = QueueArgs::parse(&q.arguments, &q.name, name).unwrap_or_default();
             let queue = Queue::with_log(
                 q.name.as_str().into(),
                 true,
@@ -105,6 +110,8 @@ impl Vhost {
                 q.arguments,
                 Some(log),
                 recovered,
+                args,
+                Some(v.timer.clone()),
             );
             v.queues.insert(q.name.as_str().into(), queue);
         }
@@ -136,6 +143,30 @@ impl Vhost {
             v.queues.len()
         );
         Ok(Arc::new(v))
+    }
+
+    /// Expire messages when their time comes and dead-letter them.
+    pub fn spawn_housekeeping(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let timer = self.timer.clone();
+        tokio::spawn(async move {
+            loop {
+                let wait = timer
+                    .next()
+                    .map_or(60_000, |at| at.saturating_sub(now_ms()));
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
+                    _ = timer.changed.notified() => {}
+                }
+                let Some(v) = weak.upgrade() else { return };
+                let now = now_ms();
+                for q in timer.take_due(now) {
+                    let mut dead = Vec::new();
+                    q.expire(now, &mut dead);
+                    v.dead_letter(&q, dead);
+                }
+            }
+        });
     }
 
     fn definitions_path(&self) -> std::path::PathBuf {
@@ -361,6 +392,7 @@ impl Vhost {
         } else {
             s.name.to_string()
         };
+        let args = QueueArgs::parse(s.arguments, &name, &self.name)?;
         let q = match self.queues.entry(name.as_str().into()) {
             Entry::Occupied(e) => {
                 let q = e.get().clone();
@@ -403,6 +435,8 @@ impl Vhost {
                     s.arguments.clone(),
                     log,
                     Vec::new(),
+                    args,
+                    Some(self.timer.clone()),
                 );
                 e.insert(q.clone());
                 self.persist_if(persistent)?;

@@ -3,10 +3,11 @@
 //! is 406 PRECONDITION_FAILED; tag 0 with multiple means "everything").
 
 use super::{Channel, Ctx};
+use crate::broker::Vhost;
 use crate::error::{AmqpError, AmqpResult};
-use crate::queue::Queue;
 use crate::queue::consumer::ConsumerHandle;
 use crate::queue::ready::Entry;
+use crate::queue::{DeadLetter, DeathReason, Queue};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -60,9 +61,18 @@ fn unknown_tag(tag: u64) -> AmqpError {
     AmqpError::precondition_failed(format!("unknown delivery tag {tag}"))
 }
 
-/// Return credit and settle or requeue, one queue call per run of messages
-/// from the same queue.
-pub(super) fn finish(taken: Vec<Unacked>, requeue: bool) {
+/// What becomes of settled deliveries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settle {
+    Ack,
+    Requeue,
+    /// Rejected or nacked without requeue: dead-lettered where the queue says so.
+    Reject,
+}
+
+/// Return credit and settle, requeue or dead-letter, one queue call per
+/// run of messages from the same queue.
+pub(super) fn finish(vhost: &Vhost, taken: Vec<Unacked>, how: Settle) {
     for u in &taken {
         if let Some(c) = &u.consumer {
             c.credit.give_back(1);
@@ -77,36 +87,46 @@ pub(super) fn finish(taken: Vec<Unacked>, requeue: bool) {
         }
     }
     for (q, entries) in queues {
-        if requeue {
+        if how == Settle::Requeue {
             q.requeue(entries);
-        } else {
-            let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
-            q.settle(&seqs);
-            q.dispatch();
+            continue;
         }
+        let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+        q.settle(&seqs);
+        if how == Settle::Reject && q.args.dead_letter_exchange.is_some() {
+            let dead = entries
+                .into_iter()
+                .map(|e| DeadLetter {
+                    msg: e.msg,
+                    reason: DeathReason::Rejected,
+                })
+                .collect();
+            vhost.dead_letter(&q, dead);
+        }
+        q.dispatch();
     }
 }
 
-pub(super) fn requeue(taken: Vec<Unacked>) {
-    finish(taken, true);
+pub(super) fn requeue(vhost: &Vhost, taken: Vec<Unacked>) {
+    finish(vhost, taken, Settle::Requeue);
 }
 
 impl Channel {
-    pub(super) fn ack(&mut self, _ctx: &mut Ctx, tag: u64, multiple: bool) -> AmqpResult<()> {
+    pub(super) fn ack(&mut self, ctx: &mut Ctx, tag: u64, multiple: bool) -> AmqpResult<()> {
         let taken = self
             .unacked
             .take(tag, multiple)
             .ok_or_else(|| unknown_tag(tag))?;
         match self.tx.as_mut() {
-            Some(tx) => tx.settle(taken, false),
-            None => finish(taken, false),
+            Some(tx) => tx.settle(taken, Settle::Ack),
+            None => finish(ctx.vhost, taken, Settle::Ack),
         }
         Ok(())
     }
 
     pub(super) fn nack(
         &mut self,
-        _ctx: &mut Ctx,
+        ctx: &mut Ctx,
         tag: u64,
         multiple: bool,
         requeue: bool,
@@ -115,21 +135,24 @@ impl Channel {
             .unacked
             .take(tag, multiple)
             .ok_or_else(|| unknown_tag(tag))?;
-        // Dead-lettering of rejected messages lands with the extensions; until
-        // then requeue=false drops them, as RabbitMQ does without a DLX.
+        let how = if requeue {
+            Settle::Requeue
+        } else {
+            Settle::Reject
+        };
         match self.tx.as_mut() {
-            Some(tx) => tx.settle(taken, requeue),
-            None => finish(taken, requeue),
+            Some(tx) => tx.settle(taken, how),
+            None => finish(ctx.vhost, taken, how),
         }
         Ok(())
     }
 
-    pub(super) fn recover(&mut self, _ctx: &mut Ctx, requeue: bool) -> AmqpResult<()> {
+    pub(super) fn recover(&mut self, ctx: &mut Ctx, requeue: bool) -> AmqpResult<()> {
         if !requeue {
             return Err(AmqpError::not_implemented("requeue=false"));
         }
         let all = self.unacked.take_all();
-        finish(all, true);
+        finish(ctx.vhost, all, Settle::Requeue);
         Ok(())
     }
 }

@@ -227,7 +227,7 @@ impl Channel {
             }
         }
         let all = self.unacked.take_all();
-        acks::requeue(all);
+        acks::requeue(ctx.vhost, all);
         self.publishing = None;
     }
 

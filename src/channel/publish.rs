@@ -219,14 +219,19 @@ impl Channel {
             ticket: 0,
             failed: false,
         };
+        let mut dead = Vec::new();
         for q in routed.queues.drain(..) {
-            match q.publish(msg.clone()) {
+            match q.publish(msg.clone(), &mut dead) {
                 Published::Accepted { ticket } => {
                     delivered = true;
                     done.ticket = done.ticket.max(ticket);
                 }
                 Published::Dropped => {}
-                Published::Failed => done.failed = true,
+                // RabbitMQ nacks a publish a full queue refused.
+                Published::Failed | Published::Rejected => done.failed = true,
+            }
+            if !dead.is_empty() {
+                ctx.vhost.dead_letter(&q, std::mem::take(&mut dead));
             }
         }
         self.routed = routed;

@@ -2,7 +2,7 @@
 //! in a transactional channel, publishes and acknowledgements take effect
 //! only at commit; rollback discards them (the acked deliveries stay unacked).
 
-use super::acks::{Unacked, finish};
+use super::acks::{Settle, Unacked, finish};
 use super::{Channel, Ctx};
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::Exchange;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub(super) struct Tx {
     publishes: Vec<(Arc<Exchange>, Arc<Message>, bool)>,
     /// Deliveries settled in this transaction, and whether to requeue them.
-    settled: Vec<(Vec<Unacked>, bool)>,
+    settled: Vec<(Vec<Unacked>, Settle)>,
 }
 
 impl Tx {
@@ -23,12 +23,12 @@ impl Tx {
     }
 
     /// Settlements not committed: their deliveries are still unacked.
-    pub(super) fn into_settled(self) -> Vec<(Vec<Unacked>, bool)> {
+    pub(super) fn into_settled(self) -> Vec<(Vec<Unacked>, Settle)> {
         self.settled
     }
 
-    pub(super) fn settle(&mut self, taken: Vec<Unacked>, requeue: bool) {
-        self.settled.push((taken, requeue));
+    pub(super) fn settle(&mut self, taken: Vec<Unacked>, how: Settle) {
+        self.settled.push((taken, how));
     }
 }
 
@@ -55,7 +55,7 @@ impl Channel {
                     self.enqueue(ctx, &x, &msg, mandatory);
                 }
                 for (taken, requeue) in t.settled {
-                    finish(taken, requeue);
+                    finish(ctx.vhost, taken, requeue);
                 }
                 T::CommitOk(tx::CommitOk {})
             }

@@ -3,15 +3,20 @@
 //! await, never shared between queues); publishers and acking consumers call
 //! in directly, so a delivery needs no task hop.
 
+pub mod args;
 pub mod consumer;
+pub mod expiry;
 pub mod ready;
 
 use crate::message::Message;
 use crate::store::queue_log::Location;
 use crate::store::queue_log::QueueLog;
 use amq_protocol::types::{FieldTable, ShortString};
+use args::{Overflow, QueueArgs};
 use consumer::{ConsumerHandle, Delivery, QueueEvent};
+use expiry::{ExpiryTimer, now_ms};
 use ready::{Entry, Paged, ReadyList, Slot};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub struct Queue {
@@ -21,7 +26,34 @@ pub struct Queue {
     pub exclusive_owner: Option<u64>,
     pub auto_delete: bool,
     pub arguments: FieldTable,
+    /// The arguments as parsed at declare.
+    pub args: QueueArgs,
+    timer: Option<Arc<ExpiryTimer>>,
     state: Mutex<QueueState>,
+}
+
+/// Why a message left a queue without being acknowledged, in RabbitMQ's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeathReason {
+    Rejected,
+    Expired,
+    Maxlen,
+}
+
+impl DeathReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeathReason::Rejected => "rejected",
+            DeathReason::Expired => "expired",
+            DeathReason::Maxlen => "maxlen",
+        }
+    }
+}
+
+/// A message a queue let go of, for the vhost to dead-letter.
+pub struct DeadLetter {
+    pub msg: Arc<Message>,
+    pub reason: DeathReason,
 }
 
 #[derive(Default)]
@@ -36,6 +68,10 @@ struct QueueState {
     deleted: bool,
     /// The message log of a durable queue.
     log: Option<QueueLog>,
+    /// (deadline ms, seq) of ready messages that expire.
+    expiry: BTreeSet<(u64, u64)>,
+    /// The earliest deadline handed to the timer, if any.
+    scheduled: Option<u64>,
 }
 
 /// What became of a publish to one queue.
@@ -47,6 +83,8 @@ pub enum Published {
     Dropped,
     /// Writing it to the queue's log failed; it was not enqueued.
     Failed,
+    /// The queue is full and its overflow is reject-publish(-dlx).
+    Rejected,
 }
 
 /// Why a consumer could not be added.
@@ -74,10 +112,13 @@ impl Queue {
             arguments,
             None,
             Vec::new(),
+            QueueArgs::default(),
+            None,
         )
     }
 
     /// A queue backed by a message log, holding what the log recovered.
+    #[allow(clippy::too_many_arguments)]
     pub fn with_log(
         name: ShortString,
         durable: bool,
@@ -86,6 +127,8 @@ impl Queue {
         arguments: FieldTable,
         log: Option<QueueLog>,
         recovered: Vec<(u64, Location)>,
+        args: QueueArgs,
+        timer: Option<Arc<ExpiryTimer>>,
     ) -> Arc<Queue> {
         let mut st = QueueState {
             log,
@@ -99,6 +142,7 @@ impl Queue {
                 seq,
                 loc,
                 redelivered: true,
+                expires: 0,
             });
         }
         Arc::new(Queue {
@@ -107,6 +151,8 @@ impl Queue {
             exclusive_owner,
             auto_delete,
             arguments,
+            args,
+            timer,
             state: Mutex::new(st),
         })
     }
@@ -118,12 +164,23 @@ impl Queue {
     }
 
     /// Enqueue a routed message (persisting it first if it is persistent
-    /// and the queue durable) and hand what can go to consumers.
-    pub fn publish(self: &Arc<Self>, msg: Arc<Message>) -> Published {
+    /// and the queue durable) and hand what can go to consumers. Messages the
+    /// queue lets go of meanwhile (max-length) are added to `dead`.
+    pub fn publish(self: &Arc<Self>, msg: Arc<Message>, dead: &mut Vec<DeadLetter>) -> Published {
         let mut st = self.lock();
         if st.deleted {
             return Published::Dropped;
         }
+        if self.args.overflow != Overflow::DropHead && st.is_full(&self.args, msg.body_size()) {
+            if self.args.overflow == Overflow::RejectPublishDlx {
+                dead.push(DeadLetter {
+                    msg,
+                    reason: DeathReason::Maxlen,
+                });
+            }
+            return Published::Rejected;
+        }
+        let expires = self.deadline(&msg);
         let seq = st.next_seq;
         let mut persisted = None;
         if msg.is_persistent()
@@ -144,17 +201,69 @@ impl Queue {
                 seq,
                 loc,
                 redelivered: false,
+                expires,
             }),
             _ => st.ready.push(Entry {
                 seq,
                 msg,
                 redelivered: false,
+                expires,
             }),
         }
+        if expires != 0 {
+            st.expiry.insert((expires, seq));
+        }
         st.dispatch(self);
+        if self.args.overflow == Overflow::DropHead {
+            st.drop_head(&self.args, dead);
+        }
+        if expires != 0 {
+            // TTL 0 (or already past): expired now unless a consumer took it.
+            if expires <= now_ms() {
+                st.expire_due(now_ms(), dead);
+            }
+            self.schedule(&mut st);
+        }
         Published::Accepted {
             ticket: persisted.map_or(0, |(t, _)| t),
         }
+    }
+
+    /// When a message published now expires: the queue's TTL and the
+    /// message's own expiration, whichever comes first (0: never).
+    fn deadline(&self, msg: &Message) -> u64 {
+        let own = msg
+            .properties
+            .expiration()
+            .as_ref()
+            .and_then(|e| e.as_str().parse::<u64>().ok());
+        match (self.args.message_ttl, own) {
+            (None, None) => 0,
+            (a, b) => now_ms()
+                .saturating_add(a.unwrap_or(u64::MAX).min(b.unwrap_or(u64::MAX)))
+                .max(1),
+        }
+    }
+
+    fn schedule(self: &Arc<Self>, st: &mut QueueState) {
+        let Some(&(next, _)) = st.expiry.first() else {
+            return;
+        };
+        if st.scheduled.is_none_or(|s| next < s)
+            && let Some(t) = &self.timer
+        {
+            st.scheduled = Some(next);
+            t.schedule(next, self);
+        }
+    }
+
+    /// Expire every ready message whose time has come (anywhere in the
+    /// queue, not only at its head) into `dead`, and reschedule.
+    pub fn expire(self: &Arc<Self>, now: u64, dead: &mut Vec<DeadLetter>) {
+        let mut st = self.lock();
+        st.scheduled = None;
+        st.expire_due(now, dead);
+        self.schedule(&mut st);
     }
 
     /// Try again to hand ready messages to consumers (after credit was freed).
@@ -174,17 +283,26 @@ impl Queue {
         Some((e, st.ready.len()))
     }
 
-    /// Return delivered messages to the ready list at their original place.
+    /// Return delivered messages to the ready list at their original place
+    /// (their TTL keeps running from the original enqueue).
     pub fn requeue(self: &Arc<Self>, entries: impl IntoIterator<Item = Entry>) {
         let mut st = self.lock();
+        let mut timed = false;
         for mut e in entries {
             e.redelivered = true;
             st.unacked = st.unacked.saturating_sub(1);
             if !st.deleted {
+                if e.expires != 0 {
+                    st.expiry.insert((e.expires, e.seq));
+                    timed = true;
+                }
                 st.ready.requeue(e);
             }
         }
         st.dispatch(self);
+        if timed {
+            self.schedule(&mut st);
+        }
     }
 
     /// A delivery that never reached its consumer (cancelled or disconnected
@@ -195,6 +313,9 @@ impl Queue {
             st.unacked = st.unacked.saturating_sub(1);
         }
         if !st.deleted {
+            if entry.expires != 0 {
+                st.expiry.insert((entry.expires, entry.seq));
+            }
             st.ready.requeue(entry);
         }
         st.dispatch(self);
@@ -236,6 +357,7 @@ impl Queue {
         let mut st = self.lock();
         let seqs = st.ready.drain_seqs();
         st.forget(seqs.iter().copied());
+        st.expiry.clear();
         seqs.len()
     }
 
@@ -274,6 +396,65 @@ impl Queue {
 const PAGE_AFTER_BYTES: usize = 8 * 1024 * 1024;
 
 impl QueueState {
+    fn is_full(&self, args: &QueueArgs, incoming: usize) -> bool {
+        args.max_length.is_some_and(|m| self.ready.len() >= m)
+            || args
+                .max_length_bytes
+                .is_some_and(|m| self.ready_bytes_total() + incoming > m)
+    }
+
+    fn ready_bytes_total(&self) -> usize {
+        self.ready.total_bytes()
+    }
+
+    /// max-length with drop-head: drop (dead-letter) from the head until
+    /// the queue fits.
+    fn drop_head(&mut self, args: &QueueArgs, dead: &mut Vec<DeadLetter>) {
+        if args.max_length.is_none() && args.max_length_bytes.is_none() {
+            return;
+        }
+        while args.max_length.is_some_and(|m| self.ready.len() > m)
+            || args
+                .max_length_bytes
+                .is_some_and(|m| self.ready_bytes_total() > m)
+        {
+            let Some(e) = self.pop_ready() else { break };
+            self.forget([e.seq]);
+            dead.push(DeadLetter {
+                msg: e.msg,
+                reason: DeathReason::Maxlen,
+            });
+        }
+    }
+
+    fn expire_due(&mut self, now: u64, dead: &mut Vec<DeadLetter>) {
+        while let Some(&(at, seq)) = self.expiry.first() {
+            if at > now {
+                break;
+            }
+            self.expiry.pop_first();
+            let Some(slot) = self.ready.remove(seq) else {
+                continue; // delivered meanwhile
+            };
+            let msg = match slot {
+                Slot::Mem(e) => Some(e.msg),
+                Slot::Disk(p) => self
+                    .log
+                    .as_mut()
+                    .and_then(|l| l.read(p.loc).ok())
+                    .map(Arc::new),
+                Slot::Gone(_) => None,
+            };
+            self.forget([seq]);
+            if let Some(msg) = msg {
+                dead.push(DeadLetter {
+                    msg,
+                    reason: DeathReason::Expired,
+                });
+            }
+        }
+    }
+
     /// The next ready message, read back from the log if it was paged. A
     /// message that cannot be read is reported and skipped, not delivered
     /// half-formed.
@@ -281,6 +462,7 @@ impl QueueState {
         loop {
             match self.ready.pop()? {
                 Slot::Mem(e) => return Some(e),
+                Slot::Gone(_) => continue,
                 Slot::Disk(p) => {
                     let read = match self.log.as_mut() {
                         Some(log) => log.read(p.loc),
@@ -292,6 +474,7 @@ impl QueueState {
                                 seq: p.seq,
                                 msg: Arc::new(msg),
                                 redelivered: p.redelivered,
+                                expires: p.expires,
                             });
                         }
                         Err(e) => {
@@ -410,7 +593,10 @@ mod tests {
         let c = consumer(&sink, 2, false);
         q.add_consumer(c.clone()).expect("added");
         for i in 0..5 {
-            assert_eq!(q.publish(msg(i)), Published::Accepted { ticket: 0 });
+            assert_eq!(
+                q.publish(msg(i), &mut vec![]),
+                Published::Accepted { ticket: 0 }
+            );
         }
         assert_eq!(bodies(&mut rx), vec![0, 1]);
         c.credit.give_back(1);
@@ -428,7 +614,7 @@ mod tests {
         q.add_consumer(consumer(&s1, 0, true)).expect("c1");
         q.add_consumer(consumer(&s2, 0, true)).expect("c2");
         for i in 0..6 {
-            q.publish(msg(i));
+            q.publish(msg(i), &mut vec![]);
         }
         assert_eq!(bodies(&mut r1), vec![0, 2, 4]);
         assert_eq!(bodies(&mut r2), vec![1, 3, 5]);
@@ -440,7 +626,7 @@ mod tests {
         let (sink, rx) = Sink::new();
         drop(rx);
         q.add_consumer(consumer(&sink, 0, false)).expect("added");
-        q.publish(msg(1));
+        q.publish(msg(1), &mut vec![]);
         assert_eq!(q.counts().0, 1);
     }
 
@@ -455,5 +641,82 @@ mod tests {
             q.add_consumer(consumer(&sink, 0, true)),
             Err(ConsumeRefused::InExclusiveUse)
         );
+    }
+
+    fn with_args(args: QueueArgs) -> Arc<Queue> {
+        Queue::with_log(
+            "q".into(),
+            false,
+            None,
+            false,
+            FieldTable::default(),
+            None,
+            Vec::new(),
+            args,
+            None,
+        )
+    }
+
+    fn expiring(n: u8, ttl_ms: &str) -> Arc<Message> {
+        Arc::new(Message {
+            exchange: "".into(),
+            routing_key: "q".into(),
+            properties: amq_protocol::protocol::BasicProperties::default()
+                .with_expiration(ttl_ms.into()),
+            header_raw: Bytes::new(),
+            body: Bytes::from(vec![n]),
+        })
+    }
+
+    #[test]
+    fn drop_head_keeps_the_newest_and_reports_the_dropped() {
+        let q = with_args(QueueArgs {
+            max_length: Some(2),
+            ..Default::default()
+        });
+        let mut dead = vec![];
+        for i in 0..4 {
+            q.publish(msg(i), &mut dead);
+        }
+        let dropped: Vec<u8> = dead.iter().map(|d| d.msg.body[0]).collect();
+        assert_eq!(dropped, vec![0, 1]);
+        assert!(dead.iter().all(|d| d.reason == DeathReason::Maxlen));
+        assert_eq!(q.get(true).map(|(e, _)| e.msg.body[0]), Some(2));
+    }
+
+    #[test]
+    fn reject_publish_refuses_when_full() {
+        let q = with_args(QueueArgs {
+            max_length: Some(1),
+            overflow: Overflow::RejectPublish,
+            ..Default::default()
+        });
+        let mut dead = vec![];
+        assert!(matches!(
+            q.publish(msg(0), &mut dead),
+            Published::Accepted { .. }
+        ));
+        assert_eq!(q.publish(msg(1), &mut dead), Published::Rejected);
+        assert!(dead.is_empty());
+        assert_eq!(q.counts().0, 1);
+    }
+
+    #[test]
+    fn a_message_expires_at_its_own_time_even_behind_longer_ttls() {
+        let q = with_args(QueueArgs::default());
+        let mut dead = vec![];
+        q.publish(expiring(0, "600000"), &mut dead);
+        q.publish(expiring(1, "1000"), &mut dead);
+        q.publish(msg(2), &mut dead);
+        assert_eq!(q.counts().0, 3);
+        q.expire(now_ms() + 5_000, &mut dead);
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].msg.body[0], 1);
+        assert_eq!(dead[0].reason, DeathReason::Expired);
+        assert_eq!(q.counts().0, 2);
+        let left: Vec<u8> = std::iter::from_fn(|| q.get(true))
+            .map(|(e, _)| e.msg.body[0])
+            .collect();
+        assert_eq!(left, vec![0, 2]);
     }
 }

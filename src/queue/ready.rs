@@ -15,6 +15,8 @@ pub struct Entry {
     pub seq: u64,
     pub msg: Arc<Message>,
     pub redelivered: bool,
+    /// When it expires, in ms since the Unix epoch (0: never).
+    pub expires: u64,
 }
 
 /// A message whose body lives only in the queue's log.
@@ -23,26 +25,46 @@ pub struct Paged {
     pub seq: u64,
     pub loc: Location,
     pub redelivered: bool,
+    pub expires: u64,
 }
 
 #[derive(Debug)]
 pub enum Slot {
     Mem(Entry),
     Disk(Paged),
+    /// Removed from the middle (expired); skipped when reached.
+    Gone(u64),
 }
 
 impl Slot {
-    fn seq(&self) -> u64 {
+    pub fn seq(&self) -> u64 {
         match self {
             Slot::Mem(e) => e.seq,
             Slot::Disk(p) => p.seq,
+            Slot::Gone(seq) => *seq,
+        }
+    }
+
+    pub fn expires(&self) -> u64 {
+        match self {
+            Slot::Mem(e) => e.expires,
+            Slot::Disk(p) => p.expires,
+            Slot::Gone(_) => 0,
+        }
+    }
+
+    pub fn body_size(&self) -> usize {
+        match self {
+            Slot::Mem(e) => e.msg.body_size(),
+            Slot::Disk(p) => p.loc.len as usize,
+            Slot::Gone(_) => 0,
         }
     }
 
     fn mem_bytes(&self) -> usize {
         match self {
             Slot::Mem(e) => e.msg.body_size(),
-            Slot::Disk(_) => 0,
+            _ => 0,
         }
     }
 }
@@ -50,18 +72,50 @@ impl Slot {
 #[derive(Default)]
 pub struct ReadyList {
     requeued: BTreeMap<u64, Entry>,
+    /// In seq order; may hold tombstones.
     fresh: VecDeque<Slot>,
+    tombstones: usize,
     /// Body bytes held in memory.
     bytes: usize,
+    /// Body bytes of every ready message, paged ones included (max-length-bytes).
+    total: usize,
 }
 
 impl ReadyList {
     pub fn len(&self) -> usize {
-        self.requeued.len() + self.fresh.len()
+        self.requeued.len() + self.fresh.len() - self.tombstones
     }
 
     pub fn is_empty(&self) -> bool {
-        self.requeued.is_empty() && self.fresh.is_empty()
+        self.len() == 0
+    }
+
+    /// Take a ready message out of the middle of the queue (it expired).
+    pub fn remove(&mut self, seq: u64) -> Option<Slot> {
+        if let Some(e) = self.requeued.remove(&seq) {
+            self.bytes -= e.msg.body_size();
+            self.total -= e.msg.body_size();
+            return Some(Slot::Mem(e));
+        }
+        let at = self.fresh.partition_point(|s| s.seq() < seq);
+        match self.fresh.get_mut(at) {
+            Some(slot) if slot.seq() == seq && !matches!(slot, Slot::Gone(_)) => {
+                let s = std::mem::replace(slot, Slot::Gone(seq));
+                self.tombstones += 1;
+                self.bytes -= s.mem_bytes();
+                self.total -= s.body_size();
+                self.trim_front();
+                Some(s)
+            }
+            _ => None,
+        }
+    }
+
+    fn trim_front(&mut self) {
+        while let Some(Slot::Gone(_)) = self.fresh.front() {
+            self.fresh.pop_front();
+            self.tombstones -= 1;
+        }
     }
 
     /// Body bytes of the ready messages held in memory.
@@ -69,12 +123,19 @@ impl ReadyList {
         self.bytes
     }
 
+    /// Body bytes of all ready messages.
+    pub fn total_bytes(&self) -> usize {
+        self.total
+    }
+
     pub fn push(&mut self, entry: Entry) {
         self.bytes += entry.msg.body_size();
+        self.total += entry.msg.body_size();
         self.fresh.push_back(Slot::Mem(entry));
     }
 
     pub fn push_paged(&mut self, p: Paged) {
+        self.total += p.loc.len as usize;
         self.fresh.push_back(Slot::Disk(p));
     }
 
@@ -82,6 +143,7 @@ impl ReadyList {
     /// whether it counts as redelivered).
     pub fn requeue(&mut self, entry: Entry) {
         self.bytes += entry.msg.body_size();
+        self.total += entry.msg.body_size();
         match self.fresh.front() {
             Some(first) if first.seq() < entry.seq => {
                 // Only possible for a message that never left (not delivered);
@@ -98,9 +160,14 @@ impl ReadyList {
     pub fn pop(&mut self) -> Option<Slot> {
         let s = match self.requeued.pop_first() {
             Some((_, e)) => Some(Slot::Mem(e)),
-            None => self.fresh.pop_front(),
+            None => {
+                let s = self.fresh.pop_front();
+                self.trim_front();
+                s
+            }
         }?;
         self.bytes -= s.mem_bytes();
+        self.total -= s.body_size();
         Some(s)
     }
 
@@ -110,7 +177,12 @@ impl ReadyList {
             .requeued
             .keys()
             .copied()
-            .chain(self.fresh.iter().map(|s| s.seq()))
+            .chain(
+                self.fresh
+                    .iter()
+                    .filter(|s| !matches!(s, Slot::Gone(_)))
+                    .map(|s| s.seq()),
+            )
             .collect();
         self.clear();
         seqs
@@ -121,7 +193,9 @@ impl ReadyList {
         let n = self.len();
         self.requeued.clear();
         self.fresh.clear();
+        self.tombstones = 0;
         self.bytes = 0;
+        self.total = 0;
         n
     }
 }
@@ -142,6 +216,7 @@ mod tests {
                 body: Bytes::from(vec![0u8; seq as usize]),
             }),
             redelivered: false,
+            expires: 0,
         }
     }
 
@@ -183,6 +258,7 @@ mod tests {
             seq: 4,
             loc: Location::default(),
             redelivered: false,
+            expires: 0,
         });
         r.push(entry(5));
         assert_eq!(r.bytes(), 8);
@@ -190,5 +266,42 @@ mod tests {
         assert!(matches!(r.pop(), Some(Slot::Disk(Paged { seq: 4, .. }))));
         assert_eq!(r.drain_seqs(), vec![5]);
         assert_eq!(r.bytes(), 0);
+    }
+}
+
+#[cfg(test)]
+mod removal_tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn e(seq: u64) -> Entry {
+        Entry {
+            seq,
+            msg: Arc::new(Message {
+                exchange: "".into(),
+                routing_key: "".into(),
+                properties: Default::default(),
+                header_raw: Bytes::new(),
+                body: Bytes::from_static(b"x"),
+            }),
+            redelivered: false,
+            expires: 0,
+        }
+    }
+
+    #[test]
+    fn removal_from_the_middle_leaves_order_and_counts_right() {
+        let mut r = ReadyList::default();
+        for s in 1..=5 {
+            r.push(e(s));
+        }
+        assert!(r.remove(3).is_some());
+        assert!(r.remove(3).is_none());
+        assert!(r.remove(1).is_some());
+        assert_eq!(r.len(), 3);
+        assert_eq!(r.bytes(), 3);
+        let order: Vec<u64> = std::iter::from_fn(|| r.pop()).map(|s| s.seq()).collect();
+        assert_eq!(order, vec![2, 4, 5]);
+        assert!(r.is_empty());
     }
 }
