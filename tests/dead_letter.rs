@@ -153,3 +153,31 @@ async fn invalid_arguments_are_406() {
         assert_eq!(reply_code(&err), Some(406), "{k}");
     }
 }
+
+#[tokio::test]
+async fn an_unused_queue_is_deleted_after_its_x_expires() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    let mut args = FieldTable::default();
+    args.insert("x-expires".into(), AMQPValue::LongInt(150));
+    within(ch.queue_declare("brief".into(), Default::default(), args))
+        .await
+        .expect("declare");
+    let started = Instant::now();
+    // Poll less often than x-expires: a passive declare counts as use.
+    loop {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let (_c, probe) = b.channel().await;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        match within(probe.queue_declare("brief".into(), passive, FieldTable::default())).await {
+            Err(e) => {
+                assert_eq!(reply_code(&e), Some(404));
+                break;
+            }
+            Ok(_) => assert!(started.elapsed() < DEADLINE, "queue never expired"),
+        }
+    }
+}

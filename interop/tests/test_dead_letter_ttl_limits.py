@@ -170,3 +170,23 @@ def test_expiry_cycle_without_rejection_is_dropped(ch, names):
 def test_invalid_queue_arguments_are_406(conn, names, args):
     ch = conn.channel()
     assert soft_error_code(lambda: ch.queue_declare(names.queue("bad"), arguments=args)) == 406
+
+
+def test_unused_queue_expires(conn, names):
+    import time
+    q, kept = names.queue("expiring"), names.queue("kept")
+    ch = conn.channel()
+    ch.queue_declare(q, arguments={"x-expires": 300})
+    ch.queue_declare(kept, arguments={"x-expires": 300})
+    ch.basic_consume(kept, lambda *a: None)  # in use: must stay
+
+    def gone():
+        try:
+            conn.channel().queue_declare(q, passive=True)
+            return False
+        except pika.exceptions.ChannelClosedByBroker as e:
+            assert e.reply_code == 404
+            return True
+    # A passive declare counts as use, so poll less often than x-expires.
+    wait_for(gone, timeout=10, interval=0.6, what="unused queue deleted")
+    assert conn.channel().queue_declare(kept, passive=True).method.consumer_count == 1

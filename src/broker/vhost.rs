@@ -113,6 +113,7 @@ impl Vhost {
                 args,
                 Some(v.timer.clone()),
             );
+            queue.touch();
             v.queues.insert(q.name.as_str().into(), queue);
         }
         for b in defs.bindings {
@@ -162,8 +163,12 @@ impl Vhost {
                 let now = now_ms();
                 for q in timer.take_due(now) {
                     let mut dead = Vec::new();
-                    q.expire(now, &mut dead);
+                    let unused = q.expire(now, &mut dead);
                     v.dead_letter(&q, dead);
+                    if unused {
+                        tracing::debug!("queue '{}' unused for its x-expires; deleted", q.name);
+                        v.remove_queue(&q);
+                    }
                 }
             }
         });
@@ -379,6 +384,7 @@ impl Vhost {
     pub fn declare_queue(&self, s: &QueueSpec) -> AmqpResult<(Arc<Queue>, usize, usize)> {
         if s.passive {
             let q = self.queue_for(s.name, s.conn_id)?;
+            q.touch();
             let (m, c) = q.counts();
             return Ok((q, m, c));
         }
@@ -412,6 +418,7 @@ impl Vhost {
                     q.auto_delete,
                 )?;
                 equivalence::queue_args(&name, v, s.arguments, &q.arguments)?;
+                q.touch();
                 q
             }
             Entry::Vacant(e) => {
@@ -440,6 +447,7 @@ impl Vhost {
                 );
                 e.insert(q.clone());
                 self.persist_if(persistent)?;
+                q.touch();
                 q
             }
         };

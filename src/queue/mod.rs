@@ -72,6 +72,8 @@ struct QueueState {
     expiry: BTreeSet<(u64, u64)>,
     /// The earliest deadline handed to the timer, if any.
     scheduled: Option<u64>,
+    /// Last declare, get or consumer change, ms (for x-expires).
+    last_used: u64,
 }
 
 /// What became of a publish to one queue.
@@ -132,6 +134,7 @@ impl Queue {
     ) -> Arc<Queue> {
         let mut st = QueueState {
             log,
+            last_used: now_ms(),
             ..QueueState::default()
         };
         // Recovered messages stay on disk until delivered; they may have been
@@ -246,7 +249,15 @@ impl Queue {
     }
 
     fn schedule(self: &Arc<Self>, st: &mut QueueState) {
-        let Some(&(next, _)) = st.expiry.first() else {
+        let unused = self.unused_deadline(st);
+        let Some(next) = st
+            .expiry
+            .first()
+            .map(|&(at, _)| at)
+            .into_iter()
+            .chain(unused)
+            .min()
+        else {
             return;
         };
         if st.scheduled.is_none_or(|s| next < s)
@@ -257,12 +268,34 @@ impl Queue {
         }
     }
 
+    /// When an x-expires queue is due for deletion, if it is unused now.
+    fn unused_deadline(&self, st: &QueueState) -> Option<u64> {
+        let ms = self.args.expires?;
+        (st.consumers.is_empty() && !st.deleted).then(|| st.last_used.saturating_add(ms))
+    }
+
     /// Expire every ready message whose time has come (anywhere in the
-    /// queue, not only at its head) into `dead`, and reschedule.
-    pub fn expire(self: &Arc<Self>, now: u64, dead: &mut Vec<DeadLetter>) {
+    /// queue, not only at its head) into `dead`, and reschedule. True when
+    /// the queue itself has been unused for its x-expires and must go.
+    pub fn expire(self: &Arc<Self>, now: u64, dead: &mut Vec<DeadLetter>) -> bool {
         let mut st = self.lock();
         st.scheduled = None;
         st.expire_due(now, dead);
+        if self.unused_deadline(&st).is_some_and(|at| at <= now) {
+            return true;
+        }
+        self.schedule(&mut st);
+        false
+    }
+
+    /// The queue was used (declared, read or consumed from): an x-expires
+    /// countdown starts again.
+    pub fn touch(self: &Arc<Self>) {
+        if self.args.expires.is_none() {
+            return;
+        }
+        let mut st = self.lock();
+        st.last_used = now_ms();
         self.schedule(&mut st);
     }
 
@@ -274,6 +307,7 @@ impl Queue {
     /// Basic.Get: the next ready message and how many remain after it.
     pub fn get(&self, no_ack: bool) -> Option<(Entry, usize)> {
         let mut st = self.lock();
+        st.last_used = now_ms();
         let e = st.pop_ready()?;
         if no_ack {
             st.forget([e.seq]);
@@ -343,12 +377,16 @@ impl Queue {
     }
 
     /// Remove a consumer; true when this makes an auto-delete queue due for deletion.
-    pub fn remove_consumer(&self, c: &Arc<ConsumerHandle>) -> bool {
+    pub fn remove_consumer(self: &Arc<Self>, c: &Arc<ConsumerHandle>) -> bool {
         let mut st = self.lock();
+        st.last_used = now_ms();
         let before = st.consumers.len();
         st.consumers.retain(|x| !Arc::ptr_eq(x, c));
         if st.consumers.len() != before && st.next_consumer >= st.consumers.len() {
             st.next_consumer = 0;
+        }
+        if st.consumers.is_empty() && self.args.expires.is_some() {
+            self.schedule(&mut st);
         }
         self.auto_delete && st.had_consumer && st.consumers.is_empty() && !st.deleted
     }
