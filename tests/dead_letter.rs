@@ -181,3 +181,34 @@ async fn an_unused_queue_is_deleted_after_its_x_expires() {
         }
     }
 }
+
+#[tokio::test]
+async fn priority_queues_deliver_higher_priorities_first() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    let mut args = FieldTable::default();
+    args.insert("x-max-priority".into(), AMQPValue::ShortShortUInt(5));
+    within(ch.queue_declare("prio".into(), Default::default(), args))
+        .await
+        .expect("declare");
+    for (body, prio) in [
+        (b"p1", Some(1u8)),
+        (b"p0", None),
+        (b"p5", Some(5)),
+        (b"p9", Some(9)),
+        (b"p3", Some(3)),
+    ] {
+        let props = match prio {
+            Some(p) => BasicProperties::default().with_priority(p),
+            None => BasicProperties::default(),
+        };
+        within(ch.basic_publish("".into(), "prio".into(), Default::default(), body, props))
+            .await
+            .expect("pub");
+    }
+    let mut order = vec![];
+    while let Some(m) = get(&ch, "prio").await {
+        order.push(String::from_utf8(m.delivery.data).expect("utf8"));
+    }
+    assert_eq!(order, ["p5", "p9", "p3", "p1", "p0"]);
+}

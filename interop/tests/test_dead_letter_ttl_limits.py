@@ -190,3 +190,31 @@ def test_unused_queue_expires(conn, names):
     # A passive declare counts as use, so poll less often than x-expires.
     wait_for(gone, timeout=10, interval=0.6, what="unused queue deleted")
     assert conn.channel().queue_declare(kept, passive=True).method.consumer_count == 1
+
+
+def test_priority_queue_delivers_higher_priorities_first(ch, names):
+    q = names.queue("prio")
+    ch.queue_declare(q, arguments={"x-max-priority": 5})
+    ch.confirm_delivery()
+    for body, prio in ((b"p1", 1), (b"none", None), (b"p5", 5), (b"p9", 9), (b"p3", 3), (b"p5b", 5)):
+        ch.basic_publish("", q, body, pika.BasicProperties(priority=prio))
+    order = []
+    while True:
+        m = ch.basic_get(q, auto_ack=True)
+        if not m[0]:
+            break
+        order.append(m[2])
+    # 9 counts as the maximum, 5; FIFO within a level; no priority is 0.
+    assert order == [b"p5", b"p9", b"p5b", b"p3", b"p1", b"none"]
+
+
+def test_priority_queue_requeue_keeps_level_order(ch, names):
+    q = names.queue("prio2")
+    ch.queue_declare(q, arguments={"x-max-priority": 3})
+    ch.confirm_delivery()
+    for body, prio in ((b"low", 0), (b"high", 3)):
+        ch.basic_publish("", q, body, pika.BasicProperties(priority=prio))
+    hi = get_one(ch, q, auto_ack=False)
+    assert hi[2] == b"high"
+    ch.basic_nack(hi[0].delivery_tag, requeue=True)
+    assert get_one(ch, q)[2] == b"high"

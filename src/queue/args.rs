@@ -23,6 +23,8 @@ pub struct QueueArgs {
     pub max_length: Option<usize>,
     pub max_length_bytes: Option<usize>,
     pub overflow: Overflow,
+    /// x-max-priority: message priorities above it count as it.
+    pub max_priority: Option<u8>,
 }
 
 fn int(v: &AMQPValue) -> Result<i64, String> {
@@ -103,6 +105,7 @@ impl QueueArgs {
                     if n > 255 {
                         Err(format!("{{max_value_exceeded,{n}}}"))
                     } else {
+                        a.max_priority = Some(n as u8);
                         Ok(())
                     }
                 }),

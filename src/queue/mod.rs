@@ -15,7 +15,7 @@ use amq_protocol::types::{FieldTable, ShortString};
 use args::{Overflow, QueueArgs};
 use consumer::{ConsumerHandle, Delivery, QueueEvent};
 use expiry::{ExpiryTimer, now_ms};
-use ready::{Entry, Paged, ReadyList, Slot};
+use ready::{Entry, Levels, Paged, Slot};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -58,7 +58,7 @@ pub struct DeadLetter {
 
 #[derive(Default)]
 struct QueueState {
-    ready: ReadyList,
+    ready: Levels,
     /// Delivered and not yet acknowledged (the channels hold the messages).
     unacked: usize,
     consumers: Vec<Arc<ConsumerHandle>>,
@@ -135,18 +135,23 @@ impl Queue {
         let mut st = QueueState {
             log,
             last_used: now_ms(),
+            ready: Levels::new(args.max_priority),
             ..QueueState::default()
         };
         // Recovered messages stay on disk until delivered; they may have been
         // delivered before the restart, so they count as redelivered.
         for (seq, loc) in recovered {
             st.next_seq = seq + 1;
-            st.ready.push_paged(Paged {
-                seq,
-                loc,
-                redelivered: true,
-                expires: 0,
-            });
+            // Their priority is not known without reading them: level 0.
+            st.ready.push_paged(
+                Paged {
+                    seq,
+                    loc,
+                    redelivered: true,
+                    expires: 0,
+                },
+                0,
+            );
         }
         Arc::new(Queue {
             name,
@@ -200,12 +205,18 @@ impl Queue {
         st.next_seq += 1;
         match persisted {
             // A long backlog keeps its bodies on disk only.
-            Some((_, loc)) if st.ready.bytes() >= PAGE_AFTER_BYTES => st.ready.push_paged(Paged {
-                seq,
-                loc,
-                redelivered: false,
-                expires,
-            }),
+            Some((_, loc)) if st.ready.bytes() >= PAGE_AFTER_BYTES => {
+                let level = st.ready.level_of(*msg.properties.priority());
+                st.ready.push_paged(
+                    Paged {
+                        seq,
+                        loc,
+                        redelivered: false,
+                        expires,
+                    },
+                    level,
+                )
+            }
             _ => st.ready.push(Entry {
                 seq,
                 msg,

@@ -305,3 +305,84 @@ mod removal_tests {
         assert!(r.is_empty());
     }
 }
+
+/// The ready messages of a queue: one `ReadyList` per priority level
+/// (x-max-priority), a single level for ordinary queues. Higher levels go
+/// first; order within a level is FIFO with requeue-in-place.
+pub struct Levels {
+    levels: Vec<ReadyList>,
+}
+
+impl Default for Levels {
+    fn default() -> Self {
+        Levels::new(None)
+    }
+}
+
+impl Levels {
+    pub fn new(max_priority: Option<u8>) -> Self {
+        let n = max_priority.map_or(1, |m| m as usize + 1);
+        Levels {
+            levels: (0..n).map(|_| ReadyList::default()).collect(),
+        }
+    }
+
+    /// A message's level: its priority capped at the queue's maximum.
+    pub fn level_of(&self, priority: Option<u8>) -> usize {
+        (priority.unwrap_or(0) as usize).min(self.levels.len() - 1)
+    }
+
+    fn level(&mut self, msg: &Message) -> &mut ReadyList {
+        let l = self.level_of(*msg.properties.priority());
+        &mut self.levels[l]
+    }
+
+    pub fn len(&self) -> usize {
+        self.levels.iter().map(ReadyList::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.levels.iter().all(ReadyList::is_empty)
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.levels.iter().map(ReadyList::bytes).sum()
+    }
+
+    pub fn total_bytes(&self) -> usize {
+        self.levels.iter().map(ReadyList::total_bytes).sum()
+    }
+
+    pub fn push(&mut self, e: Entry) {
+        let msg = e.msg.clone();
+        self.level(&msg).push(e);
+    }
+
+    pub fn push_paged(&mut self, p: Paged, level: usize) {
+        self.levels[level].push_paged(p);
+    }
+
+    pub fn requeue(&mut self, e: Entry) {
+        let msg = e.msg.clone();
+        self.level(&msg).requeue(e);
+    }
+
+    pub fn pop(&mut self) -> Option<Slot> {
+        self.levels.iter_mut().rev().find_map(ReadyList::pop)
+    }
+
+    pub fn remove(&mut self, seq: u64) -> Option<Slot> {
+        self.levels.iter_mut().find_map(|l| l.remove(seq))
+    }
+
+    pub fn drain_seqs(&mut self) -> Vec<u64> {
+        self.levels
+            .iter_mut()
+            .flat_map(ReadyList::drain_seqs)
+            .collect()
+    }
+
+    pub fn clear(&mut self) -> usize {
+        self.levels.iter_mut().map(ReadyList::clear).sum()
+    }
+}
