@@ -100,3 +100,62 @@ async fn reusing_a_consumer_tag_on_a_channel_is_530() {
     assert_eq!(reply_code(&err), Some(530));
     assert!(!c.status().connected(), "530 closes the connection");
 }
+
+#[tokio::test]
+async fn single_active_consumer_gets_everything_until_it_is_cancelled() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-single-active-consumer".into(),
+        lapin::types::AMQPValue::Boolean(true),
+    );
+    within(ch.queue_declare("sac".into(), Default::default(), args))
+        .await
+        .expect("declare");
+    let mut first = consume(&ch, "sac", true).await;
+    let (_c2, ch2) = b.channel().await;
+    let mut second = consume(&ch2, "sac", true).await;
+    for i in 0..4u8 {
+        publish(&ch, "", "sac", &[i]).await;
+    }
+    for i in 0..4u8 {
+        assert_eq!(next(&mut first).await.data, vec![i]);
+    }
+    within(ch.basic_cancel(first.tag(), Default::default()))
+        .await
+        .expect("cancel");
+    publish(&ch, "", "sac", &[9]).await;
+    assert_eq!(next(&mut second).await.data, vec![9]);
+}
+
+#[tokio::test]
+async fn higher_priority_consumers_are_served_first() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    declare(&ch, "cp").await;
+    within(ch.basic_qos(2, Default::default()))
+        .await
+        .expect("qos");
+    let mut low_args = FieldTable::default();
+    low_args.insert("x-priority".into(), lapin::types::AMQPValue::LongInt(1));
+    let mut high_args = FieldTable::default();
+    high_args.insert("x-priority".into(), lapin::types::AMQPValue::LongInt(10));
+    let mut low = within(ch.basic_consume("cp".into(), "low".into(), Default::default(), low_args))
+        .await
+        .expect("low");
+    let mut high =
+        within(ch.basic_consume("cp".into(), "high".into(), Default::default(), high_args))
+            .await
+            .expect("high");
+    for i in 0..3u8 {
+        publish(&ch, "", "cp", &[i]).await;
+    }
+    assert_eq!(next(&mut high).await.data, vec![0]);
+    assert_eq!(next(&mut high).await.data, vec![1]);
+    assert_eq!(
+        next(&mut low).await.data,
+        vec![2],
+        "overflow to the lower priority once the higher is full"
+    );
+}

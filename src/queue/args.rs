@@ -25,6 +25,8 @@ pub struct QueueArgs {
     pub overflow: Overflow,
     /// x-max-priority: message priorities above it count as it.
     pub max_priority: Option<u8>,
+    /// x-single-active-consumer: only the first consumer gets messages.
+    pub single_active_consumer: bool,
 }
 
 fn int(v: &AMQPValue) -> Result<i64, String> {
@@ -109,6 +111,13 @@ impl QueueArgs {
                         Ok(())
                     }
                 }),
+                "x-single-active-consumer" => match v {
+                    AMQPValue::Boolean(b) => {
+                        a.single_active_consumer = *b;
+                        Ok(())
+                    }
+                    other => Err(format!("\"expected bool, got {}\"", type_name(other))),
+                },
                 _ => Ok(()),
             };
             if let Err(why) = r {

@@ -131,6 +131,8 @@ pub struct ConsumerHandle {
     pub channel: u16,
     pub no_ack: bool,
     pub exclusive: bool,
+    /// x-priority: higher-priority consumers get messages first.
+    pub priority: i32,
     pub credit: Arc<Credit>,
     pub channel_credit: Arc<Credit>,
     pub sink: Sink,

@@ -62,7 +62,8 @@ struct QueueState {
     /// Delivered and not yet acknowledged (the channels hold the messages).
     unacked: usize,
     consumers: Vec<Arc<ConsumerHandle>>,
-    next_consumer: usize,
+    /// Round-robin position per consumer priority.
+    next_consumer: Vec<(i32, usize)>,
     next_seq: u64,
     had_consumer: bool,
     deleted: bool,
@@ -381,7 +382,9 @@ impl Queue {
         if st.consumers.iter().any(|c| c.exclusive) || (c.exclusive && !st.consumers.is_empty()) {
             return Err(ConsumeRefused::InExclusiveUse);
         }
-        st.consumers.push(c);
+        // Highest priority first; a newcomer goes after its equals.
+        let at = st.consumers.partition_point(|x| x.priority >= c.priority);
+        st.consumers.insert(at, c);
         st.had_consumer = true;
         st.dispatch(self);
         Ok(())
@@ -393,8 +396,8 @@ impl Queue {
         st.last_used = now_ms();
         let before = st.consumers.len();
         st.consumers.retain(|x| !Arc::ptr_eq(x, c));
-        if st.consumers.len() != before && st.next_consumer >= st.consumers.len() {
-            st.next_consumer = 0;
+        if st.consumers.len() != before {
+            st.next_consumer.clear();
         }
         if st.consumers.is_empty() && self.args.expires.is_some() {
             self.schedule(&mut st);
@@ -548,22 +551,62 @@ impl QueueState {
 
     /// Round-robin over consumers with credit until the ready list is empty or
     /// every consumer is full.
+    /// The consumer for the next message, its credit taken: the highest
+    /// priority group with room, round-robin within the group; under
+    /// single-active-consumer only the first consumer. `dead` holds
+    /// consumers whose connection went away during this dispatch.
+    fn pick(
+        &mut self,
+        single_active: bool,
+        dead: &[Arc<ConsumerHandle>],
+    ) -> Option<Arc<ConsumerHandle>> {
+        let n = if single_active {
+            self.consumers.len().min(1)
+        } else {
+            self.consumers.len()
+        };
+        let mut start = 0;
+        while start < n {
+            let p = self.consumers[start].priority;
+            let len = self.consumers[start..n]
+                .iter()
+                .take_while(|c| c.priority == p)
+                .count();
+            let slot = match self.next_consumer.iter().position(|(q, _)| *q == p) {
+                Some(s) => s,
+                None => {
+                    self.next_consumer.push((p, 0));
+                    self.next_consumer.len() - 1
+                }
+            };
+            let rr = &mut self.next_consumer[slot].1;
+            for k in 0..len {
+                let i = start + (*rr + k) % len;
+                let c = &self.consumers[i];
+                if dead.iter().any(|d| Arc::ptr_eq(d, c)) || !c.try_take() {
+                    continue;
+                }
+                *rr = (*rr + k + 1) % len;
+                return Some(c.clone());
+            }
+            start += len;
+        }
+        None
+    }
+
+    /// Hand ready messages to consumers until the ready list is empty or no
+    /// consumer has room.
     fn dispatch(&mut self, queue: &Arc<Queue>) {
-        let n = self.consumers.len();
-        if n == 0 {
+        if self.consumers.is_empty() {
             return;
         }
-        let mut refused = 0;
+        let single_active = queue.args.single_active_consumer;
         let mut settled_on_send: Vec<u64> = Vec::new();
-        while refused < n && !self.ready.is_empty() {
-            let i = self.next_consumer % n;
-            self.next_consumer = (i + 1) % n;
-            let c = self.consumers[i].clone();
-            if !c.try_take() {
-                refused += 1;
-                continue;
-            }
-            refused = 0;
+        let mut dead: Vec<Arc<ConsumerHandle>> = Vec::new();
+        while !self.ready.is_empty() {
+            let Some(c) = self.pick(single_active, &dead) else {
+                break;
+            };
             let Some(entry) = self.pop_ready() else {
                 c.give_back();
                 break;
@@ -588,7 +631,7 @@ impl QueueState {
                 }
                 settled_on_send.retain(|s| *s != d.entry.seq);
                 self.ready.requeue(d.entry);
-                refused += 1;
+                dead.push(c);
             }
         }
         if !settled_on_send.is_empty() {
@@ -619,6 +662,7 @@ mod tests {
             channel: 1,
             no_ack,
             exclusive: false,
+            priority: 0,
             credit: Arc::new(Credit::new(prefetch)),
             channel_credit: Arc::new(Credit::new(0)),
             sink: sink.clone(),
