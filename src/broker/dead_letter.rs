@@ -8,10 +8,8 @@ use crate::exchange::Routed;
 use crate::message::Message;
 use crate::queue::expiry::now_ms;
 use crate::queue::{DeadLetter, DeathReason, Queue};
-use amq_protocol::frame::{AMQPContentHeader, AMQPFrame, WriteContext, gen_frame};
 use amq_protocol::protocol::BasicProperties;
 use amq_protocol::types::{AMQPValue, FieldArray, FieldTable, LongString};
-use bytes::Bytes;
 use std::sync::Arc;
 
 impl Vhost {
@@ -149,7 +147,7 @@ fn with_death(msg: &Message, queue: &Queue, reason: DeathReason, dlx: &str, key:
     }
     // The expiration moves into x-death: the dead letter must not expire again for it.
     let properties = rebuild(&msg.properties, headers);
-    let header_raw = encode_header(&properties, msg.body.len() as u64);
+    let header_raw = crate::message::encode_header(&properties, msg.body.len() as u64);
     Message {
         exchange: dlx.into(),
         routing_key: key.into(),
@@ -199,26 +197,4 @@ fn rebuild(p: &BasicProperties, headers: FieldTable) -> BasicProperties {
         n = n.with_cluster_id(v.clone());
     }
     n
-}
-
-/// A content header payload (class, weight, size, properties), as amq-protocol encodes it.
-fn encode_header(props: &BasicProperties, body_size: u64) -> Bytes {
-    let frame = AMQPFrame::Header(
-        0,
-        AMQPContentHeader {
-            class_id: 60,
-            body_size,
-            properties: props.clone(),
-        },
-    );
-    match gen_frame(&frame)(WriteContext::from(Vec::new())) {
-        Ok(ctx) => {
-            let v = ctx.into_inner().0;
-            Bytes::copy_from_slice(&v[7..v.len() - 1])
-        }
-        Err(e) => {
-            tracing::error!("cannot encode a dead-lettered header: {e:?}");
-            Bytes::new()
-        }
-    }
 }

@@ -44,6 +44,9 @@ pub struct QueueSpec<'a> {
     pub conn_id: u64,
 }
 
+/// The direct reply-to pseudo-queue.
+pub const REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
 const DEFAULT_EXCHANGE_DENIED: &str = "operation not permitted on the default exchange";
 
 impl Vhost {
@@ -379,9 +382,32 @@ impl Vhost {
         }
     }
 
+    /// What a passive declare of the pseudo-queue itself answers with.
+    fn reply_queue_stub(&self) -> Arc<Queue> {
+        Queue::new(REPLY_TO.into(), false, None, false, FieldTable::default())
+    }
+
+    /// The hidden queue behind a channel's direct reply-to consumer; its
+    /// name is what requests carry in reply_to.
+    pub fn reply_queue(&self) -> Arc<Queue> {
+        let name = names::generate(&format!("{REPLY_TO}."));
+        let q = Queue::new(
+            name.as_str().into(),
+            false,
+            None,
+            true,
+            FieldTable::default(),
+        );
+        self.queues.insert(name.as_str().into(), q.clone());
+        q
+    }
+
     /// Declare (or find, or check) a queue: the queue, its ready-message and
     /// consumer counts.
     pub fn declare_queue(&self, s: &QueueSpec) -> AmqpResult<(Arc<Queue>, usize, usize)> {
+        if s.passive && s.name == REPLY_TO {
+            return Ok((self.reply_queue_stub(), 0, 0));
+        }
         if s.passive {
             let q = self.queue_for(s.name, s.conn_id)?;
             q.touch();

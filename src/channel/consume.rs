@@ -4,6 +4,7 @@
 use super::acks::Unacked;
 use super::{Channel, Consumer, Ctx, deliver};
 use crate::broker::names;
+use crate::broker::vhost::REPLY_TO;
 use crate::error::{AmqpError, AmqpResult};
 use crate::queue::ConsumeRefused;
 use crate::queue::consumer::{ConsumerHandle, Credit, Delivery};
@@ -27,7 +28,22 @@ impl Channel {
 
     pub(super) fn consume(&mut self, ctx: &mut Ctx, c: basic::Consume) -> AmqpResult<()> {
         let name = self.queue_name(&c.queue)?.to_string();
-        let queue = ctx.vhost.queue_for(&name, ctx.conn_id)?;
+        let queue = if name == REPLY_TO {
+            if !c.no_ack {
+                return Err(AmqpError::precondition_failed(
+                    "reply consumer cannot acknowledge",
+                ));
+            }
+            if self.reply_queue.is_some() {
+                return Err(AmqpError::precondition_failed("reply consumer already set"));
+            }
+            let q = ctx.vhost.reply_queue();
+            ctx.exclusive_queues.push(q.clone());
+            self.reply_queue = Some(q.clone());
+            q
+        } else {
+            ctx.vhost.queue_for(&name, ctx.conn_id)?
+        };
         let tag = if c.consumer_tag.as_str().is_empty() {
             names::consumer_tag().into()
         } else if self.consumers.contains_key(&c.consumer_tag) {
@@ -78,10 +94,17 @@ impl Channel {
     }
 
     pub(super) fn cancel(&mut self, ctx: &mut Ctx, c: basic::Cancel) -> AmqpResult<()> {
-        if let Some(cons) = self.consumers.remove(&c.consumer_tag)
-            && cons.queue.remove_consumer(&cons.handle)
-        {
-            ctx.vhost.remove_queue(&cons.queue);
+        if let Some(cons) = self.consumers.remove(&c.consumer_tag) {
+            if self
+                .reply_queue
+                .as_ref()
+                .is_some_and(|r| Arc::ptr_eq(r, &cons.queue))
+            {
+                self.reply_queue = None;
+            }
+            if cons.queue.remove_consumer(&cons.handle) {
+                ctx.vhost.remove_queue(&cons.queue);
+            }
         }
         if !c.nowait {
             ctx.out.method(

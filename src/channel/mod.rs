@@ -66,6 +66,8 @@ pub struct Channel {
     tx: Option<tx::Tx>,
     /// The queue named by the last Queue.Declare, for methods with an empty queue name.
     last_queue: Option<ShortString>,
+    /// The hidden queue of this channel's direct reply-to consumer.
+    reply_queue: Option<Arc<Queue>>,
     /// Scratch for routing results, reused across publishes.
     routed: Routed,
 }
@@ -84,6 +86,7 @@ impl Channel {
             tx: None,
             last_queue: None,
             routed: Routed::default(),
+            reply_queue: None,
         }
     }
 
@@ -229,6 +232,7 @@ impl Channel {
         let all = self.unacked.take_all();
         acks::requeue(ctx.vhost, all);
         self.publishing = None;
+        self.reply_queue = None;
     }
 
     /// Ask every queue this channel consumes from to dispatch again.

@@ -3,6 +3,7 @@
 //! publisher confirms.
 
 use super::{Channel, Ctx};
+use crate::broker::vhost::REPLY_TO;
 use crate::codec::ContentHeader;
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::Exchange;
@@ -178,13 +179,29 @@ impl Channel {
                 x.name, ctx.vhost.name
             ))));
         }
-        let msg = Arc::new(Message {
+        let mut msg = Message {
             exchange: method.exchange,
             routing_key: method.routing_key,
             properties: header.properties,
             header_raw: header.raw,
             body: body.into_bytes(),
-        });
+        };
+        if msg
+            .properties
+            .reply_to()
+            .as_ref()
+            .is_some_and(|r| r.as_str() == REPLY_TO)
+        {
+            // Direct reply-to: the reply goes to this channel's hidden queue.
+            let Some(reply) = self.reply_queue.as_ref() else {
+                return Err(fail(AmqpError::precondition_failed(
+                    "fast reply consumer does not exist",
+                )));
+            };
+            msg.properties = msg.properties.clone().with_reply_to(reply.name.clone());
+            msg.header_raw = crate::message::encode_header(&msg.properties, msg.body.len() as u64);
+        }
+        let msg = Arc::new(msg);
         if let Some(tx) = self.tx.as_mut() {
             tx.publish(x, msg, method.mandatory);
             return Ok(());
