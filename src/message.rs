@@ -23,6 +23,24 @@ impl Message {
         self.body.len()
     }
 
+    /// A copy carrying `x-delivery-count` (how often it came back), as
+    /// queues with a delivery limit show it to consumers.
+    pub fn with_delivery_count(&self, count: u32) -> Message {
+        let mut headers = self.properties.headers().clone().unwrap_or_default();
+        headers.insert(
+            "x-delivery-count".into(),
+            amq_protocol::types::AMQPValue::LongLongInt(count as i64),
+        );
+        let properties = self.properties.clone().with_headers(headers);
+        Message {
+            exchange: self.exchange.clone(),
+            routing_key: self.routing_key.clone(),
+            header_raw: encode_header(&properties, self.body.len() as u64),
+            properties,
+            body: self.body.clone(),
+        }
+    }
+
     /// delivery_mode 2 asks the broker to keep the message across restarts.
     pub fn is_persistent(&self) -> bool {
         matches!(self.properties.delivery_mode(), Some(2))

@@ -212,3 +212,47 @@ async fn priority_queues_deliver_higher_priorities_first() {
     }
     assert_eq!(order, ["p5", "p9", "p3", "p1", "p0"]);
 }
+
+#[tokio::test]
+async fn poison_messages_are_dead_lettered_after_the_delivery_limit() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    let mut dead = dlx_pair(&ch, "unused-src", &[]).await;
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), arg_str("quorum"));
+    args.insert("x-delivery-limit".into(), AMQPValue::LongInt(1));
+    args.insert("x-dead-letter-exchange".into(), arg_str("dlx"));
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    within(ch.queue_declare("qq".into(), durable, args))
+        .await
+        .expect("quorum");
+    publish(&ch, "", "qq", b"poison").await;
+    for attempt in 0..2i64 {
+        let m = get(&ch, "qq").await.expect("delivery");
+        let count = m
+            .delivery
+            .properties
+            .headers()
+            .as_ref()
+            .and_then(|h| h.inner().get("x-delivery-count").cloned());
+        assert_eq!(count, Some(AMQPValue::LongLongInt(attempt)));
+        within(ch.basic_nack(
+            m.delivery.delivery_tag,
+            BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("nack");
+    }
+    let d = next(&mut dead).await;
+    assert_eq!(d.data, b"poison");
+    assert_eq!(
+        death(&d).inner().get("reason"),
+        Some(&arg_str("delivery_limit"))
+    );
+}

@@ -218,3 +218,36 @@ def test_priority_queue_requeue_keeps_level_order(ch, names):
     assert hi[2] == b"high"
     ch.basic_nack(hi[0].delivery_tag, requeue=True)
     assert get_one(ch, q)[2] == b"high"
+
+
+def test_quorum_delivery_limit_dead_letters_poison_messages(ch, names):
+    dlx, dlq, q = names.exchange("qdlx"), names.queue("qdlq"), names.queue("quorum")
+    ch.exchange_declare(dlx, "fanout")
+    ch.queue_declare(dlq)
+    ch.queue_bind(dlq, dlx)
+    ch.queue_declare(q, durable=True, arguments={"x-queue-type": "quorum", "x-delivery-limit": 2,
+                                                 "x-dead-letter-exchange": dlx})
+    ch.confirm_delivery()
+    ch.basic_publish("", q, b"poison")
+    for attempt in range(3):
+        m = get_one(ch, q, auto_ack=False)
+        assert m[1].headers["x-delivery-count"] == attempt
+        assert m[0].redelivered == (attempt > 0)
+        ch.basic_nack(m[0].delivery_tag, requeue=True)
+    method, props, body = get_one(ch, dlq)
+    assert body == b"poison"
+    assert death(props)["reason"] == "delivery_limit"
+    assert ch.basic_get(q)[0] is None
+
+
+@pytest.mark.parametrize("kw,args", [
+    ({"exclusive": True}, {}),
+    ({}, {}),
+    ({"durable": True, "auto_delete": True}, {}),
+    ({"durable": True}, {"x-max-priority": 5}),
+    ({"durable": True}, {"x-queue-type": "bogus"}),
+], ids=["exclusive", "non-durable", "auto-delete", "max-priority", "unknown type"])
+def test_quorum_queue_property_checks_are_406(conn, names, kw, args):
+    ch = conn.channel()
+    arguments = {"x-queue-type": "quorum", **args}
+    assert soft_error_code(lambda: ch.queue_declare(names.queue("qbad"), arguments=arguments, **kw)) == 406

@@ -425,6 +425,7 @@ impl Vhost {
             s.name.to_string()
         };
         let args = QueueArgs::parse(s.arguments, &name, &self.name)?;
+        args.check_properties(&name, &self.name, s.durable, s.exclusive, s.auto_delete)?;
         let q = match self.queues.entry(name.as_str().into()) {
             Entry::Occupied(e) => {
                 let q = e.get().clone();

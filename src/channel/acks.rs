@@ -88,7 +88,9 @@ pub(super) fn finish(vhost: &Vhost, taken: Vec<Unacked>, how: Settle) {
     }
     for (q, entries) in queues {
         if how == Settle::Requeue {
-            q.requeue(entries);
+            let mut dead = Vec::new();
+            q.requeue(entries, &mut dead);
+            vhost.dead_letter(&q, dead);
             continue;
         }
         let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();

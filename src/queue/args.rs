@@ -27,7 +27,14 @@ pub struct QueueArgs {
     pub max_priority: Option<u8>,
     /// x-single-active-consumer: only the first consumer gets messages.
     pub single_active_consumer: bool,
+    /// x-queue-type = quorum (accepted; stored like a durable classic queue).
+    pub quorum: bool,
+    /// x-delivery-limit: returns after which a message is dead-lettered.
+    pub delivery_limit: Option<u64>,
 }
+
+/// A quorum queue's default delivery limit, as in RabbitMQ 4.
+pub const QUORUM_DELIVERY_LIMIT: u64 = 20;
 
 fn int(v: &AMQPValue) -> Result<i64, String> {
     Ok(match v {
@@ -111,6 +118,15 @@ impl QueueArgs {
                         Ok(())
                     }
                 }),
+                "x-delivery-limit" => count(v, false).map(|n| a.delivery_limit = Some(n)),
+                "x-queue-type" => string(v).and_then(|t| match t.as_str() {
+                    "classic" => Ok(()),
+                    "quorum" => {
+                        a.quorum = true;
+                        Ok(())
+                    }
+                    other => Err(format!("\"unsupported queue type '{other}'\"")),
+                }),
                 "x-single-active-consumer" => match v {
                     AMQPValue::Boolean(b) => {
                         a.single_active_consumer = *b;
@@ -124,6 +140,14 @@ impl QueueArgs {
                 return Err(invalid(k.as_str(), queue, vhost, &why));
             }
         }
+        if a.quorum {
+            if args.inner().contains_key("x-max-priority") {
+                return Err(AmqpError::precondition_failed(format!(
+                    "invalid arg 'x-max-priority' for queue '{queue}' in vhost '{vhost}' of queue type rabbit_quorum_queue"
+                )));
+            }
+            a.delivery_limit.get_or_insert(QUORUM_DELIVERY_LIMIT);
+        }
         if a.dead_letter_routing_key.is_some() && a.dead_letter_exchange.is_none() {
             return Err(invalid(
                 "x-dead-letter-routing-key",
@@ -133,6 +157,34 @@ impl QueueArgs {
             ));
         }
         Ok(a)
+    }
+}
+
+impl QueueArgs {
+    /// The queue properties a quorum queue cannot have, as RabbitMQ names them.
+    pub fn check_properties(
+        &self,
+        queue: &str,
+        vhost: &str,
+        durable: bool,
+        exclusive: bool,
+        auto_delete: bool,
+    ) -> AmqpResult<()> {
+        if !self.quorum {
+            return Ok(());
+        }
+        let bad = if exclusive {
+            "exclusive-owner"
+        } else if !durable {
+            "non-durable"
+        } else if auto_delete {
+            "auto-delete"
+        } else {
+            return Ok(());
+        };
+        Err(AmqpError::precondition_failed(format!(
+            "invalid property '{bad}' for queue '{queue}' in vhost '{vhost}'"
+        )))
     }
 }
 

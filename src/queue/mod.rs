@@ -38,6 +38,7 @@ pub enum DeathReason {
     Rejected,
     Expired,
     Maxlen,
+    DeliveryLimit,
 }
 
 impl DeathReason {
@@ -46,6 +47,7 @@ impl DeathReason {
             DeathReason::Rejected => "rejected",
             DeathReason::Expired => "expired",
             DeathReason::Maxlen => "maxlen",
+            DeathReason::DeliveryLimit => "delivery_limit",
         }
     }
 }
@@ -223,6 +225,7 @@ impl Queue {
                 msg,
                 redelivered: false,
                 expires,
+                returns: 0,
             }),
         }
         if expires != 0 {
@@ -320,7 +323,10 @@ impl Queue {
     pub fn get(&self, no_ack: bool) -> Option<(Entry, usize)> {
         let mut st = self.lock();
         st.last_used = now_ms();
-        let e = st.pop_ready()?;
+        let mut e = st.pop_ready()?;
+        if self.args.delivery_limit.is_some() {
+            e.msg = Arc::new(e.msg.with_delivery_count(e.returns));
+        }
         if no_ack {
             st.forget([e.seq]);
         } else {
@@ -331,12 +337,30 @@ impl Queue {
 
     /// Return delivered messages to the ready list at their original place
     /// (their TTL keeps running from the original enqueue).
-    pub fn requeue(self: &Arc<Self>, entries: impl IntoIterator<Item = Entry>) {
+    /// Messages past their x-delivery-limit go to `dead` instead.
+    pub fn requeue(
+        self: &Arc<Self>,
+        entries: impl IntoIterator<Item = Entry>,
+        dead: &mut Vec<DeadLetter>,
+    ) {
         let mut st = self.lock();
         let mut timed = false;
         for mut e in entries {
             e.redelivered = true;
+            e.returns += 1;
             st.unacked = st.unacked.saturating_sub(1);
+            if self
+                .args
+                .delivery_limit
+                .is_some_and(|l| e.returns as u64 > l)
+            {
+                st.forget([e.seq]);
+                dead.push(DeadLetter {
+                    msg: e.msg,
+                    reason: DeathReason::DeliveryLimit,
+                });
+                continue;
+            }
             if !st.deleted {
                 if e.expires != 0 {
                     st.expiry.insert((e.expires, e.seq));
@@ -527,6 +551,7 @@ impl QueueState {
                                 msg: Arc::new(msg),
                                 redelivered: p.redelivered,
                                 expires: p.expires,
+                                returns: 0,
                             });
                         }
                         Err(e) => {
@@ -607,10 +632,13 @@ impl QueueState {
             let Some(c) = self.pick(single_active, &dead) else {
                 break;
             };
-            let Some(entry) = self.pop_ready() else {
+            let Some(mut entry) = self.pop_ready() else {
                 c.give_back();
                 break;
             };
+            if queue.args.delivery_limit.is_some() {
+                entry.msg = Arc::new(entry.msg.with_delivery_count(entry.returns));
+            }
             if c.no_ack {
                 if self.log.is_some() {
                     settled_on_send.push(entry.seq);

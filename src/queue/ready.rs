@@ -17,6 +17,8 @@ pub struct Entry {
     pub redelivered: bool,
     /// When it expires, in ms since the Unix epoch (0: never).
     pub expires: u64,
+    /// How often it was delivered and came back (x-delivery-count).
+    pub returns: u32,
 }
 
 /// A message whose body lives only in the queue's log.
@@ -217,6 +219,7 @@ mod tests {
             }),
             redelivered: false,
             expires: 0,
+            returns: 0,
         }
     }
 
@@ -286,6 +289,7 @@ mod removal_tests {
             }),
             redelivered: false,
             expires: 0,
+            returns: 0,
         }
     }
 
