@@ -64,10 +64,21 @@ async fn mandatory_unroutable_message_is_returned_then_acked() {
 async fn publish_to_missing_exchange_closes_the_channel_with_404() {
     let b = start().await;
     let (c, ch) = b.channel().await;
-    publish(&ch, "no-such-exchange", "k", b"x").await;
-    let err = within(ch.queue_declare("".into(), Default::default(), Default::default()))
+    // With confirms the publish itself waits for the broker, so the error
+    // it gets is the broker's Channel.Close and not a client-side race.
+    within(ch.confirm_select(Default::default()))
         .await
-        .expect_err("closed");
-    assert_eq!(reply_code(&err), Some(404));
+        .expect("confirms");
+    let confirm = within(ch.basic_publish(
+        "no-such-exchange".into(),
+        "k".into(),
+        Default::default(),
+        b"x",
+        BasicProperties::default(),
+    ))
+    .await
+    .expect("sent");
+    let err = within(confirm).await.expect_err("closed");
+    assert_eq!(reply_code(&err), Some(404), "{err:?}");
     assert!(within(c.create_channel()).await.is_ok());
 }

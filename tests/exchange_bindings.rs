@@ -184,3 +184,57 @@ async fn deleting_an_exchange_removes_bindings_to_it() {
         "the old binding went with the old exchange"
     );
 }
+
+#[tokio::test]
+async fn consistent_hash_sends_a_key_to_one_queue_and_honours_weights() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    within(ch.exchange_declare(
+        "ch".into(),
+        ExchangeKind::Custom("x-consistent-hash".into()),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("declare");
+    for (q, w) in [("light", "1"), ("heavy", "3")] {
+        declare(&ch, q).await;
+        within(ch.queue_bind(
+            q.into(),
+            "ch".into(),
+            w.into(),
+            Default::default(),
+            FieldTable::default(),
+        ))
+        .await
+        .expect("bind");
+    }
+    for i in 0..1000 {
+        publish(&ch, "ch", &format!("k{i}"), b"").await;
+    }
+    let (light, heavy) = (depth(&ch, "light").await, depth(&ch, "heavy").await);
+    assert_eq!(light + heavy, 1000);
+    assert!(heavy > light * 3 / 2, "weights ignored: {light} vs {heavy}");
+    within(ch.queue_purge("light".into(), Default::default()))
+        .await
+        .expect("purge");
+    within(ch.queue_purge("heavy".into(), Default::default()))
+        .await
+        .expect("purge");
+    for _ in 0..5 {
+        publish(&ch, "ch", "same", b"").await;
+    }
+    let mut d = [depth(&ch, "light").await, depth(&ch, "heavy").await];
+    d.sort_unstable();
+    assert_eq!(d, [0, 5]);
+    let err = within(ch.queue_bind(
+        "light".into(),
+        "ch".into(),
+        "lots".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect_err("weight must be an integer");
+    assert_eq!(reply_code(&err), Some(406));
+}

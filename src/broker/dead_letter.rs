@@ -38,7 +38,7 @@ impl Vhost {
                 .clone()
                 .unwrap_or_else(|| d.msg.routing_key.to_string());
             let msg = Arc::new(with_death(&d.msg, queue, d.reason, dlx_name, &key));
-            self.route(&dlx, &key, msg.properties.headers().as_ref(), &mut routed);
+            self.route(&dlx, &key, &msg.properties, &mut routed);
             for target in routed.queues.drain(..) {
                 if is_cycle(&msg, &target) {
                     tracing::debug!(

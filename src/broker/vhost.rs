@@ -3,13 +3,16 @@
 
 use super::{equivalence, names};
 use crate::error::{AmqpError, AmqpResult};
-use crate::exchange::{Binding, Destination, Exchange, ExchangeKind, Routed, headers};
+use crate::exchange::{
+    Binding, Destination, Exchange, ExchangeKind, Routed, consistent_hash, headers,
+};
 use crate::queue::Queue;
 use crate::queue::args::QueueArgs;
 use crate::queue::expiry::{ExpiryTimer, now_ms};
 use crate::store::Store;
 use crate::store::definitions::{BindingDef, Definitions, ExchangeDef, QueueDef};
 use crate::store::queue_log::QueueLog;
+use amq_protocol::protocol::BasicProperties;
 use amq_protocol::types::{FieldTable, ShortString};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
@@ -319,6 +322,10 @@ impl Vhost {
                 )))
             }
             Entry::Vacant(e) => {
+                if kind == ExchangeKind::ConsistentHash {
+                    consistent_hash::check_arguments(s.arguments)
+                        .map_err(AmqpError::precondition_failed)?;
+                }
                 e.insert(Exchange::new(
                     s.name.into(),
                     kind,
@@ -542,11 +549,7 @@ impl Vhost {
         }
         let q = self.queue_for(queue, conn_id)?;
         let x = self.exchange(exchange)?;
-        let x_match = if x.kind == ExchangeKind::Headers {
-            headers::x_match(args).map_err(AmqpError::precondition_failed)?
-        } else {
-            headers::XMatch::All
-        };
+        let x_match = binding_checks(&x, key, args)?;
         let durable = x.durable && q.durable && q.exclusive_owner.is_none();
         x.bind(Binding {
             dest: Destination::Queue(q),
@@ -597,11 +600,7 @@ impl Vhost {
         args: &FieldTable,
     ) -> AmqpResult<()> {
         let (dst, src) = self.exchange_pair(destination, source)?;
-        let x_match = if src.kind == ExchangeKind::Headers {
-            headers::x_match(args).map_err(AmqpError::precondition_failed)?
-        } else {
-            headers::XMatch::All
-        };
+        let x_match = binding_checks(&src, key, args)?;
         let durable = src.durable && dst.durable;
         src.bind(Binding {
             dest: Destination::Exchange(dst),
@@ -639,13 +638,7 @@ impl Vhost {
     /// Route to queues (left in `r.queues`, each once): the default exchange
     /// by queue name, others by bindings, through exchange-to-exchange
     /// bindings, and to the alternate exchange when nothing matched.
-    pub fn route(
-        &self,
-        x: &Arc<Exchange>,
-        key: &str,
-        headers: Option<&FieldTable>,
-        r: &mut Routed,
-    ) {
+    pub fn route(&self, x: &Arc<Exchange>, key: &str, props: &BasicProperties, r: &mut Routed) {
         r.clear();
         if x.name.as_str().is_empty() {
             if let Some(q) = self.queues.get(key) {
@@ -656,7 +649,7 @@ impl Vhost {
         let mut seen: Vec<Arc<Exchange>> = Vec::new();
         let mut from = x.clone();
         loop {
-            self.route_through(&from, key, headers, r, &mut seen);
+            self.route_through(&from, key, props, r, &mut seen);
             if !r.queues.is_empty() {
                 return;
             }
@@ -675,11 +668,11 @@ impl Vhost {
         &self,
         x: &Arc<Exchange>,
         key: &str,
-        headers: Option<&FieldTable>,
+        props: &BasicProperties,
         r: &mut Routed,
         seen: &mut Vec<Arc<Exchange>>,
     ) {
-        x.route(key, headers, r);
+        x.route(key, props, r);
         if r.exchanges.is_empty() {
             return;
         }
@@ -690,11 +683,23 @@ impl Vhost {
                 continue;
             }
             seen.push(next.clone());
-            next.route(key, headers, r);
+            next.route(key, props, r);
         }
     }
 
     pub fn queue_names(&self) -> Vec<String> {
         self.queues.iter().map(|q| q.name.to_string()).collect()
+    }
+}
+
+/// What a binding must satisfy for its exchange's type: headers bindings a
+/// valid x-match (parsed once here), consistent-hash bindings an integer weight.
+fn binding_checks(x: &Exchange, key: &str, args: &FieldTable) -> AmqpResult<headers::XMatch> {
+    match x.kind {
+        ExchangeKind::Headers => headers::x_match(args).map_err(AmqpError::precondition_failed),
+        ExchangeKind::ConsistentHash => consistent_hash::weight(key)
+            .map(|_| headers::XMatch::All)
+            .map_err(AmqpError::precondition_failed),
+        _ => Ok(headers::XMatch::All),
     }
 }

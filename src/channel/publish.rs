@@ -225,12 +225,8 @@ impl Channel {
         mandatory: bool,
     ) -> Enqueued {
         let mut routed = std::mem::take(&mut self.routed);
-        ctx.vhost.route(
-            x,
-            msg.routing_key.as_str(),
-            msg.properties.headers().as_ref(),
-            &mut routed,
-        );
+        ctx.vhost
+            .route(x, msg.routing_key.as_str(), &msg.properties, &mut routed);
         let mut delivered = false;
         let mut done = Enqueued {
             ticket: 0,

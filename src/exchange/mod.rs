@@ -2,10 +2,12 @@
 //! read lock and writes the matching queues into a caller-owned vector, each
 //! queue at most once per publish.
 
+pub mod consistent_hash;
 pub mod headers;
 pub mod topic;
 
 use crate::queue::Queue;
+use amq_protocol::protocol::BasicProperties;
 use amq_protocol::types::{FieldTable, ShortString};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -16,6 +18,7 @@ pub enum ExchangeKind {
     Fanout,
     Topic,
     Headers,
+    ConsistentHash,
 }
 
 impl ExchangeKind {
@@ -25,6 +28,7 @@ impl ExchangeKind {
             "fanout" => ExchangeKind::Fanout,
             "topic" => ExchangeKind::Topic,
             "headers" => ExchangeKind::Headers,
+            "x-consistent-hash" => ExchangeKind::ConsistentHash,
             _ => return None,
         })
     }
@@ -35,6 +39,7 @@ impl ExchangeKind {
             ExchangeKind::Fanout => "fanout",
             ExchangeKind::Topic => "topic",
             ExchangeKind::Headers => "headers",
+            ExchangeKind::ConsistentHash => "x-consistent-hash",
         }
     }
 }
@@ -105,6 +110,8 @@ pub struct Bindings {
     list: Vec<Binding>,
     /// Direct exchanges route by exact key through this index.
     by_key: HashMap<ShortString, Vec<Destination>>,
+    /// Consistent-hash exchanges route through this ring.
+    ring: Vec<(u64, Destination)>,
 }
 
 pub struct Exchange {
@@ -162,6 +169,9 @@ impl Exchange {
             }
         }
         g.list.push(b);
+        if self.kind == ExchangeKind::ConsistentHash {
+            g.rebuild_ring();
+        }
     }
 
     /// Remove a binding; true if it existed.
@@ -173,6 +183,9 @@ impl Exchange {
         let removed = g.list.len() != before;
         if removed && self.kind == ExchangeKind::Direct {
             g.reindex_key(key);
+        }
+        if removed && self.kind == ExchangeKind::ConsistentHash {
+            g.rebuild_ring();
         }
         removed
     }
@@ -198,6 +211,9 @@ impl Exchange {
             v.retain(|d| !gone(d));
         }
         g.by_key.retain(|_, v| !v.is_empty());
+        if self.kind == ExchangeKind::ConsistentHash {
+            g.rebuild_ring();
+        }
         true
     }
 
@@ -222,7 +238,8 @@ impl Exchange {
     }
 
     /// Add the destinations this message routes to, each once.
-    pub fn route(&self, key: &str, headers: Option<&FieldTable>, out: &mut Routed) {
+    pub fn route(&self, key: &str, props: &BasicProperties, out: &mut Routed) {
+        let headers = props.headers().as_ref();
         let g = self.read();
         match self.kind {
             ExchangeKind::Direct => {
@@ -251,11 +268,21 @@ impl Exchange {
                     }
                 }
             }
+            ExchangeKind::ConsistentHash => {
+                let input = consistent_hash::hash_input(&self.arguments, key, props);
+                if let Some(d) = input.and_then(|i| consistent_hash::pick(&g.ring, &i)) {
+                    out.push(d);
+                }
+            }
         }
     }
 }
 
 impl Bindings {
+    fn rebuild_ring(&mut self) {
+        self.ring = consistent_hash::ring(self.list.iter().map(|b| (&b.dest, b.key.as_str())));
+    }
+
     fn reindex_key(&mut self, key: &str) {
         let mut qs: Vec<Destination> = Vec::new();
         for b in self.list.iter().filter(|b| b.key.as_str() == key) {
@@ -309,11 +336,11 @@ mod tests {
         bind(&x, &b, "k");
         bind(&x, &b, "other");
         let mut out = Routed::default();
-        x.route("k", None, &mut out);
+        x.route("k", &BasicProperties::default(), &mut out);
         assert_eq!(out.queues.len(), 2);
         assert!(x.unbind(&Destination::Queue(a), "k", &FieldTable::default()));
         out.clear();
-        x.route("k", None, &mut out);
+        x.route("k", &BasicProperties::default(), &mut out);
         assert_eq!(out.queues.len(), 1);
         assert!(Arc::ptr_eq(&out.queues[0], &b));
     }
@@ -332,7 +359,7 @@ mod tests {
         bind(&x, &a, "a.*");
         bind(&x, &a, "#");
         let mut out = Routed::default();
-        x.route("a.b", None, &mut out);
+        x.route("a.b", &BasicProperties::default(), &mut out);
         assert_eq!(out.queues.len(), 1);
     }
 }

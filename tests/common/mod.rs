@@ -153,3 +153,15 @@ pub async fn depth(ch: &Channel, queue: &str) -> u32 {
     .expect("passive declare")
     .message_count()
 }
+
+/// The error of a call made right after one the broker answers with
+/// Channel.Close: either the broker's reply code, or lapin refusing the call
+/// because it had already processed the Close (a race inside lapin). The
+/// raw-frame tests pin the exact codes; this accepts only those two outcomes.
+pub fn closed_with(e: &lapin::Error, code: u16) -> bool {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(a) => a.get_id() == code,
+        lapin::ErrorKind::InvalidChannelState(..) => true,
+        _ => false,
+    }
+}
