@@ -4,7 +4,7 @@
 use super::{equivalence, names};
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{
-    Binding, Destination, Exchange, ExchangeKind, Routed, consistent_hash, headers,
+    Binding, DELAYED_TYPE, Destination, Exchange, ExchangeKind, Routed, consistent_hash, headers,
 };
 use crate::queue::Queue;
 use crate::queue::args::QueueArgs;
@@ -82,6 +82,32 @@ impl Vhost {
         let v = Vhost::new(name, store.clone());
         let defs = Definitions::load(&v.definitions_path())?;
         for x in defs.exchanges {
+            if x.kind == DELAYED_TYPE {
+                let kind = delayed_type(&x.arguments).unwrap_or(ExchangeKind::Direct);
+                let dir = store.queue_dir(name, &delay_queue_name(&x.name));
+                let (log, recovered) = QueueLog::open(&dir, store.sync.clone())?;
+                tracing::info!(
+                    "vhost '{name}': exchange '{}' holds {} delayed messages",
+                    x.name,
+                    recovered.len()
+                );
+                let q = v
+                    .delay_queue(&x.name, true, recovered, Some(log))
+                    .map_err(std::io::Error::other)?;
+                v.exchanges.insert(
+                    x.name.as_str().into(),
+                    Exchange::new_delayed(
+                        x.name.as_str().into(),
+                        kind,
+                        true,
+                        x.auto_delete,
+                        x.internal,
+                        x.arguments,
+                        q,
+                    ),
+                );
+                continue;
+            }
             let Some(kind) = ExchangeKind::parse(&x.kind) else {
                 tracing::error!(
                     "vhost '{name}': exchange '{}' has unknown type '{}'; skipped",
@@ -119,7 +145,7 @@ impl Vhost {
                 args,
                 Some(v.timer.clone()),
             );
-            queue.touch();
+            queue.start_timers();
             v.queues.insert(q.name.as_str().into(), queue);
         }
         for b in defs.bindings {
@@ -170,7 +196,10 @@ impl Vhost {
                 for q in timer.take_due(now) {
                     let mut dead = Vec::new();
                     let unused = q.expire(now, &mut dead);
-                    v.dead_letter(&q, dead);
+                    match &q.args.delay_for {
+                        Some(x) => v.release_delayed(x, dead),
+                        None => v.dead_letter(&q, dead),
+                    }
                     if unused {
                         tracing::debug!("queue '{}' unused for its x-expires; deleted", q.name);
                         v.remove_queue(&q);
@@ -206,7 +235,7 @@ impl Vhost {
             if !x.name.as_str().starts_with("amq.") {
                 d.exchanges.push(ExchangeDef {
                     name: x.name.to_string(),
-                    kind: x.kind.as_str().to_string(),
+                    kind: x.type_name().to_string(),
                     auto_delete: x.auto_delete,
                     internal: x.internal,
                     arguments: x.arguments.clone(),
@@ -286,9 +315,14 @@ impl Vhost {
         if s.passive {
             return self.exchange(s.name).map(|_| ());
         }
-        let kind = ExchangeKind::parse(s.kind).ok_or_else(|| {
-            AmqpError::command_invalid(format!("unknown exchange type '{}'", s.kind))
-        })?;
+        let delayed = s.kind == DELAYED_TYPE;
+        let kind = if delayed {
+            delayed_type(s.arguments)?
+        } else {
+            ExchangeKind::parse(s.kind).ok_or_else(|| {
+                AmqpError::command_invalid(format!("unknown exchange type '{}'", s.kind))
+            })?
+        };
         if s.name.is_empty() {
             return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
         }
@@ -296,11 +330,11 @@ impl Vhost {
             Entry::Occupied(e) => {
                 let x = e.get();
                 let (n, v) = (s.name, self.name.as_str());
-                if x.kind != kind {
+                if x.kind != kind || x.delayed.is_some() != delayed {
                     return Err(AmqpError::precondition_failed(format!(
                         "inequivalent arg 'type' for exchange '{n}' in vhost '{v}': received '{}' but current is '{}'",
-                        kind.as_str(),
-                        x.kind.as_str()
+                        s.kind,
+                        x.type_name()
                     )));
                 }
                 equivalence::flag("durable", n, "exchange", v, s.durable, x.durable)?;
@@ -326,14 +360,28 @@ impl Vhost {
                     consistent_hash::check_arguments(s.arguments)
                         .map_err(AmqpError::precondition_failed)?;
                 }
-                e.insert(Exchange::new(
-                    s.name.into(),
-                    kind,
-                    s.durable,
-                    s.auto_delete,
-                    s.internal,
-                    s.arguments.clone(),
-                ));
+                let x = if delayed {
+                    let q = self.delay_queue(s.name, s.durable, Vec::new(), None)?;
+                    Exchange::new_delayed(
+                        s.name.into(),
+                        kind,
+                        s.durable,
+                        s.auto_delete,
+                        s.internal,
+                        s.arguments.clone(),
+                        q,
+                    )
+                } else {
+                    Exchange::new(
+                        s.name.into(),
+                        kind,
+                        s.durable,
+                        s.auto_delete,
+                        s.internal,
+                        s.arguments.clone(),
+                    )
+                };
+                e.insert(x);
                 self.persist_if(s.durable)
             }
         }
@@ -360,6 +408,9 @@ impl Vhost {
             )));
         }
         self.exchanges.remove(name);
+        if let Some(q) = &x.delayed {
+            q.delete();
+        }
         let durable = x.durable;
         self.drop_bindings_to(&Destination::Exchange(x));
         self.persist_if(durable)
@@ -385,6 +436,71 @@ impl Vhost {
                 .is_some()
             {
                 self.drop_bindings_to(&Destination::Exchange(x));
+            }
+        }
+    }
+
+    /// The hidden queue of a delayed-message exchange: not in the registry,
+    /// logged (every message, whatever its delivery mode) when the exchange
+    /// is durable, its messages expiring into the exchange when due.
+    fn delay_queue(
+        &self,
+        exchange: &str,
+        durable: bool,
+        recovered: Vec<crate::store::queue_log::Recovered>,
+        log: Option<QueueLog>,
+    ) -> AmqpResult<Arc<Queue>> {
+        let name = delay_queue_name(exchange);
+        let log = match log {
+            Some(l) => Some(l),
+            None if durable => {
+                let dir = self.store.queue_dir(&self.name, &name);
+                let _ = std::fs::remove_dir_all(&dir);
+                let (l, _) = QueueLog::open(&dir, self.store.sync.clone()).map_err(|e| {
+                    AmqpError::internal_error(format!("cannot create delayed-message storage: {e}"))
+                })?;
+                Some(l)
+            }
+            None => None,
+        };
+        let args = QueueArgs {
+            delay_for: Some(exchange.to_string()),
+            ..QueueArgs::default()
+        };
+        let q = Queue::with_log(
+            name.as_str().into(),
+            durable,
+            None,
+            false,
+            FieldTable::default(),
+            log,
+            recovered,
+            args,
+            Some(self.timer.clone()),
+        );
+        q.start_timers();
+        Ok(q)
+    }
+
+    /// Route delayed messages that are due, as the exchange's x-delayed-type would.
+    pub fn release_delayed(&self, exchange: &str, due: Vec<crate::queue::DeadLetter>) {
+        let Ok(x) = self.exchange(exchange) else {
+            return;
+        };
+        let mut routed = Routed::default();
+        let mut overflow = Vec::new();
+        for d in due {
+            self.route(
+                &x,
+                d.msg.routing_key.as_str(),
+                &d.msg.properties,
+                &mut routed,
+            );
+            for q in routed.queues.drain(..) {
+                let _ = q.publish(d.msg.clone(), &mut overflow);
+                if !overflow.is_empty() {
+                    self.dead_letter(&q, std::mem::take(&mut overflow));
+                }
             }
         }
     }
@@ -702,4 +818,23 @@ fn binding_checks(x: &Exchange, key: &str, args: &FieldTable) -> AmqpResult<head
             .map_err(AmqpError::precondition_failed),
         _ => Ok(headers::XMatch::All),
     }
+}
+
+fn delay_queue_name(exchange: &str) -> String {
+    format!("amq.delayed.{exchange}")
+}
+
+/// The routing type of an x-delayed-message exchange (its x-delayed-type).
+fn delayed_type(args: &FieldTable) -> AmqpResult<ExchangeKind> {
+    use amq_protocol::types::AMQPValue;
+    let t = match args.inner().get("x-delayed-type") {
+        Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        Some(AMQPValue::ShortString(s)) => s.to_string(),
+        _ => String::new(),
+    };
+    ExchangeKind::parse(&t).ok_or_else(|| {
+        AmqpError::precondition_failed(
+            "Invalid argument, 'x-delayed-type' must be an existing exchange type",
+        )
+    })
 }

@@ -224,6 +224,21 @@ impl Channel {
         msg: &Arc<Message>,
         mandatory: bool,
     ) -> Enqueued {
+        if let Some(q) = &x.delayed
+            && let Some(due) = delay_of(msg)
+        {
+            // Held by the exchange until due; then routed by the timer.
+            return match q.delay(msg.clone(), due) {
+                Published::Accepted { ticket } => Enqueued {
+                    ticket,
+                    failed: false,
+                },
+                _ => Enqueued {
+                    ticket: 0,
+                    failed: true,
+                },
+            };
+        }
         let mut routed = std::mem::take(&mut self.routed);
         ctx.vhost
             .route(x, msg.routing_key.as_str(), &msg.properties, &mut routed);
@@ -313,4 +328,21 @@ impl Channel {
         }
         ack(ctx.out, &mut run);
     }
+}
+
+/// The due time (ms) of a message published with a positive x-delay header.
+fn delay_of(msg: &Message) -> Option<u64> {
+    use amq_protocol::types::AMQPValue as V;
+    let d: i64 = match msg.properties.headers().as_ref()?.inner().get("x-delay")? {
+        V::ShortShortInt(i) => *i as i64,
+        V::ShortShortUInt(i) => *i as i64,
+        V::ShortInt(i) => *i as i64,
+        V::ShortUInt(i) => *i as i64,
+        V::LongInt(i) => *i as i64,
+        V::LongUInt(i) => *i as i64,
+        V::LongLongInt(i) => *i,
+        V::LongString(s) => std::str::from_utf8(s.as_bytes()).ok()?.parse().ok()?,
+        _ => return None,
+    };
+    (d > 0).then(|| crate::queue::expiry::now_ms() + d as u64)
 }

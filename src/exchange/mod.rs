@@ -12,6 +12,9 @@ use amq_protocol::types::{FieldTable, ShortString};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+/// The delayed-message exchange type (RabbitMQ's plugin of that name).
+pub const DELAYED_TYPE: &str = "x-delayed-message";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExchangeKind {
     Direct,
@@ -121,6 +124,9 @@ pub struct Exchange {
     pub auto_delete: bool,
     pub internal: bool,
     pub arguments: FieldTable,
+    /// For an x-delayed-message exchange: the hidden queue holding messages
+    /// until their x-delay is over (`kind` is then its x-delayed-type).
+    pub delayed: Option<Arc<Queue>>,
     bindings: RwLock<Bindings>,
 }
 
@@ -140,8 +146,40 @@ impl Exchange {
             auto_delete,
             internal,
             arguments,
+            delayed: None,
             bindings: RwLock::default(),
         })
+    }
+
+    /// An x-delayed-message exchange routing as `kind` once a message is due.
+    pub fn new_delayed(
+        name: ShortString,
+        kind: ExchangeKind,
+        durable: bool,
+        auto_delete: bool,
+        internal: bool,
+        arguments: FieldTable,
+        queue: Arc<Queue>,
+    ) -> Arc<Exchange> {
+        Arc::new(Exchange {
+            name,
+            kind,
+            durable,
+            auto_delete,
+            internal,
+            arguments,
+            delayed: Some(queue),
+            bindings: RwLock::default(),
+        })
+    }
+
+    /// The type name clients declared it with.
+    pub fn type_name(&self) -> &'static str {
+        if self.delayed.is_some() {
+            DELAYED_TYPE
+        } else {
+            self.kind.as_str()
+        }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Bindings> {

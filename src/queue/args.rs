@@ -31,6 +31,9 @@ pub struct QueueArgs {
     pub quorum: bool,
     /// x-delivery-limit: returns after which a message is dead-lettered.
     pub delivery_limit: Option<u64>,
+    /// Set by the broker, not by clients: this is the hidden queue of a
+    /// delayed-message exchange, and due messages are routed through it.
+    pub delay_for: Option<String>,
 }
 
 /// A quorum queue's default delivery limit, as in RabbitMQ 4.

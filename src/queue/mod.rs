@@ -9,7 +9,6 @@ pub mod expiry;
 pub mod ready;
 
 use crate::message::Message;
-use crate::store::queue_log::Location;
 use crate::store::queue_log::QueueLog;
 use amq_protocol::types::{FieldTable, ShortString};
 use args::{Overflow, QueueArgs};
@@ -131,7 +130,7 @@ impl Queue {
         auto_delete: bool,
         arguments: FieldTable,
         log: Option<QueueLog>,
-        recovered: Vec<(u64, Location)>,
+        recovered: Vec<crate::store::queue_log::Recovered>,
         args: QueueArgs,
         timer: Option<Arc<ExpiryTimer>>,
     ) -> Arc<Queue> {
@@ -143,15 +142,18 @@ impl Queue {
         };
         // Recovered messages stay on disk until delivered; they may have been
         // delivered before the restart, so they count as redelivered.
-        for (seq, loc) in recovered {
+        for crate::store::queue_log::Recovered { seq, loc, expires } in recovered {
             st.next_seq = seq + 1;
+            if expires != 0 {
+                st.expiry.insert((expires, seq));
+            }
             // Their priority is not known without reading them: level 0.
             st.ready.push_paged(
                 Paged {
                     seq,
                     loc,
                     redelivered: true,
-                    expires: 0,
+                    expires,
                 },
                 0,
             );
@@ -178,6 +180,21 @@ impl Queue {
     /// and the queue durable) and hand what can go to consumers. Messages the
     /// queue lets go of meanwhile (max-length) are added to `dead`.
     pub fn publish(self: &Arc<Self>, msg: Arc<Message>, dead: &mut Vec<DeadLetter>) -> Published {
+        let expires = self.deadline(&msg);
+        self.publish_until(msg, expires, dead)
+    }
+
+    /// Hold a message for a delayed-message exchange until `due` (ms).
+    pub fn delay(self: &Arc<Self>, msg: Arc<Message>, due: u64) -> Published {
+        self.publish_until(msg, due.max(1), &mut Vec::new())
+    }
+
+    fn publish_until(
+        self: &Arc<Self>,
+        msg: Arc<Message>,
+        expires: u64,
+        dead: &mut Vec<DeadLetter>,
+    ) -> Published {
         let mut st = self.lock();
         if st.deleted {
             return Published::Dropped;
@@ -191,13 +208,13 @@ impl Queue {
             }
             return Published::Rejected;
         }
-        let expires = self.deadline(&msg);
         let seq = st.next_seq;
         let mut persisted = None;
-        if msg.is_persistent()
+        // A delayed-message exchange keeps every message it holds.
+        if (msg.is_persistent() || self.args.delay_for.is_some())
             && let Some(log) = st.log.as_mut()
         {
-            match log.append(seq, &msg) {
+            match log.append(seq, expires, &msg) {
                 Ok(p) => persisted = Some(p),
                 Err(e) => {
                     tracing::error!("queue '{}': cannot persist a message: {e}", self.name);
@@ -301,6 +318,13 @@ impl Queue {
         }
         self.schedule(&mut st);
         false
+    }
+
+    /// Arm the timer for what a recovered queue holds.
+    pub fn start_timers(self: &Arc<Self>) {
+        let mut st = self.lock();
+        st.last_used = now_ms();
+        self.schedule(&mut st);
     }
 
     /// The queue was used (declared, read or consumed from): an x-expires

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! data/
-//!   format                      "ferretmq-data 1"
+//!   format                      "ferretmq-data 2"
 //!   vhosts/<hex vhost>/definitions.json
 //!   vhosts/<hex vhost>/queues/<hex queue>/00000001.seg ...
 //! ```
@@ -22,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::watch;
 
-const FORMAT: &str = "ferretmq-data 1\n";
+const FORMAT: &str = "ferretmq-data 2\n";
 
 /// Group commit: writers take a ticket after writing; the sync thread
 /// fsyncs every dirty file and publishes the highest ticket it covered.

@@ -27,6 +27,15 @@ pub struct Location {
     pub len: u32,
 }
 
+/// A message found in the log at startup.
+#[derive(Clone, Copy, Debug)]
+pub struct Recovered {
+    pub seq: u64,
+    pub loc: Location,
+    /// Its deadline in ms since the epoch (TTL or delay), 0 for none.
+    pub expires: u64,
+}
+
 pub struct QueueLog {
     dir: PathBuf,
     current: Arc<File>,
@@ -49,14 +58,14 @@ fn seg_path(dir: &Path, id: u32) -> PathBuf {
 impl QueueLog {
     /// Open (creating) a queue's log and return what it still holds, in
     /// queue order.
-    pub fn open(dir: &Path, sync: Arc<SyncState>) -> io::Result<(QueueLog, Vec<(u64, Location)>)> {
+    pub fn open(dir: &Path, sync: Arc<SyncState>) -> io::Result<(QueueLog, Vec<Recovered>)> {
         fs::create_dir_all(dir)?;
         let mut ids: Vec<u32> = fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
             .collect();
         ids.sort_unstable();
-        let mut msgs: BTreeMap<u64, Location> = BTreeMap::new();
+        let mut msgs: BTreeMap<u64, (Location, u64)> = BTreeMap::new();
         for (i, id) in ids.iter().enumerate() {
             let path = seg_path(dir, *id);
             let scan = segment::scan(&path)?;
@@ -82,15 +91,16 @@ impl QueueLog {
             }
             for (kind, offset, payload) in scan.records {
                 match kind {
-                    KIND_PUBLISH => match payload.get(..8) {
+                    KIND_PUBLISH => match payload.get(..16) {
                         Some(s) => {
-                            let seq = u64::from_be_bytes(s.try_into().unwrap_or([0; 8]));
+                            let seq = u64::from_be_bytes(s[..8].try_into().unwrap_or([0; 8]));
+                            let expires = u64::from_be_bytes(s[8..].try_into().unwrap_or([0; 8]));
                             let loc = Location {
                                 segment: *id,
                                 offset,
                                 len: (payload.len() + 9) as u32,
                             };
-                            msgs.insert(seq, loc);
+                            msgs.insert(seq, (loc, expires));
                         }
                         None => tracing::error!(
                             "{}: undecodable publish record skipped",
@@ -109,7 +119,7 @@ impl QueueLog {
         }
         let mut live: BTreeMap<u32, usize> = ids.iter().map(|id| (*id, 0)).collect();
         let mut location = HashMap::with_capacity(msgs.len());
-        for (seq, loc) in &msgs {
+        for (seq, (loc, _)) in &msgs {
             *live.entry(loc.segment).or_default() += 1;
             location.insert(*seq, loc.segment);
         }
@@ -128,7 +138,12 @@ impl QueueLog {
             readers: HashMap::new(),
         };
         log.delete_settled_segments();
-        Ok((log, msgs.into_iter().collect()))
+        Ok((
+            log,
+            msgs.into_iter()
+                .map(|(seq, (loc, expires))| Recovered { seq, loc, expires })
+                .collect(),
+        ))
     }
 
     /// Read a persisted message back (a paged backlog message being delivered).
@@ -153,10 +168,10 @@ impl QueueLog {
 
     /// Append a persistent message: the ticket to wait on for its fsync, and
     /// where it was written.
-    pub fn append(&mut self, seq: u64, msg: &Message) -> io::Result<(u64, Location)> {
+    pub fn append(&mut self, seq: u64, expires: u64, msg: &Message) -> io::Result<(u64, Location)> {
         let mut payload = std::mem::take(&mut self.scratch);
         payload.clear();
-        encode_publish(seq, msg, &mut payload);
+        encode_publish(seq, expires, msg, &mut payload);
         let mut rec = Vec::with_capacity(payload.len() + 9);
         segment::encode(KIND_PUBLISH, &payload, &mut rec);
         self.scratch = payload;
@@ -255,8 +270,9 @@ fn open_segment(dir: &Path, id: u32) -> io::Result<File> {
     Ok(f)
 }
 
-fn encode_publish(seq: u64, m: &Message, out: &mut Vec<u8>) {
+fn encode_publish(seq: u64, expires: u64, m: &Message, out: &mut Vec<u8>) {
     out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&expires.to_be_bytes());
     for s in [m.exchange.as_str(), m.routing_key.as_str()] {
         out.push(s.len() as u8);
         out.extend_from_slice(s.as_bytes());
@@ -268,7 +284,7 @@ fn encode_publish(seq: u64, m: &Message, out: &mut Vec<u8>) {
 
 fn decode_publish(p: &[u8]) -> Option<(u64, Message)> {
     let seq = u64::from_be_bytes(p.get(..8)?.try_into().ok()?);
-    let mut off = 8;
+    let mut off = 16;
     let mut short = || -> Option<String> {
         let n = *p.get(off)? as usize;
         let s = std::str::from_utf8(p.get(off + 1..off + 1 + n)?)

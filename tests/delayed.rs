@@ -1,0 +1,143 @@
+//! The x-delayed-message exchange: messages with x-delay are held and routed
+//! (by the x-delayed-type's rules) when due, on time, and survive restarts.
+mod common;
+use common::*;
+use lapin::options::*;
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{BasicProperties, Channel, ExchangeKind};
+use std::time::{Duration, Instant};
+
+async fn delayed_exchange(ch: &Channel, name: &str, durable: bool) {
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-delayed-type".into(),
+        AMQPValue::LongString(LongString::from("direct")),
+    );
+    let opts = ExchangeDeclareOptions {
+        durable,
+        ..Default::default()
+    };
+    within(ch.exchange_declare(
+        name.into(),
+        ExchangeKind::Custom("x-delayed-message".into()),
+        opts,
+        args,
+    ))
+    .await
+    .expect("declare delayed exchange");
+}
+
+fn delayed(ms: i64) -> BasicProperties {
+    let mut h = FieldTable::default();
+    h.insert("x-delay".into(), AMQPValue::LongLongInt(ms));
+    BasicProperties::default()
+        .with_headers(h)
+        .with_delivery_mode(2)
+}
+
+#[tokio::test]
+async fn delayed_messages_arrive_when_due_in_due_order() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    delayed_exchange(&ch, "later", false).await;
+    declare(&ch, "out").await;
+    within(ch.queue_bind(
+        "out".into(),
+        "later".into(),
+        "k".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("bind");
+    let mut consumer = consume(&ch, "out", true).await;
+    let sent = Instant::now();
+    for (body, ms) in [(b"c", 600), (b"a", 200), (b"b", 400)] {
+        within(ch.basic_publish(
+            "later".into(),
+            "k".into(),
+            Default::default(),
+            body,
+            delayed(ms),
+        ))
+        .await
+        .expect("pub");
+    }
+    publish(&ch, "later", "k", b"now").await;
+    assert_eq!(next(&mut consumer).await.data, b"now");
+    for (body, ms) in [(b"a", 200u64), (b"b", 400), (b"c", 600)] {
+        let d = next(&mut consumer).await;
+        let at = sent.elapsed();
+        assert_eq!(d.data, body);
+        assert!(
+            at >= Duration::from_millis(ms - 5),
+            "{body:?} early: {at:?}"
+        );
+        assert!(
+            at < Duration::from_millis(ms + 150),
+            "{body:?} late: {at:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn invalid_delayed_type_is_406() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    let err = within(ch.exchange_declare(
+        "bad-later".into(),
+        ExchangeKind::Custom("x-delayed-message".into()),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect_err("no x-delayed-type");
+    assert_eq!(reply_code(&err), Some(406));
+}
+
+#[tokio::test]
+async fn delayed_messages_of_a_durable_exchange_survive_a_restart() {
+    let b = start().await;
+    {
+        let (_c, ch) = b.channel().await;
+        within(ch.confirm_select(Default::default()))
+            .await
+            .expect("confirms");
+        delayed_exchange(&ch, "durable-later", true).await;
+        within(ch.queue_declare(
+            "dout".into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        ))
+        .await
+        .expect("q");
+        within(ch.queue_bind(
+            "dout".into(),
+            "durable-later".into(),
+            "k".into(),
+            Default::default(),
+            FieldTable::default(),
+        ))
+        .await
+        .expect("bind");
+        within(ch.basic_publish(
+            "durable-later".into(),
+            "k".into(),
+            Default::default(),
+            b"kept",
+            delayed(1500),
+        ))
+        .await
+        .expect("pub")
+        .await
+        .expect("confirmed");
+        assert_eq!(depth(&ch, "dout").await, 0, "still held");
+    }
+    let b = b.restart().await;
+    let (_c, ch) = b.channel().await;
+    let mut consumer = consume(&ch, "dout", true).await;
+    assert_eq!(next(&mut consumer).await.data, b"kept");
+}
