@@ -68,3 +68,33 @@ def test_hash_header_and_property_are_exclusive(chx, conn, names):
     assert soft_error_code(lambda: ch.exchange_declare(
         names.exchange("chboth"), "x-consistent-hash",
         arguments={"hash-header": "a", "hash-property": "message_id"})) == 406
+
+
+def test_delayed_message_exchange(conn, names):
+    """RabbitMQ needs the community rabbitmq_delayed_message_exchange plugin
+    (not in Debian's package); without it this is skipped."""
+    import time
+    ch = conn.channel()
+    x, q = names.exchange("delayed"), names.queue("delayed-out")
+    try:
+        ch.exchange_declare(x, "x-delayed-message", arguments={"x-delayed-type": "direct"})
+    except pika.exceptions.ConnectionClosedByBroker as e:
+        if e.reply_code == 503:
+            pytest.skip("the broker has no x-delayed-message exchange")
+        raise
+    ch.queue_declare(q)
+    ch.queue_bind(q, x, "k")
+    ch.confirm_delivery()
+    sent = time.monotonic()
+    ch.basic_publish(x, "k", b"later", pika.BasicProperties(headers={"x-delay": 300}))
+    ch.basic_publish(x, "k", b"now")
+    assert get_one_after(ch, q) == (b"now", False)
+    body, _ = get_one_after(ch, q)
+    assert body == b"later"
+    assert time.monotonic() - sent >= 0.29
+
+
+def get_one_after(ch, q):
+    from conftest import get_one
+    m = get_one(ch, q)
+    return m[2], m[0].redelivered

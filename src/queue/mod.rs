@@ -224,8 +224,12 @@ impl Queue {
         }
         st.next_seq += 1;
         match persisted {
-            // A long backlog keeps its bodies on disk only.
-            Some((_, loc)) if st.ready.bytes() >= PAGE_AFTER_BYTES => {
+            // A long backlog keeps its bodies on disk only; so does a
+            // delayed-message exchange, whose messages wait long anyway.
+            Some((_, loc))
+                if self.args.delay_for.is_some()
+                    || st.ready.bytes() + st.ready.len() * MESSAGE_OVERHEAD >= PAGE_AFTER_BYTES =>
+            {
                 let level = st.ready.level_of(*msg.properties.priority());
                 st.ready.push_paged(
                     Paged {
@@ -494,6 +498,8 @@ impl Queue {
 /// Body bytes of persistent messages a durable queue holds in memory; past
 /// this, newly published ones are kept on disk only until delivered.
 const PAGE_AFTER_BYTES: usize = 8 * 1024 * 1024;
+/// What an in-memory message costs besides its body (properties, header, Arc).
+const MESSAGE_OVERHEAD: usize = 256;
 
 impl QueueState {
     fn is_full(&self, args: &QueueArgs, incoming: usize) -> bool {
