@@ -29,6 +29,9 @@ pub struct Config {
     /// trades safety for speed: a machine crash (not a broker crash) can then
     /// lose confirmed messages.
     pub fsync: bool,
+    /// A RabbitMQ definitions.json to import at boot (exchanges, queues,
+    /// bindings, policies, vhosts).
+    pub definitions: Option<PathBuf>,
     /// Let the default user `guest` connect from non-loopback addresses
     /// (RabbitMQ's `loopback_users = none`).
     pub guest_remote: bool,
@@ -59,6 +62,7 @@ impl Default for Config {
             vhosts: vec!["/".to_string()],
             guest_remote: false,
             fsync: true,
+            definitions: None,
         }
     }
 }

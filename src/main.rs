@@ -21,6 +21,9 @@ struct Args {
     /// machine crash may then lose confirmed messages).
     #[arg(long, env = "FERRETMQ_NO_FSYNC")]
     no_fsync: bool,
+    /// A RabbitMQ definitions.json to import at boot (see config/definitions.example.json).
+    #[arg(long, env = "FERRETMQ_DEFINITIONS")]
+    definitions: Option<PathBuf>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "FERRETMQ_LOG")]
     log: Option<String>,
@@ -43,6 +46,9 @@ fn main() -> std::process::ExitCode {
     }
     if let Some(d) = args.data_dir {
         config.data_dir = d;
+    }
+    if let Some(d) = args.definitions {
+        config.definitions = Some(d);
     }
     if args.no_fsync {
         config.fsync = false;

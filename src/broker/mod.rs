@@ -3,7 +3,9 @@
 
 pub mod dead_letter;
 pub mod equivalence;
+pub mod import;
 pub mod names;
+pub mod policy;
 pub mod vhost;
 
 use crate::config::Config;
@@ -28,12 +30,28 @@ impl Broker {
         for v in &config.vhosts {
             vhosts.insert(v.clone(), Vhost::recover(v, store.clone())?);
         }
-        Ok(Arc::new(Broker {
+        let broker = Arc::new(Broker {
             config,
             store,
             vhosts,
             next_conn_id: AtomicU64::new(1),
-        }))
+        });
+        if let Some(path) = broker.config.definitions.clone() {
+            broker
+                .import_definitions(&path)
+                .map_err(std::io::Error::other)?;
+        }
+        Ok(broker)
+    }
+
+    /// The vhost of that name, created (and recovered from disk) if new.
+    pub fn ensure_vhost(&self, name: &str) -> std::io::Result<Arc<Vhost>> {
+        if let Some(v) = self.vhost(name) {
+            return Ok(v);
+        }
+        let v = Vhost::recover(name, self.store.clone())?;
+        self.vhosts.insert(name.to_string(), v.clone());
+        Ok(v)
     }
 
     /// Start each vhost's housekeeping (message expiry); needs a tokio runtime.

@@ -1,6 +1,7 @@
 //! A virtual host: its exchanges and queues, and the operations on them with
 //! RabbitMQ's rules (reserved names, exclusivity, equivalence, auto-delete).
 
+use super::policy::{self, Policy};
 use super::{equivalence, names};
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{
@@ -21,6 +22,7 @@ use std::sync::Arc;
 pub struct Vhost {
     pub name: String,
     store: Arc<Store>,
+    policies: std::sync::RwLock<Vec<Policy>>,
     timer: Arc<ExpiryTimer>,
     exchanges: DashMap<ShortString, Arc<Exchange>>,
     queues: DashMap<ShortString, Arc<Queue>>,
@@ -57,6 +59,7 @@ impl Vhost {
         let v = Vhost {
             name: name.to_string(),
             store,
+            policies: Default::default(),
             timer: Arc::default(),
             exchanges: DashMap::new(),
             queues: DashMap::new(),
@@ -505,6 +508,21 @@ impl Vhost {
         }
     }
 
+    /// Add or replace a policy (by name). It applies to queues declared from
+    /// now on, and to alternate-exchange lookups at once.
+    pub fn set_policy(&self, p: Policy) {
+        let mut ps = self.policies.write().unwrap_or_else(|e| e.into_inner());
+        ps.retain(|x| x.name != p.name);
+        ps.push(p);
+    }
+
+    fn policies(&self) -> Vec<Policy> {
+        self.policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// What a passive declare of the pseudo-queue itself answers with.
     fn reply_queue_stub(&self) -> Arc<Queue> {
         Queue::new(REPLY_TO.into(), false, None, false, FieldTable::default())
@@ -547,7 +565,8 @@ impl Vhost {
         } else {
             s.name.to_string()
         };
-        let args = QueueArgs::parse(s.arguments, &name, &self.name)?;
+        let effective = policy::queue_arguments(&self.policies(), &name, s.arguments);
+        let args = QueueArgs::parse(&effective, &name, &self.name)?;
         args.check_properties(&name, &self.name, s.durable, s.exclusive, s.auto_delete)?;
         let q = match self.queues.entry(name.as_str().into()) {
             Entry::Occupied(e) => {

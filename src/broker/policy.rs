@@ -1,0 +1,194 @@
+//! RabbitMQ-style policies: a name, a pattern matched against queue (or
+//! exchange) names, what it applies to, a priority, and a definition whose
+//! keys supply x-arguments. A queue's own arguments win over a policy's, as
+//! in RabbitMQ; of several matching policies the highest priority applies.
+
+use amq_protocol::types::{AMQPValue, FieldTable, LongString};
+use regex::Regex;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplyTo {
+    All,
+    Queues,
+    Exchanges,
+}
+
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub name: String,
+    pub pattern: Regex,
+    pub apply_to: ApplyTo,
+    pub priority: i64,
+    pub definition: FieldTable,
+}
+
+/// Policy definition keys and the queue arguments they stand for.
+const QUEUE_KEYS: &[(&str, &str)] = &[
+    ("message-ttl", "x-message-ttl"),
+    ("expires", "x-expires"),
+    ("max-length", "x-max-length"),
+    ("max-length-bytes", "x-max-length-bytes"),
+    ("overflow", "x-overflow"),
+    ("dead-letter-exchange", "x-dead-letter-exchange"),
+    ("dead-letter-routing-key", "x-dead-letter-routing-key"),
+    ("delivery-limit", "x-delivery-limit"),
+    ("queue-mode", "x-queue-mode"),
+];
+
+impl Policy {
+    pub fn new(
+        name: &str,
+        pattern: &str,
+        apply_to: &str,
+        priority: i64,
+        definition: FieldTable,
+    ) -> Result<Policy, String> {
+        let apply_to = match apply_to {
+            "all" | "" => ApplyTo::All,
+            "queues" => ApplyTo::Queues,
+            "exchanges" => ApplyTo::Exchanges,
+            other => {
+                return Err(format!(
+                    "policy '{name}': apply-to '{other}' is not one of all, queues, exchanges"
+                ));
+            }
+        };
+        let pattern =
+            Regex::new(pattern).map_err(|e| format!("policy '{name}': bad pattern: {e}"))?;
+        Ok(Policy {
+            name: name.to_string(),
+            pattern,
+            apply_to,
+            priority,
+            definition,
+        })
+    }
+}
+
+/// The highest-priority policy matching a queue (or exchange) name.
+fn matching<'a>(policies: &'a [Policy], name: &str, queue: bool) -> Option<&'a Policy> {
+    policies
+        .iter()
+        .filter(|p| match p.apply_to {
+            ApplyTo::All => true,
+            ApplyTo::Queues => queue,
+            ApplyTo::Exchanges => !queue,
+        })
+        .filter(|p| p.pattern.is_match(name))
+        .max_by_key(|p| p.priority)
+}
+
+/// A queue's effective arguments: its own, plus what the matching policy
+/// supplies for keys it does not set itself.
+pub fn queue_arguments(policies: &[Policy], name: &str, own: &FieldTable) -> FieldTable {
+    let Some(p) = matching(policies, name, true) else {
+        return own.clone();
+    };
+    let mut out = own.clone();
+    for (key, arg) in QUEUE_KEYS {
+        if let Some(v) = p.definition.inner().get(*key)
+            && !own.contains_key(arg)
+        {
+            out.insert((*arg).into(), v.clone());
+        }
+    }
+    out
+}
+
+/// The alternate exchange a policy gives an exchange, if any.
+pub fn alternate_exchange(policies: &[Policy], name: &str) -> Option<String> {
+    match matching(policies, name, false)?
+        .definition
+        .inner()
+        .get("alternate-exchange")?
+    {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+/// A JSON value as an AMQP field value (integers as signed 64-bit, as
+/// RabbitMQ's definitions import does).
+pub fn json_value(v: &serde_json::Value) -> AMQPValue {
+    use serde_json::Value as J;
+    match v {
+        J::Bool(b) => AMQPValue::Boolean(*b),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => AMQPValue::LongLongInt(i),
+            None => AMQPValue::Double(n.as_f64().unwrap_or(0.0)),
+        },
+        J::String(s) => AMQPValue::LongString(LongString::from(s.as_bytes())),
+        J::Array(a) => AMQPValue::FieldArray(a.iter().map(json_value).collect::<Vec<_>>().into()),
+        J::Object(_) => AMQPValue::FieldTable(json_table(v)),
+        J::Null => AMQPValue::Void,
+    }
+}
+
+pub fn json_table(v: &serde_json::Value) -> FieldTable {
+    let mut t = FieldTable::default();
+    if let serde_json::Value::Object(m) = v {
+        for (k, v) in m {
+            t.insert(k.as_str().into(), json_value(v));
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(pairs: &[(&str, AMQPValue)]) -> FieldTable {
+        let mut t = FieldTable::default();
+        for (k, v) in pairs {
+            t.insert((*k).into(), v.clone());
+        }
+        t
+    }
+
+    #[test]
+    fn highest_priority_policy_supplies_arguments_the_queue_lacks() {
+        let low = Policy::new(
+            "low",
+            "^orders\\.",
+            "queues",
+            0,
+            def(&[("message-ttl", AMQPValue::LongLongInt(1))]),
+        )
+        .expect("p");
+        let high = Policy::new(
+            "high",
+            "^orders\\.eu",
+            "all",
+            5,
+            def(&[
+                ("message-ttl", AMQPValue::LongLongInt(2)),
+                ("max-length", AMQPValue::LongLongInt(9)),
+            ]),
+        )
+        .expect("p");
+        let ps = vec![low, high];
+        let own = def(&[("x-max-length", AMQPValue::LongLongInt(3))]);
+        let eff = queue_arguments(&ps, "orders.eu.1", &own);
+        assert_eq!(
+            eff.inner().get("x-message-ttl"),
+            Some(&AMQPValue::LongLongInt(2))
+        );
+        assert_eq!(
+            eff.inner().get("x-max-length"),
+            Some(&AMQPValue::LongLongInt(3)),
+            "queue's own wins"
+        );
+        let eff = queue_arguments(&ps, "orders.us", &FieldTable::default());
+        assert_eq!(
+            eff.inner().get("x-message-ttl"),
+            Some(&AMQPValue::LongLongInt(1))
+        );
+        assert!(
+            queue_arguments(&ps, "billing", &FieldTable::default())
+                .inner()
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,61 @@
+//! Importing a RabbitMQ definitions.json at boot, with policies.
+mod common;
+use common::*;
+use lapin::options::*;
+use lapin::types::FieldTable;
+
+#[tokio::test]
+async fn the_example_definitions_are_imported_and_their_policies_apply() {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/definitions.example.json");
+    let b = start_with(|c| c.definitions = Some(example)).await;
+    let (_c, ch) = b.channel().await;
+    // The topology is there: publishing to the fanout reaches every service queue.
+    publish(&ch, "orders", "", b"order").await;
+    for q in [
+        "order_updates",
+        "payment_processing",
+        "email_notifications",
+        "inventory_updates",
+        "shipping_labels",
+    ] {
+        assert_eq!(depth(&ch, q).await, 1, "{q}");
+    }
+    // The policy gave payment_processing its dead-letter exchange.
+    let m = get(&ch, "payment_processing").await.expect("order");
+    within(ch.basic_reject(
+        m.delivery.delivery_tag,
+        BasicRejectOptions { requeue: false },
+    ))
+    .await
+    .expect("reject");
+    let mut dead = consume(&ch, "orders.dead", true).await;
+    assert_eq!(next(&mut dead).await.data, b"order");
+}
+
+#[tokio::test]
+async fn a_queue_argument_wins_over_the_policy() {
+    let dir = tempfile::tempdir().expect("dir");
+    let defs = dir.path().join("defs.json");
+    std::fs::write(
+        &defs,
+        r#"{"policies":[{"vhost":"/","name":"cap","pattern":"^capped","apply-to":"queues","priority":0,
+            "definition":{"max-length":1}}]}"#,
+    )
+    .expect("write");
+    let b = start_with(|c| c.definitions = Some(defs)).await;
+    let (_c, ch) = b.channel().await;
+    declare(&ch, "capped.policy").await;
+    let mut args = FieldTable::default();
+    args.insert("x-max-length".into(), lapin::types::AMQPValue::LongInt(3));
+    within(ch.queue_declare("capped.own".into(), Default::default(), args))
+        .await
+        .expect("declare");
+    for q in ["capped.policy", "capped.own"] {
+        for i in 0..5u8 {
+            publish(&ch, "", q, &[i]).await;
+        }
+    }
+    assert_eq!(depth(&ch, "capped.policy").await, 1);
+    assert_eq!(depth(&ch, "capped.own").await, 3);
+}
