@@ -213,15 +213,8 @@ impl Channel {
 
 /// x-priority from Basic.Consume's arguments (0 when absent).
 fn consumer_priority(args: &amq_protocol::types::FieldTable) -> i32 {
-    use amq_protocol::types::AMQPValue as V;
-    match args.inner().get("x-priority") {
-        Some(V::ShortShortInt(i)) => *i as i32,
-        Some(V::ShortShortUInt(i)) => *i as i32,
-        Some(V::ShortInt(i)) => *i as i32,
-        Some(V::ShortUInt(i)) => *i as i32,
-        Some(V::LongInt(i)) => *i,
-        Some(V::LongUInt(i)) => (*i).min(i32::MAX as u32) as i32,
-        Some(V::LongLongInt(i)) => (*i).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
-        _ => 0,
-    }
+    args.inner()
+        .get("x-priority")
+        .and_then(crate::field::int)
+        .map_or(0, |p| p.clamp(i32::MIN as i64, i32::MAX as i64) as i32)
 }

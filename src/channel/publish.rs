@@ -332,17 +332,13 @@ impl Channel {
 
 /// The due time (ms) of a message published with a positive x-delay header.
 fn delay_of(msg: &Message) -> Option<u64> {
-    use amq_protocol::types::AMQPValue as V;
-    let d: i64 = match msg.properties.headers().as_ref()?.inner().get("x-delay")? {
-        V::ShortShortInt(i) => *i as i64,
-        V::ShortShortUInt(i) => *i as i64,
-        V::ShortInt(i) => *i as i64,
-        V::ShortUInt(i) => *i as i64,
-        V::LongInt(i) => *i as i64,
-        V::LongUInt(i) => *i as i64,
-        V::LongLongInt(i) => *i,
-        V::LongString(s) => std::str::from_utf8(s.as_bytes()).ok()?.parse().ok()?,
-        _ => return None,
+    let v = msg.properties.headers().as_ref()?.inner().get("x-delay")?;
+    let d = match crate::field::int(v) {
+        Some(d) => d,
+        None => std::str::from_utf8(crate::field::text(v)?)
+            .ok()?
+            .parse()
+            .ok()?,
     };
     (d > 0).then(|| crate::queue::expiry::now_ms() + d as u64)
 }

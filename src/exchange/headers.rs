@@ -61,35 +61,14 @@ pub fn matches(mode: XMatch, binding: &FieldTable, headers: Option<&FieldTable>)
 /// Equality that ignores integer width and short/long string type, since
 /// clients encode the same value differently.
 fn value_eq(a: &AMQPValue, b: &AMQPValue) -> bool {
-    match (as_int(a), as_int(b)) {
+    match (crate::field::int(a), crate::field::int(b)) {
         (Some(x), Some(y)) => return x == y,
         (Some(_), None) | (None, Some(_)) => return false,
         _ => {}
     }
-    match (as_bytes(a), as_bytes(b)) {
+    match (crate::field::text(a), crate::field::text(b)) {
         (Some(x), Some(y)) => x == y,
         _ => a == b,
-    }
-}
-
-fn as_int(v: &AMQPValue) -> Option<i128> {
-    Some(match v {
-        AMQPValue::ShortShortInt(i) => *i as i128,
-        AMQPValue::ShortShortUInt(i) => *i as i128,
-        AMQPValue::ShortInt(i) => *i as i128,
-        AMQPValue::ShortUInt(i) => *i as i128,
-        AMQPValue::LongInt(i) => *i as i128,
-        AMQPValue::LongUInt(i) => *i as i128,
-        AMQPValue::LongLongInt(i) => *i as i128,
-        _ => return None,
-    })
-}
-
-fn as_bytes(v: &AMQPValue) -> Option<&[u8]> {
-    match v {
-        AMQPValue::ShortString(s) => Some(s.as_str().as_bytes()),
-        AMQPValue::LongString(s) => Some(s.as_bytes()),
-        _ => None,
     }
 }
 

@@ -40,16 +40,7 @@ pub struct QueueArgs {
 pub const QUORUM_DELIVERY_LIMIT: u64 = 20;
 
 fn int(v: &AMQPValue) -> Result<i64, String> {
-    Ok(match v {
-        AMQPValue::ShortShortInt(i) => *i as i64,
-        AMQPValue::ShortShortUInt(i) => *i as i64,
-        AMQPValue::ShortInt(i) => *i as i64,
-        AMQPValue::ShortUInt(i) => *i as i64,
-        AMQPValue::LongInt(i) => *i as i64,
-        AMQPValue::LongUInt(i) => *i as i64,
-        AMQPValue::LongLongInt(i) => *i,
-        other => return Err(format!("\"expected integer, got {}\"", type_name(other))),
-    })
+    crate::field::int(v).ok_or_else(|| format!("\"expected integer, got {}\"", type_name(v)))
 }
 
 fn string(v: &AMQPValue) -> Result<String, String> {

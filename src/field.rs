@@ -1,0 +1,27 @@
+//! Reading AMQP field values the way RabbitMQ does: an integer argument or
+//! header may arrive in any integer width, and a string as short or long.
+
+use amq_protocol::types::AMQPValue;
+
+/// The value as an integer, whatever width the client encoded it in.
+pub fn int(v: &AMQPValue) -> Option<i64> {
+    Some(match v {
+        AMQPValue::ShortShortInt(i) => *i as i64,
+        AMQPValue::ShortShortUInt(i) => *i as i64,
+        AMQPValue::ShortInt(i) => *i as i64,
+        AMQPValue::ShortUInt(i) => *i as i64,
+        AMQPValue::LongInt(i) => *i as i64,
+        AMQPValue::LongUInt(i) => *i as i64,
+        AMQPValue::LongLongInt(i) => *i,
+        _ => return None,
+    })
+}
+
+/// The value as bytes if it is a string.
+pub fn text(v: &AMQPValue) -> Option<&[u8]> {
+    match v {
+        AMQPValue::ShortString(s) => Some(s.as_str().as_bytes()),
+        AMQPValue::LongString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
