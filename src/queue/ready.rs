@@ -336,17 +336,26 @@ impl Levels {
         (priority.unwrap_or(0) as usize).min(self.levels.len() - 1)
     }
 
-    fn level(&mut self, msg: &Message) -> &mut ReadyList {
-        let l = self.level_of(*msg.properties.priority());
-        &mut self.levels[l]
+    fn level_for(&self, msg: &Message) -> usize {
+        if self.levels.len() == 1 {
+            0
+        } else {
+            self.level_of(*msg.properties.priority())
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.levels.iter().map(ReadyList::len).sum()
+        match self.levels.as_slice() {
+            [only] => only.len(),
+            levels => levels.iter().map(ReadyList::len).sum(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.levels.iter().all(ReadyList::is_empty)
+        match self.levels.as_slice() {
+            [only] => only.is_empty(),
+            levels => levels.iter().all(ReadyList::is_empty),
+        }
     }
 
     pub fn bytes(&self) -> usize {
@@ -358,8 +367,8 @@ impl Levels {
     }
 
     pub fn push(&mut self, e: Entry) {
-        let msg = e.msg.clone();
-        self.level(&msg).push(e);
+        let l = self.level_for(&e.msg);
+        self.levels[l].push(e);
     }
 
     pub fn push_paged(&mut self, p: Paged, level: usize) {
@@ -367,12 +376,15 @@ impl Levels {
     }
 
     pub fn requeue(&mut self, e: Entry) {
-        let msg = e.msg.clone();
-        self.level(&msg).requeue(e);
+        let l = self.level_for(&e.msg);
+        self.levels[l].requeue(e);
     }
 
     pub fn pop(&mut self) -> Option<Slot> {
-        self.levels.iter_mut().rev().find_map(ReadyList::pop)
+        match self.levels.as_mut_slice() {
+            [only] => only.pop(),
+            levels => levels.iter_mut().rev().find_map(ReadyList::pop),
+        }
     }
 
     pub fn remove(&mut self, seq: u64) -> Option<Slot> {
