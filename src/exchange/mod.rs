@@ -139,16 +139,7 @@ impl Exchange {
         internal: bool,
         arguments: FieldTable,
     ) -> Arc<Exchange> {
-        Arc::new(Exchange {
-            name,
-            kind,
-            durable,
-            auto_delete,
-            internal,
-            arguments,
-            delayed: None,
-            bindings: RwLock::default(),
-        })
+        Self::build(name, kind, durable, auto_delete, internal, arguments, None)
     }
 
     /// An x-delayed-message exchange routing as `kind` once a message is due.
@@ -161,6 +152,26 @@ impl Exchange {
         arguments: FieldTable,
         queue: Arc<Queue>,
     ) -> Arc<Exchange> {
+        Self::build(
+            name,
+            kind,
+            durable,
+            auto_delete,
+            internal,
+            arguments,
+            Some(queue),
+        )
+    }
+
+    fn build(
+        name: ShortString,
+        kind: ExchangeKind,
+        durable: bool,
+        auto_delete: bool,
+        internal: bool,
+        arguments: FieldTable,
+        delayed: Option<Arc<Queue>>,
+    ) -> Arc<Exchange> {
         Arc::new(Exchange {
             name,
             kind,
@@ -168,7 +179,7 @@ impl Exchange {
             auto_delete,
             internal,
             arguments,
-            delayed: Some(queue),
+            delayed,
             bindings: RwLock::default(),
         })
     }
