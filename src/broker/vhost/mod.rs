@@ -1,6 +1,12 @@
 //! A virtual host: its exchanges and queues, and the operations on them with
 //! RabbitMQ's rules (reserved names, exclusivity, equivalence, auto-delete).
 
+mod delayed;
+mod persistence;
+mod routing;
+
+use delayed::delayed_type;
+
 use super::policy::{self, Policy};
 use super::{equivalence, names};
 use crate::error::{AmqpError, AmqpResult};
@@ -80,107 +86,6 @@ impl Vhost {
         v
     }
 
-    /// The vhost as its saved definitions and queue logs left it.
-    pub fn recover(name: &str, store: Arc<Store>) -> std::io::Result<Arc<Vhost>> {
-        let v = Vhost::new(name, store.clone());
-        let defs = Definitions::load(&v.definitions_path())?;
-        for x in defs.exchanges {
-            if x.kind == DELAYED_TYPE {
-                let kind = delayed_type(&x.arguments).unwrap_or(ExchangeKind::Direct);
-                let dir = store.queue_dir(name, &delay_queue_name(&x.name));
-                let (log, recovered) = QueueLog::open(&dir, store.sync.clone())?;
-                tracing::info!(
-                    "vhost '{name}': exchange '{}' holds {} delayed messages",
-                    x.name,
-                    recovered.len()
-                );
-                let q = v
-                    .delay_queue(&x.name, true, recovered, Some(log))
-                    .map_err(std::io::Error::other)?;
-                v.exchanges.insert(
-                    x.name.as_str().into(),
-                    Exchange::new_delayed(
-                        x.name.as_str().into(),
-                        kind,
-                        true,
-                        x.auto_delete,
-                        x.internal,
-                        x.arguments,
-                        q,
-                    ),
-                );
-                continue;
-            }
-            let Some(kind) = ExchangeKind::parse(&x.kind) else {
-                tracing::error!(
-                    "vhost '{name}': exchange '{}' has unknown type '{}'; skipped",
-                    x.name,
-                    x.kind
-                );
-                continue;
-            };
-            v.exchanges.insert(
-                x.name.as_str().into(),
-                Exchange::new(
-                    x.name.as_str().into(),
-                    kind,
-                    true,
-                    x.auto_delete,
-                    x.internal,
-                    x.arguments,
-                ),
-            );
-        }
-        let mut messages = 0;
-        for q in defs.queues {
-            let (log, recovered) =
-                QueueLog::open(&store.queue_dir(name, &q.name), store.sync.clone())?;
-            messages += recovered.len();
-            let args = QueueArgs::parse(&q.arguments, &q.name, name).unwrap_or_default();
-            let queue = Queue::with_log(
-                q.name.as_str().into(),
-                true,
-                None,
-                q.auto_delete,
-                q.arguments,
-                Some(log),
-                recovered,
-                args,
-                Some(v.timer.clone()),
-            );
-            queue.start_timers();
-            v.queues.insert(q.name.as_str().into(), queue);
-        }
-        for b in defs.bindings {
-            let Some(src) = v.exchanges.get(b.source.as_str()).map(|x| x.clone()) else {
-                continue;
-            };
-            let dest = if b.destination_type == "exchange" {
-                v.exchanges
-                    .get(b.destination.as_str())
-                    .map(|x| Destination::Exchange(x.clone()))
-            } else {
-                v.queues
-                    .get(b.destination.as_str())
-                    .map(|q| Destination::Queue(q.clone()))
-            };
-            let Some(dest) = dest else { continue };
-            let x_match = headers::x_match(&b.arguments).unwrap_or(headers::XMatch::All);
-            src.bind(Binding {
-                dest,
-                key: b.routing_key.as_str().into(),
-                args: b.arguments,
-                x_match,
-            });
-        }
-        tracing::info!(
-            "vhost '{name}': recovered {} exchanges, {} queues, {messages} messages",
-            v.exchanges.len(),
-            v.queues.len()
-        );
-        Ok(Arc::new(v))
-    }
-
     /// Expire messages when their time comes and dead-letter them.
     pub fn spawn_housekeeping(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
@@ -210,65 +115,6 @@ impl Vhost {
                 }
             }
         });
-    }
-
-    fn definitions_path(&self) -> std::path::PathBuf {
-        self.store.vhost_dir(&self.name).join("definitions.json")
-    }
-
-    /// Write the durable definitions if this change touched a durable entity;
-    /// called before the change's -Ok is sent.
-    fn persist_if(&self, durable: bool) -> AmqpResult<()> {
-        if !durable {
-            return Ok(());
-        }
-        let _guard = self.store.lock_definitions();
-        self.snapshot()
-            .save(&self.definitions_path())
-            .map_err(|e| AmqpError::internal_error(format!("cannot save definitions: {e}")))
-    }
-
-    fn snapshot(&self) -> Definitions {
-        let mut d = Definitions::default();
-        let durable_queue = |q: &Queue| q.durable && q.exclusive_owner.is_none();
-        for x in self.exchanges.iter() {
-            if !x.durable || x.name.as_str().is_empty() {
-                continue;
-            }
-            if !x.name.as_str().starts_with("amq.") {
-                d.exchanges.push(ExchangeDef {
-                    name: x.name.to_string(),
-                    kind: x.type_name().to_string(),
-                    auto_delete: x.auto_delete,
-                    internal: x.internal,
-                    arguments: x.arguments.clone(),
-                });
-            }
-            for b in x.bindings() {
-                let (destination, kind) = match &b.dest {
-                    Destination::Queue(q) if durable_queue(q) => (q.name.to_string(), "queue"),
-                    Destination::Exchange(e) if e.durable => (e.name.to_string(), "exchange"),
-                    _ => continue,
-                };
-                d.bindings.push(BindingDef {
-                    source: x.name.to_string(),
-                    destination,
-                    destination_type: kind.to_string(),
-                    routing_key: b.key.to_string(),
-                    arguments: b.args.clone(),
-                });
-            }
-        }
-        for q in self.queues.iter() {
-            if durable_queue(&q) {
-                d.queues.push(QueueDef {
-                    name: q.name.to_string(),
-                    auto_delete: q.auto_delete,
-                    arguments: q.arguments.clone(),
-                });
-            }
-        }
-        d
     }
 
     fn no_exchange(&self, name: &str) -> AmqpError {
@@ -439,71 +285,6 @@ impl Vhost {
                 .is_some()
             {
                 self.drop_bindings_to(&Destination::Exchange(x));
-            }
-        }
-    }
-
-    /// The hidden queue of a delayed-message exchange: not in the registry,
-    /// logged (every message, whatever its delivery mode) when the exchange
-    /// is durable, its messages expiring into the exchange when due.
-    fn delay_queue(
-        &self,
-        exchange: &str,
-        durable: bool,
-        recovered: Vec<crate::store::queue_log::Recovered>,
-        log: Option<QueueLog>,
-    ) -> AmqpResult<Arc<Queue>> {
-        let name = delay_queue_name(exchange);
-        let log = match log {
-            Some(l) => Some(l),
-            None if durable => {
-                let dir = self.store.queue_dir(&self.name, &name);
-                let _ = std::fs::remove_dir_all(&dir);
-                let (l, _) = QueueLog::open(&dir, self.store.sync.clone()).map_err(|e| {
-                    AmqpError::internal_error(format!("cannot create delayed-message storage: {e}"))
-                })?;
-                Some(l)
-            }
-            None => None,
-        };
-        let args = QueueArgs {
-            delay_for: Some(exchange.to_string()),
-            ..QueueArgs::default()
-        };
-        let q = Queue::with_log(
-            name.as_str().into(),
-            durable,
-            None,
-            false,
-            FieldTable::default(),
-            log,
-            recovered,
-            args,
-            Some(self.timer.clone()),
-        );
-        q.start_timers();
-        Ok(q)
-    }
-
-    /// Route delayed messages that are due, as the exchange's x-delayed-type would.
-    pub fn release_delayed(&self, exchange: &str, due: Vec<crate::queue::DeadLetter>) {
-        let Ok(x) = self.exchange(exchange) else {
-            return;
-        };
-        let mut routed = Routed::default();
-        let mut overflow = Vec::new();
-        for d in due {
-            self.route(
-                &x,
-                d.msg.routing_key.as_str(),
-                &d.msg.properties,
-                &mut routed,
-            );
-            for q in routed.queues.drain(..) {
-                let _ = q.publish(d.msg.clone(), &mut overflow);
-                if !overflow.is_empty() {
-                    self.dead_letter(&q, std::mem::take(&mut overflow));
-                }
             }
         }
     }
@@ -770,58 +551,6 @@ impl Vhost {
         Ok((self.exchange(destination)?, self.exchange(source)?))
     }
 
-    /// Route to queues (left in `r.queues`, each once): the default exchange
-    /// by queue name, others by bindings, through exchange-to-exchange
-    /// bindings, and to the alternate exchange when nothing matched.
-    pub fn route(&self, x: &Arc<Exchange>, key: &str, props: &BasicProperties, r: &mut Routed) {
-        r.clear();
-        if x.name.as_str().is_empty() {
-            if let Some(q) = self.queues.get(key) {
-                r.queues.push(q.clone());
-            }
-            return;
-        }
-        let mut seen: Vec<Arc<Exchange>> = Vec::new();
-        let mut from = x.clone();
-        loop {
-            self.route_through(&from, key, props, r, &mut seen);
-            if !r.queues.is_empty() {
-                return;
-            }
-            // Nothing matched: RabbitMQ hands the message to the alternate exchange.
-            match from
-                .alternate()
-                .and_then(|name| self.exchanges.get(name).map(|e| e.clone()))
-            {
-                Some(ae) if !seen.iter().any(|s| Arc::ptr_eq(s, &ae)) => from = ae,
-                _ => return,
-            }
-        }
-    }
-
-    fn route_through(
-        &self,
-        x: &Arc<Exchange>,
-        key: &str,
-        props: &BasicProperties,
-        r: &mut Routed,
-        seen: &mut Vec<Arc<Exchange>>,
-    ) {
-        x.route(key, props, r);
-        if r.exchanges.is_empty() {
-            return;
-        }
-        // Exchange-to-exchange bindings: follow each exchange once (cycles are allowed).
-        seen.push(x.clone());
-        while let Some(next) = r.exchanges.pop() {
-            if seen.iter().any(|s| Arc::ptr_eq(s, &next)) {
-                continue;
-            }
-            seen.push(next.clone());
-            next.route(key, props, r);
-        }
-    }
-
     pub fn queue_names(&self) -> Vec<String> {
         self.queues.iter().map(|q| q.name.to_string()).collect()
     }
@@ -837,23 +566,4 @@ fn binding_checks(x: &Exchange, key: &str, args: &FieldTable) -> AmqpResult<head
             .map_err(AmqpError::precondition_failed),
         _ => Ok(headers::XMatch::All),
     }
-}
-
-fn delay_queue_name(exchange: &str) -> String {
-    format!("amq.delayed.{exchange}")
-}
-
-/// The routing type of an x-delayed-message exchange (its x-delayed-type).
-fn delayed_type(args: &FieldTable) -> AmqpResult<ExchangeKind> {
-    use amq_protocol::types::AMQPValue;
-    let t = match args.inner().get("x-delayed-type") {
-        Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-        Some(AMQPValue::ShortString(s)) => s.to_string(),
-        _ => String::new(),
-    };
-    ExchangeKind::parse(&t).ok_or_else(|| {
-        AmqpError::precondition_failed(
-            "Invalid argument, 'x-delayed-type' must be an existing exchange type",
-        )
-    })
 }

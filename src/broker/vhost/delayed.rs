@@ -1,0 +1,90 @@
+//! The hidden queue behind an x-delayed-message exchange, and routing its
+//! messages when they come due.
+
+use super::*;
+
+impl Vhost {
+    /// The hidden queue of a delayed-message exchange: not in the registry,
+    /// logged (every message, whatever its delivery mode) when the exchange
+    /// is durable, its messages expiring into the exchange when due.
+    pub(super) fn delay_queue(
+        &self,
+        exchange: &str,
+        durable: bool,
+        recovered: Vec<crate::store::queue_log::Recovered>,
+        log: Option<QueueLog>,
+    ) -> AmqpResult<Arc<Queue>> {
+        let name = delay_queue_name(exchange);
+        let log = match log {
+            Some(l) => Some(l),
+            None if durable => {
+                let dir = self.store.queue_dir(&self.name, &name);
+                let _ = std::fs::remove_dir_all(&dir);
+                let (l, _) = QueueLog::open(&dir, self.store.sync.clone()).map_err(|e| {
+                    AmqpError::internal_error(format!("cannot create delayed-message storage: {e}"))
+                })?;
+                Some(l)
+            }
+            None => None,
+        };
+        let args = QueueArgs {
+            delay_for: Some(exchange.to_string()),
+            ..QueueArgs::default()
+        };
+        let q = Queue::with_log(
+            name.as_str().into(),
+            durable,
+            None,
+            false,
+            FieldTable::default(),
+            log,
+            recovered,
+            args,
+            Some(self.timer.clone()),
+        );
+        q.start_timers();
+        Ok(q)
+    }
+
+    /// Route delayed messages that are due, as the exchange's x-delayed-type would.
+    pub fn release_delayed(&self, exchange: &str, due: Vec<crate::queue::DeadLetter>) {
+        let Ok(x) = self.exchange(exchange) else {
+            return;
+        };
+        let mut routed = Routed::default();
+        let mut overflow = Vec::new();
+        for d in due {
+            self.route(
+                &x,
+                d.msg.routing_key.as_str(),
+                &d.msg.properties,
+                &mut routed,
+            );
+            for q in routed.queues.drain(..) {
+                let _ = q.publish(d.msg.clone(), &mut overflow);
+                if !overflow.is_empty() {
+                    self.dead_letter(&q, std::mem::take(&mut overflow));
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn delay_queue_name(exchange: &str) -> String {
+    format!("amq.delayed.{exchange}")
+}
+
+/// The routing type of an x-delayed-message exchange (its x-delayed-type).
+pub(super) fn delayed_type(args: &FieldTable) -> AmqpResult<ExchangeKind> {
+    use amq_protocol::types::AMQPValue;
+    let t = match args.inner().get("x-delayed-type") {
+        Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        Some(AMQPValue::ShortString(s)) => s.to_string(),
+        _ => String::new(),
+    };
+    ExchangeKind::parse(&t).ok_or_else(|| {
+        AmqpError::precondition_failed(
+            "Invalid argument, 'x-delayed-type' must be an existing exchange type",
+        )
+    })
+}

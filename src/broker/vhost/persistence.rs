@@ -1,0 +1,166 @@
+//! A vhost's durable side: recovery at boot and saving its definitions.
+
+use super::delayed::{delay_queue_name, delayed_type};
+use super::*;
+
+impl Vhost {
+    /// The vhost as its saved definitions and queue logs left it.
+    pub fn recover(name: &str, store: Arc<Store>) -> std::io::Result<Arc<Vhost>> {
+        let v = Vhost::new(name, store.clone());
+        let defs = Definitions::load(&v.definitions_path())?;
+        for x in defs.exchanges {
+            if x.kind == DELAYED_TYPE {
+                let kind = delayed_type(&x.arguments).unwrap_or(ExchangeKind::Direct);
+                let dir = store.queue_dir(name, &delay_queue_name(&x.name));
+                let (log, recovered) = QueueLog::open(&dir, store.sync.clone())?;
+                tracing::info!(
+                    "vhost '{name}': exchange '{}' holds {} delayed messages",
+                    x.name,
+                    recovered.len()
+                );
+                let q = v
+                    .delay_queue(&x.name, true, recovered, Some(log))
+                    .map_err(std::io::Error::other)?;
+                v.exchanges.insert(
+                    x.name.as_str().into(),
+                    Exchange::new_delayed(
+                        x.name.as_str().into(),
+                        kind,
+                        true,
+                        x.auto_delete,
+                        x.internal,
+                        x.arguments,
+                        q,
+                    ),
+                );
+                continue;
+            }
+            let Some(kind) = ExchangeKind::parse(&x.kind) else {
+                tracing::error!(
+                    "vhost '{name}': exchange '{}' has unknown type '{}'; skipped",
+                    x.name,
+                    x.kind
+                );
+                continue;
+            };
+            v.exchanges.insert(
+                x.name.as_str().into(),
+                Exchange::new(
+                    x.name.as_str().into(),
+                    kind,
+                    true,
+                    x.auto_delete,
+                    x.internal,
+                    x.arguments,
+                ),
+            );
+        }
+        let mut messages = 0;
+        for q in defs.queues {
+            let (log, recovered) =
+                QueueLog::open(&store.queue_dir(name, &q.name), store.sync.clone())?;
+            messages += recovered.len();
+            let args = QueueArgs::parse(&q.arguments, &q.name, name).unwrap_or_default();
+            let queue = Queue::with_log(
+                q.name.as_str().into(),
+                true,
+                None,
+                q.auto_delete,
+                q.arguments,
+                Some(log),
+                recovered,
+                args,
+                Some(v.timer.clone()),
+            );
+            queue.start_timers();
+            v.queues.insert(q.name.as_str().into(), queue);
+        }
+        for b in defs.bindings {
+            let Some(src) = v.exchanges.get(b.source.as_str()).map(|x| x.clone()) else {
+                continue;
+            };
+            let dest = if b.destination_type == "exchange" {
+                v.exchanges
+                    .get(b.destination.as_str())
+                    .map(|x| Destination::Exchange(x.clone()))
+            } else {
+                v.queues
+                    .get(b.destination.as_str())
+                    .map(|q| Destination::Queue(q.clone()))
+            };
+            let Some(dest) = dest else { continue };
+            let x_match = headers::x_match(&b.arguments).unwrap_or(headers::XMatch::All);
+            src.bind(Binding {
+                dest,
+                key: b.routing_key.as_str().into(),
+                args: b.arguments,
+                x_match,
+            });
+        }
+        tracing::info!(
+            "vhost '{name}': recovered {} exchanges, {} queues, {messages} messages",
+            v.exchanges.len(),
+            v.queues.len()
+        );
+        Ok(Arc::new(v))
+    }
+
+    pub(super) fn definitions_path(&self) -> std::path::PathBuf {
+        self.store.vhost_dir(&self.name).join("definitions.json")
+    }
+
+    /// Write the durable definitions if this change touched a durable entity;
+    /// called before the change's -Ok is sent.
+    pub(super) fn persist_if(&self, durable: bool) -> AmqpResult<()> {
+        if !durable {
+            return Ok(());
+        }
+        let _guard = self.store.lock_definitions();
+        self.snapshot()
+            .save(&self.definitions_path())
+            .map_err(|e| AmqpError::internal_error(format!("cannot save definitions: {e}")))
+    }
+
+    fn snapshot(&self) -> Definitions {
+        let mut d = Definitions::default();
+        let durable_queue = |q: &Queue| q.durable && q.exclusive_owner.is_none();
+        for x in self.exchanges.iter() {
+            if !x.durable || x.name.as_str().is_empty() {
+                continue;
+            }
+            if !x.name.as_str().starts_with("amq.") {
+                d.exchanges.push(ExchangeDef {
+                    name: x.name.to_string(),
+                    kind: x.type_name().to_string(),
+                    auto_delete: x.auto_delete,
+                    internal: x.internal,
+                    arguments: x.arguments.clone(),
+                });
+            }
+            for b in x.bindings() {
+                let (destination, kind) = match &b.dest {
+                    Destination::Queue(q) if durable_queue(q) => (q.name.to_string(), "queue"),
+                    Destination::Exchange(e) if e.durable => (e.name.to_string(), "exchange"),
+                    _ => continue,
+                };
+                d.bindings.push(BindingDef {
+                    source: x.name.to_string(),
+                    destination,
+                    destination_type: kind.to_string(),
+                    routing_key: b.key.to_string(),
+                    arguments: b.args.clone(),
+                });
+            }
+        }
+        for q in self.queues.iter() {
+            if durable_queue(&q) {
+                d.queues.push(QueueDef {
+                    name: q.name.to_string(),
+                    auto_delete: q.auto_delete,
+                    arguments: q.arguments.clone(),
+                });
+            }
+        }
+        d
+    }
+}

@@ -1,0 +1,58 @@
+//! Routing a message from an exchange to queues: the default exchange,
+//! exchange-to-exchange chains and alternate exchanges.
+
+use super::*;
+
+impl Vhost {
+    /// Route to queues (left in `r.queues`, each once): the default exchange
+    /// by queue name, others by bindings, through exchange-to-exchange
+    /// bindings, and to the alternate exchange when nothing matched.
+    pub fn route(&self, x: &Arc<Exchange>, key: &str, props: &BasicProperties, r: &mut Routed) {
+        r.clear();
+        if x.name.as_str().is_empty() {
+            if let Some(q) = self.queues.get(key) {
+                r.queues.push(q.clone());
+            }
+            return;
+        }
+        let mut seen: Vec<Arc<Exchange>> = Vec::new();
+        let mut from = x.clone();
+        loop {
+            self.route_through(&from, key, props, r, &mut seen);
+            if !r.queues.is_empty() {
+                return;
+            }
+            // Nothing matched: RabbitMQ hands the message to the alternate exchange.
+            match from
+                .alternate()
+                .and_then(|name| self.exchanges.get(name).map(|e| e.clone()))
+            {
+                Some(ae) if !seen.iter().any(|s| Arc::ptr_eq(s, &ae)) => from = ae,
+                _ => return,
+            }
+        }
+    }
+
+    fn route_through(
+        &self,
+        x: &Arc<Exchange>,
+        key: &str,
+        props: &BasicProperties,
+        r: &mut Routed,
+        seen: &mut Vec<Arc<Exchange>>,
+    ) {
+        x.route(key, props, r);
+        if r.exchanges.is_empty() {
+            return;
+        }
+        // Exchange-to-exchange bindings: follow each exchange once (cycles are allowed).
+        seen.push(x.clone());
+        while let Some(next) = r.exchanges.pop() {
+            if seen.iter().any(|s| Arc::ptr_eq(s, &next)) {
+                continue;
+            }
+            seen.push(next.clone());
+            next.route(key, props, r);
+        }
+    }
+}
