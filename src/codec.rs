@@ -206,10 +206,6 @@ impl Outbox {
         self.extend(&[FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, FRAME_END]);
     }
 
-    pub fn raw(&mut self, bytes: &[u8]) {
-        self.extend(bytes);
-    }
-
     fn frame(&mut self, frame: &AMQPFrame) {
         let before = self.buf.len();
         let buf = std::mem::take(&mut self.buf);

@@ -139,31 +139,12 @@ impl Exchange {
         internal: bool,
         arguments: FieldTable,
     ) -> Arc<Exchange> {
-        Self::build(name, kind, durable, auto_delete, internal, arguments, None)
+        Self::with_delay_queue(name, kind, durable, auto_delete, internal, arguments, None)
     }
 
-    /// An x-delayed-message exchange routing as `kind` once a message is due.
-    pub fn new_delayed(
-        name: ShortString,
-        kind: ExchangeKind,
-        durable: bool,
-        auto_delete: bool,
-        internal: bool,
-        arguments: FieldTable,
-        queue: Arc<Queue>,
-    ) -> Arc<Exchange> {
-        Self::build(
-            name,
-            kind,
-            durable,
-            auto_delete,
-            internal,
-            arguments,
-            Some(queue),
-        )
-    }
-
-    fn build(
+    /// An exchange; with a delay queue it is an x-delayed-message exchange
+    /// routing as `kind` once a message is due.
+    pub fn with_delay_queue(
         name: ShortString,
         kind: ExchangeKind,
         durable: bool,

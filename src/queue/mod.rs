@@ -471,10 +471,6 @@ impl Queue {
         (st.ready.len(), st.consumers.len())
     }
 
-    pub fn is_unused(&self) -> bool {
-        self.lock().consumers.is_empty()
-    }
-
     /// Mark deleted, drop the ready messages and tell every consumer's
     /// connection that its consumer is gone. Returns the ready count.
     pub fn delete(&self) -> usize {
@@ -488,10 +484,6 @@ impl Queue {
             let _ = c.sink.send(QueueEvent::Cancelled(c.clone()));
         }
         n
-    }
-
-    pub fn is_deleted(&self) -> bool {
-        self.lock().deleted
     }
 }
 

@@ -202,114 +202,6 @@ impl ReadyList {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-
-    fn entry(seq: u64) -> Entry {
-        Entry {
-            seq,
-            msg: Arc::new(Message {
-                exchange: "".into(),
-                routing_key: "".into(),
-                properties: Default::default(),
-                header_raw: Bytes::new(),
-                body: Bytes::from(vec![0u8; seq as usize]),
-            }),
-            redelivered: false,
-            expires: 0,
-            returns: 0,
-        }
-    }
-
-    fn mem(s: Option<Slot>) -> Entry {
-        match s {
-            Some(Slot::Mem(e)) => e,
-            other => panic!("expected an in-memory entry, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn requeued_messages_come_back_at_their_original_position() {
-        let mut r = ReadyList::default();
-        for s in 1..=5 {
-            r.push(entry(s));
-        }
-        let a = mem(r.pop());
-        let _b = mem(r.pop());
-        let c = mem(r.pop());
-        for mut e in [c, a] {
-            e.redelivered = true;
-            r.requeue(e);
-        }
-        let order: Vec<(u64, bool)> = std::iter::from_fn(|| r.pop())
-            .map(|s| {
-                let e = mem(Some(s));
-                (e.seq, e.redelivered)
-            })
-            .collect();
-        assert_eq!(order, vec![(1, true), (3, true), (4, false), (5, false)]);
-        assert_eq!(r.bytes(), 0);
-    }
-
-    #[test]
-    fn paged_messages_keep_their_place_and_cost_no_body_bytes() {
-        let mut r = ReadyList::default();
-        r.push(entry(3));
-        r.push_paged(Paged {
-            seq: 4,
-            loc: Location::default(),
-            redelivered: false,
-            expires: 0,
-        });
-        r.push(entry(5));
-        assert_eq!(r.bytes(), 8);
-        assert!(matches!(r.pop(), Some(Slot::Mem(_))));
-        assert!(matches!(r.pop(), Some(Slot::Disk(Paged { seq: 4, .. }))));
-        assert_eq!(r.drain_seqs(), vec![5]);
-        assert_eq!(r.bytes(), 0);
-    }
-}
-
-#[cfg(test)]
-mod removal_tests {
-    use super::*;
-    use bytes::Bytes;
-
-    fn e(seq: u64) -> Entry {
-        Entry {
-            seq,
-            msg: Arc::new(Message {
-                exchange: "".into(),
-                routing_key: "".into(),
-                properties: Default::default(),
-                header_raw: Bytes::new(),
-                body: Bytes::from_static(b"x"),
-            }),
-            redelivered: false,
-            expires: 0,
-            returns: 0,
-        }
-    }
-
-    #[test]
-    fn removal_from_the_middle_leaves_order_and_counts_right() {
-        let mut r = ReadyList::default();
-        for s in 1..=5 {
-            r.push(e(s));
-        }
-        assert!(r.remove(3).is_some());
-        assert!(r.remove(3).is_none());
-        assert!(r.remove(1).is_some());
-        assert_eq!(r.len(), 3);
-        assert_eq!(r.bytes(), 3);
-        let order: Vec<u64> = std::iter::from_fn(|| r.pop()).map(|s| s.seq()).collect();
-        assert_eq!(order, vec![2, 4, 5]);
-        assert!(r.is_empty());
-    }
-}
-
 /// The ready messages of a queue: one `ReadyList` per priority level
 /// (x-max-priority), a single level for ordinary queues. Higher levels go
 /// first; order within a level is FIFO with requeue-in-place.
@@ -400,5 +292,91 @@ impl Levels {
 
     pub fn clear(&mut self) -> usize {
         self.levels.iter_mut().map(ReadyList::clear).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn entry(seq: u64) -> Entry {
+        Entry {
+            seq,
+            msg: Arc::new(Message {
+                exchange: "".into(),
+                routing_key: "".into(),
+                properties: Default::default(),
+                header_raw: Bytes::new(),
+                body: Bytes::from(vec![0u8; seq as usize]),
+            }),
+            redelivered: false,
+            expires: 0,
+            returns: 0,
+        }
+    }
+
+    fn mem(s: Option<Slot>) -> Entry {
+        match s {
+            Some(Slot::Mem(e)) => e,
+            other => panic!("expected an in-memory entry, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn requeued_messages_come_back_at_their_original_position() {
+        let mut r = ReadyList::default();
+        for s in 1..=5 {
+            r.push(entry(s));
+        }
+        let a = mem(r.pop());
+        let _b = mem(r.pop());
+        let c = mem(r.pop());
+        for mut e in [c, a] {
+            e.redelivered = true;
+            r.requeue(e);
+        }
+        let order: Vec<(u64, bool)> = std::iter::from_fn(|| r.pop())
+            .map(|s| {
+                let e = mem(Some(s));
+                (e.seq, e.redelivered)
+            })
+            .collect();
+        assert_eq!(order, vec![(1, true), (3, true), (4, false), (5, false)]);
+        assert_eq!(r.bytes(), 0);
+    }
+
+    #[test]
+    fn paged_messages_keep_their_place_and_cost_no_body_bytes() {
+        let mut r = ReadyList::default();
+        r.push(entry(3));
+        r.push_paged(Paged {
+            seq: 4,
+            loc: Location::default(),
+            redelivered: false,
+            expires: 0,
+        });
+        r.push(entry(5));
+        assert_eq!(r.bytes(), 8);
+        assert!(matches!(r.pop(), Some(Slot::Mem(_))));
+        assert!(matches!(r.pop(), Some(Slot::Disk(Paged { seq: 4, .. }))));
+        assert_eq!(r.drain_seqs(), vec![5]);
+        assert_eq!(r.bytes(), 0);
+    }
+
+    #[test]
+    fn removal_from_the_middle_leaves_order_and_counts_right() {
+        let mut r = ReadyList::default();
+        for s in 1..=5 {
+            r.push(entry(s));
+        }
+        assert!(r.remove(3).is_some());
+        assert!(r.remove(3).is_none());
+        assert!(r.remove(1).is_some());
+        assert_eq!(r.len(), 3);
+        assert_eq!(r.bytes(), 2 + 4 + 5, "entry(s) has an s-byte body");
+        let order: Vec<u64> = std::iter::from_fn(|| r.pop()).map(|s| s.seq()).collect();
+        assert_eq!(order, vec![2, 4, 5]);
+        assert!(r.is_empty());
     }
 }

@@ -209,27 +209,20 @@ impl Vhost {
                     consistent_hash::check_arguments(s.arguments)
                         .map_err(AmqpError::precondition_failed)?;
                 }
-                let x = if delayed {
-                    let q = self.delay_queue(s.name, s.durable, Vec::new(), None)?;
-                    Exchange::new_delayed(
-                        s.name.into(),
-                        kind,
-                        s.durable,
-                        s.auto_delete,
-                        s.internal,
-                        s.arguments.clone(),
-                        q,
-                    )
+                let queue = if delayed {
+                    Some(self.delay_queue(s.name, s.durable, Vec::new(), None)?)
                 } else {
-                    Exchange::new(
-                        s.name.into(),
-                        kind,
-                        s.durable,
-                        s.auto_delete,
-                        s.internal,
-                        s.arguments.clone(),
-                    )
+                    None
                 };
+                let x = Exchange::with_delay_queue(
+                    s.name.into(),
+                    kind,
+                    s.durable,
+                    s.auto_delete,
+                    s.internal,
+                    s.arguments.clone(),
+                    queue,
+                );
                 e.insert(x);
                 self.persist_if(s.durable)
             }
@@ -452,6 +445,20 @@ impl Vhost {
         q.delete()
     }
 
+    /// The queue and exchange of a queue binding; the default exchange
+    /// takes no explicit bindings.
+    fn binding_ends(
+        &self,
+        queue: &str,
+        exchange: &str,
+        conn_id: u64,
+    ) -> AmqpResult<(Arc<Queue>, Arc<Exchange>)> {
+        if exchange.is_empty() {
+            return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
+        }
+        Ok((self.queue_for(queue, conn_id)?, self.exchange(exchange)?))
+    }
+
     pub fn bind(
         &self,
         queue: &str,
@@ -460,11 +467,7 @@ impl Vhost {
         args: &FieldTable,
         conn_id: u64,
     ) -> AmqpResult<()> {
-        if exchange.is_empty() {
-            return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
-        }
-        let q = self.queue_for(queue, conn_id)?;
-        let x = self.exchange(exchange)?;
+        let (q, x) = self.binding_ends(queue, exchange, conn_id)?;
         let x_match = binding_checks(&x, key, args)?;
         let durable = x.durable && q.durable && q.exclusive_owner.is_none();
         x.bind(Binding {
@@ -484,11 +487,7 @@ impl Vhost {
         args: &FieldTable,
         conn_id: u64,
     ) -> AmqpResult<()> {
-        if exchange.is_empty() {
-            return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
-        }
-        let q = self.queue_for(queue, conn_id)?;
-        let x = self.exchange(exchange)?;
+        let (q, x) = self.binding_ends(queue, exchange, conn_id)?;
         let durable = x.durable && q.durable;
         self.unbind_dest(&x, &Destination::Queue(q), key, args);
         self.persist_if(durable)
@@ -549,10 +548,6 @@ impl Vhost {
             return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
         }
         Ok((self.exchange(destination)?, self.exchange(source)?))
-    }
-
-    pub fn queue_names(&self) -> Vec<String> {
-        self.queues.iter().map(|q| q.name.to_string()).collect()
     }
 }
 

@@ -9,8 +9,7 @@ impl Vhost {
         let v = Vhost::new(name, store.clone());
         let defs = Definitions::load(&v.definitions_path())?;
         for x in defs.exchanges {
-            if x.kind == DELAYED_TYPE {
-                let kind = delayed_type(&x.arguments).unwrap_or(ExchangeKind::Direct);
+            let (kind, delayed) = if x.kind == DELAYED_TYPE {
                 let dir = store.queue_dir(name, &delay_queue_name(&x.name));
                 let (log, recovered) = QueueLog::open(&dir, store.sync.clone())?;
                 tracing::info!(
@@ -21,37 +20,33 @@ impl Vhost {
                 let q = v
                     .delay_queue(&x.name, true, recovered, Some(log))
                     .map_err(std::io::Error::other)?;
-                v.exchanges.insert(
-                    x.name.as_str().into(),
-                    Exchange::new_delayed(
-                        x.name.as_str().into(),
-                        kind,
-                        true,
-                        x.auto_delete,
-                        x.internal,
-                        x.arguments,
-                        q,
-                    ),
-                );
-                continue;
-            }
-            let Some(kind) = ExchangeKind::parse(&x.kind) else {
-                tracing::error!(
-                    "vhost '{name}': exchange '{}' has unknown type '{}'; skipped",
-                    x.name,
-                    x.kind
-                );
-                continue;
+                (
+                    delayed_type(&x.arguments).unwrap_or(ExchangeKind::Direct),
+                    Some(q),
+                )
+            } else {
+                match ExchangeKind::parse(&x.kind) {
+                    Some(k) => (k, None),
+                    None => {
+                        tracing::error!(
+                            "vhost '{name}': exchange '{}' has unknown type '{}'; skipped",
+                            x.name,
+                            x.kind
+                        );
+                        continue;
+                    }
+                }
             };
             v.exchanges.insert(
                 x.name.as_str().into(),
-                Exchange::new(
+                Exchange::with_delay_queue(
                     x.name.as_str().into(),
                     kind,
                     true,
                     x.auto_delete,
                     x.internal,
                     x.arguments,
+                    delayed,
                 ),
             );
         }
