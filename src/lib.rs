@@ -11,6 +11,7 @@
 //! - [`channel`]: per-class method handlers, publish assembly, acks, confirms
 //! - [`broker`]: vhosts and their registries, RabbitMQ's declare rules
 //! - [`exchange`]: direct, fanout, topic, headers routing
+//! - [`dedup`]: x-message-deduplication caches for exchanges and queues
 //! - [`queue`]: ready list, consumers, round-robin dispatch with prefetch
 //! - [`message`]: the `Arc`-shared message with its `Bytes` body
 //! - [`store`]: durable definitions, per-queue message logs, group-commit fsync
@@ -29,6 +30,7 @@ pub mod channel;
 pub mod codec;
 pub mod config;
 pub mod connection;
+pub mod dedup;
 pub mod error;
 pub mod exchange;
 pub mod field;

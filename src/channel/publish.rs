@@ -227,7 +227,18 @@ impl Channel {
         if let Some(q) = &x.delayed
             && let Some(due) = delay_of(msg)
         {
-            // Held by the exchange until due; then routed by the timer.
+            if !x.admit(&msg.properties) {
+                // A duplicate by the exchange's deduplication: unroutable.
+                if mandatory {
+                    self.basic_return(ctx, msg);
+                }
+                return Enqueued {
+                    ticket: 0,
+                    failed: false,
+                };
+            }
+            // Held by the exchange until due; then routed by the timer
+            // (without a second deduplication check).
             return match q.delay(msg.clone(), due) {
                 Published::Accepted { ticket } => Enqueued {
                     ticket,
@@ -254,6 +265,7 @@ impl Channel {
                     delivered = true;
                     done.ticket = done.ticket.max(ticket);
                 }
+                Published::Duplicate => delivered = true,
                 Published::Dropped => {}
                 // RabbitMQ nacks a publish a full queue refused.
                 Published::Failed | Published::Rejected => done.failed = true,

@@ -6,14 +6,17 @@ pub mod consistent_hash;
 pub mod headers;
 pub mod topic;
 
+use crate::dedup::{DedupArgs, Window};
 use crate::queue::Queue;
 use amq_protocol::protocol::BasicProperties;
 use amq_protocol::types::{FieldTable, ShortString};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The delayed-message exchange type (RabbitMQ's plugin of that name).
 pub const DELAYED_TYPE: &str = "x-delayed-message";
+/// The message-deduplication plugin's exchange type.
+pub const DEDUP_TYPE: &str = "x-message-deduplication";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExchangeKind {
@@ -22,6 +25,9 @@ pub enum ExchangeKind {
     Topic,
     Headers,
     ConsistentHash,
+    /// The deduplication plugin's exchange type: fanout routing of messages
+    /// that are not duplicates.
+    MessageDeduplication,
 }
 
 impl ExchangeKind {
@@ -32,6 +38,7 @@ impl ExchangeKind {
             "topic" => ExchangeKind::Topic,
             "headers" => ExchangeKind::Headers,
             "x-consistent-hash" => ExchangeKind::ConsistentHash,
+            DEDUP_TYPE => ExchangeKind::MessageDeduplication,
             _ => return None,
         })
     }
@@ -43,6 +50,7 @@ impl ExchangeKind {
             ExchangeKind::Topic => "topic",
             ExchangeKind::Headers => "headers",
             ExchangeKind::ConsistentHash => "x-consistent-hash",
+            ExchangeKind::MessageDeduplication => DEDUP_TYPE,
         }
     }
 }
@@ -127,6 +135,8 @@ pub struct Exchange {
     /// For an x-delayed-message exchange: the hidden queue holding messages
     /// until their x-delay is over (`kind` is then its x-delayed-type).
     pub delayed: Option<Arc<Queue>>,
+    /// x-message-deduplication: the header and the window of values seen.
+    dedup: Option<(DedupArgs, Mutex<Window>)>,
     bindings: RwLock<Bindings>,
 }
 
@@ -153,9 +163,18 @@ impl Exchange {
         arguments: FieldTable,
         delayed: Option<Arc<Queue>>,
     ) -> Arc<Exchange> {
+        // Declare validated the arguments; recovered ones were valid then.
+        let dedup = DedupArgs::parse(&arguments, kind == ExchangeKind::MessageDeduplication)
+            .ok()
+            .flatten()
+            .map(|a| {
+                let w = a.window();
+                (a, Mutex::new(w))
+            });
         Arc::new(Exchange {
             name,
             kind,
+            dedup,
             durable,
             auto_delete,
             internal,
@@ -172,6 +191,19 @@ impl Exchange {
         } else {
             self.kind.as_str()
         }
+    }
+
+    /// Deduplication: false if the message is a duplicate of one this
+    /// exchange routed recently; otherwise it is remembered.
+    pub fn admit(&self, props: &BasicProperties) -> bool {
+        let Some((args, window)) = &self.dedup else {
+            return true;
+        };
+        let Some(key) = args.key_of(props) else {
+            return true;
+        };
+        let mut w = window.lock().unwrap_or_else(|p| p.into_inner());
+        w.admit(key, props, crate::queue::expiry::now_ms())
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Bindings> {
@@ -279,7 +311,7 @@ impl Exchange {
                     }
                 }
             }
-            ExchangeKind::Fanout => {
+            ExchangeKind::Fanout | ExchangeKind::MessageDeduplication => {
                 for b in &g.list {
                     out.push(&b.dest);
                 }

@@ -34,6 +34,8 @@ pub struct QueueArgs {
     /// Set by the broker, not by clients: this is the hidden queue of a
     /// delayed-message exchange, and due messages are routed through it.
     pub delay_for: Option<String>,
+    /// x-message-deduplication and its settings.
+    pub dedup: Option<crate::dedup::DedupArgs>,
 }
 
 /// A quorum queue's default delivery limit, as in RabbitMQ 4.
@@ -134,6 +136,8 @@ impl QueueArgs {
                 return Err(invalid(k.as_str(), queue, vhost, &why));
             }
         }
+        a.dedup =
+            crate::dedup::DedupArgs::parse(args, false).map_err(AmqpError::precondition_failed)?;
         if a.quorum {
             if args.inner().contains_key("x-max-priority") {
                 return Err(AmqpError::precondition_failed(format!(

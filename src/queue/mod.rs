@@ -8,6 +8,7 @@ pub mod consumer;
 pub mod expiry;
 pub mod ready;
 
+use crate::dedup::QueueDedup;
 use crate::message::Message;
 use crate::store::queue_log::QueueLog;
 use amq_protocol::types::{FieldTable, ShortString};
@@ -76,6 +77,8 @@ struct QueueState {
     scheduled: Option<u64>,
     /// Last declare, get or consumer change, ms (for x-expires).
     last_used: u64,
+    /// x-message-deduplication state.
+    dedup: Option<QueueDedup>,
 }
 
 /// What became of a publish to one queue.
@@ -89,6 +92,9 @@ pub enum Published {
     Failed,
     /// The queue is full and its overflow is reject-publish(-dlx).
     Rejected,
+    /// A duplicate under x-message-deduplication: dropped, yet routed (no
+    /// return, and confirmed), as with the plugin.
+    Duplicate,
 }
 
 /// Why a consumer could not be added.
@@ -138,6 +144,7 @@ impl Queue {
             log,
             last_used: now_ms(),
             ready: Levels::new(args.max_priority),
+            dedup: args.dedup.as_ref().map(QueueDedup::new),
             ..QueueState::default()
         };
         // Recovered messages stay on disk until delivered; they may have been
@@ -199,6 +206,13 @@ impl Queue {
         if st.deleted {
             return Published::Dropped;
         }
+        let dedup_key = match (&self.args.dedup, &st.dedup) {
+            (Some(a), Some(d)) => match a.key_of(&msg.properties) {
+                Some(k) if d.is_duplicate(&k, now_ms()) => return Published::Duplicate,
+                k => k,
+            },
+            _ => None,
+        };
         if self.args.overflow != Overflow::DropHead && st.is_full(&self.args, msg.body_size()) {
             if self.args.overflow == Overflow::RejectPublishDlx {
                 dead.push(DeadLetter {
@@ -223,6 +237,9 @@ impl Queue {
             }
         }
         st.next_seq += 1;
+        if let (Some(k), Some(d)) = (dedup_key, st.dedup.as_mut()) {
+            d.record(k, seq, &msg.properties, now_ms());
+        }
         match persisted {
             // A long backlog keeps its bodies on disk only; so does a
             // delayed-message exchange, whose messages wait long anyway.
@@ -589,8 +606,14 @@ impl QueueState {
         }
     }
 
-    /// These messages are gone for good: record it in the log, if any.
-    fn forget(&mut self, seqs: impl IntoIterator<Item = u64>) {
+    /// These messages are gone for good: record it in the log, if any,
+    /// and free their deduplication keys.
+    fn forget(&mut self, seqs: impl IntoIterator<Item = u64> + Clone) {
+        if let Some(d) = self.dedup.as_mut() {
+            for seq in seqs.clone() {
+                d.forget(seq);
+            }
+        }
         if let Some(log) = self.log.as_mut() {
             log.ack(seqs);
         }

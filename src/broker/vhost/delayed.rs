@@ -54,7 +54,7 @@ impl Vhost {
         let mut routed = Routed::default();
         let mut overflow = Vec::new();
         for d in due {
-            self.route(
+            self.route_admitted(
                 &x,
                 d.msg.routing_key.as_str(),
                 &d.msg.properties,

@@ -209,6 +209,7 @@ impl Vhost {
                     consistent_hash::check_arguments(s.arguments)
                         .map_err(AmqpError::precondition_failed)?;
                 }
+                check_dedup_arguments(kind, s.arguments)?;
                 let queue = if delayed {
                     Some(self.delay_queue(s.name, s.durable, Vec::new(), None)?)
                 } else {
@@ -561,4 +562,30 @@ fn binding_checks(x: &Exchange, key: &str, args: &FieldTable) -> AmqpResult<head
             .map_err(AmqpError::precondition_failed),
         _ => Ok(headers::XMatch::All),
     }
+}
+
+/// x-message-deduplication arguments: LavinMQ's checks for any exchange,
+/// and the plugin's for its exchange type (which needs a cache size).
+fn check_dedup_arguments(kind: ExchangeKind, args: &FieldTable) -> AmqpResult<()> {
+    let plugin = kind == ExchangeKind::MessageDeduplication;
+    let parsed = crate::dedup::DedupArgs::parse(args, plugin);
+    if plugin {
+        let bad_ttl = match &parsed {
+            Ok(Some(a)) => a.cache_ttl == Some(0),
+            Ok(None) => false,
+            Err(e) => e.starts_with("x-cache-ttl"),
+        };
+        let size_ok = matches!(&parsed, Ok(Some(a)) if a.cache_size.is_some_and(|n| n > 0));
+        if !size_ok && !bad_ttl {
+            return Err(AmqpError::precondition_failed(
+                "Missing or invalid argument, 'x-cache-size' must be an integer greater than 0",
+            ));
+        }
+        if bad_ttl {
+            return Err(AmqpError::precondition_failed(
+                "Invalid argument, 'x-cache-ttl' must be an integer greater than 0",
+            ));
+        }
+    }
+    parsed.map(|_| ()).map_err(AmqpError::precondition_failed)
 }

@@ -7,7 +7,24 @@ impl Vhost {
     /// Route to queues (left in `r.queues`, each once): the default exchange
     /// by queue name, others by bindings, through exchange-to-exchange
     /// bindings, and to the alternate exchange when nothing matched.
+    /// An exchange with deduplication drops a duplicate here: it routes nowhere.
     pub fn route(&self, x: &Arc<Exchange>, key: &str, props: &BasicProperties, r: &mut Routed) {
+        r.clear();
+        if !x.admit(props) {
+            return;
+        }
+        self.route_admitted(x, key, props, r);
+    }
+
+    /// Route a message `x` already admitted (a delayed message coming due
+    /// was checked for duplicates when it was published).
+    pub fn route_admitted(
+        &self,
+        x: &Arc<Exchange>,
+        key: &str,
+        props: &BasicProperties,
+        r: &mut Routed,
+    ) {
         r.clear();
         if x.name.as_str().is_empty() {
             if let Some(q) = self.queues.get(key) {
@@ -27,7 +44,12 @@ impl Vhost {
                 .alternate()
                 .and_then(|name| self.exchanges.get(name).map(|e| e.clone()))
             {
-                Some(ae) if !seen.iter().any(|s| Arc::ptr_eq(s, &ae)) => from = ae,
+                Some(ae) if !seen.iter().any(|s| Arc::ptr_eq(s, &ae)) => {
+                    if !ae.admit(props) {
+                        return;
+                    }
+                    from = ae;
+                }
                 _ => return,
             }
         }
@@ -52,7 +74,9 @@ impl Vhost {
                 continue;
             }
             seen.push(next.clone());
-            next.route(key, props, r);
+            if next.admit(props) {
+                next.route(key, props, r);
+            }
         }
     }
 }
