@@ -35,6 +35,11 @@ pub struct Config {
     /// Let the default user `guest` connect from non-loopback addresses
     /// (RabbitMQ's `loopback_users = none`).
     pub guest_remote: bool,
+    /// Consumer acknowledgement timeout, ms: a channel holding a delivery
+    /// unacknowledged for longer is closed (406) and its messages requeued,
+    /// as RabbitMQ's `consumer_timeout`. Off unless set; a queue's
+    /// `x-consumer-timeout` argument or `consumer-timeout` policy overrides it.
+    pub consumer_timeout: Option<u64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -63,6 +68,7 @@ impl Default for Config {
             guest_remote: false,
             fsync: true,
             definitions: None,
+            consumer_timeout: None,
         }
     }
 }

@@ -24,6 +24,10 @@ struct Args {
     /// A RabbitMQ definitions.json to import at boot (see config/definitions.example.json).
     #[arg(long, env = "FERRETMQ_DEFINITIONS")]
     definitions: Option<PathBuf>,
+    /// Consumer acknowledgement timeout in ms (RabbitMQ's consumer_timeout):
+    /// a channel holding a delivery unacknowledged longer is closed. Off by default.
+    #[arg(long, env = "FERRETMQ_CONSUMER_TIMEOUT")]
+    consumer_timeout: Option<u64>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "FERRETMQ_LOG")]
     log: Option<String>,
@@ -52,6 +56,9 @@ fn main() -> std::process::ExitCode {
     }
     if args.no_fsync {
         config.fsync = false;
+    }
+    if let Some(t) = args.consumer_timeout {
+        config.consumer_timeout = Some(t);
     }
     if let Some(l) = args.log {
         config.log = l;

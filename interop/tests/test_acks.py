@@ -1,5 +1,8 @@
 """Ack, nack, reject, recover and prefetch as RabbitMQ does them."""
+import time
+
 import pika
+import pytest
 
 from conftest import depth, get_one, soft_error_code, wait_for
 
@@ -100,3 +103,39 @@ def test_unacked_messages_return_when_the_connection_dies(connect, names):
     wait_for(lambda: depth(ch1, q) == 20, what="requeue after disconnect")
     first = get_one(ch1, q)
     assert first[2] == b"0" and first[0].redelivered
+
+
+def _supports_queue_consumer_timeout(conn):
+    """x-consumer-timeout exists from RabbitMQ 3.12 on (and in ferretmq)."""
+    props = conn._impl.server_properties
+    if props.get("product") != "RabbitMQ":
+        return True
+    version = props.get("version", b"0")
+    version = version.decode() if isinstance(version, bytes) else version
+    return tuple(int(p) for p in version.split(".")[:2]) >= (3, 12)
+
+
+def test_consumer_timeout_closes_the_channel_and_requeues(connect, names):
+    conn = connect()
+    if not _supports_queue_consumer_timeout(conn):
+        pytest.skip("this RabbitMQ has no per-queue x-consumer-timeout")
+    q = names.queue("timed")
+    ch = conn.channel()
+    ch.queue_declare(q, arguments={"x-consumer-timeout": 500})
+    ch.basic_publish("", q, b"slow job")
+    late = conn.channel()
+    closed = []
+    late._impl.add_on_close_callback(lambda _ch, reason: closed.append(reason))
+    method, _, body = late.basic_get(q)
+    assert body == b"slow job"
+    started = time.monotonic()
+    wait_for(lambda: conn.process_data_events(time_limit=0.05) or closed, timeout=90,
+             what="the channel closed for its late ack")
+    assert time.monotonic() - started >= 0.45
+    reason = closed[0]
+    assert reason.reply_code == 406
+    assert reason.reply_text.startswith(
+        "PRECONDITION_FAILED - delivery acknowledgement on channel")
+    assert "timed out. Timeout value used: 500 ms" in reason.reply_text
+    # Requeued, and the rest of the connection carries on.
+    assert depth(ch, q) == 1

@@ -32,6 +32,7 @@ const QUEUE_KEYS: &[(&str, &str)] = &[
     ("dead-letter-exchange", "x-dead-letter-exchange"),
     ("dead-letter-routing-key", "x-dead-letter-routing-key"),
     ("delivery-limit", "x-delivery-limit"),
+    ("consumer-timeout", "x-consumer-timeout"),
     ("queue-mode", "x-queue-mode"),
 ];
 

@@ -8,7 +8,7 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::queue::consumer::ConsumerHandle;
 use crate::queue::ready::Entry;
 use crate::queue::{DeadLetter, DeathReason, Queue};
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 pub struct Unacked {
@@ -17,6 +17,10 @@ pub struct Unacked {
     pub entry: Entry,
     /// The consumer whose prefetch this delivery counts against (None for Basic.Get).
     pub consumer: Option<Arc<ConsumerHandle>>,
+    /// The consumer acknowledgement timeout it runs under, ms (0: none).
+    pub timeout: u64,
+    /// When that timeout runs out, ms.
+    pub deadline: u64,
 }
 
 /// Unacked deliveries in tag order. Tags only grow, so appends are at the
@@ -24,22 +28,32 @@ pub struct Unacked {
 #[derive(Default)]
 pub struct UnackedList {
     list: VecDeque<Unacked>,
+    /// (deadline, tag) of deliveries under an acknowledgement timeout; empty
+    /// unless one is configured, so it costs nothing otherwise.
+    timed: BTreeSet<(u64, u64)>,
 }
 
 impl UnackedList {
     pub fn push(&mut self, u: Unacked) {
+        if u.timeout != 0 {
+            self.timed.insert((u.deadline, u.tag));
+        }
         self.list.push_back(u);
     }
 
     /// Put back deliveries taken out (a rolled-back transaction's acks).
     pub fn restore(&mut self, entries: Vec<Unacked>) {
         for u in entries {
+            if u.timeout != 0 {
+                self.timed.insert((u.deadline, u.tag));
+            }
             let at = self.list.partition_point(|x| x.tag < u.tag);
             self.list.insert(at, u);
         }
     }
 
     pub fn take_all(&mut self) -> Vec<Unacked> {
+        self.timed.clear();
         self.list.drain(..).collect()
     }
 
@@ -49,11 +63,32 @@ impl UnackedList {
             return Some(self.take_all());
         }
         let idx = self.list.binary_search_by_key(&tag, |u| u.tag).ok()?;
-        if multiple {
-            Some(self.list.drain(..=idx).collect())
+        let taken: Vec<Unacked> = if multiple {
+            self.list.drain(..=idx).collect()
         } else {
-            self.list.remove(idx).map(|u| vec![u])
+            self.list.remove(idx).into_iter().collect()
+        };
+        if !self.timed.is_empty() {
+            for u in taken.iter().filter(|u| u.timeout != 0) {
+                self.timed.remove(&(u.deadline, u.tag));
+            }
         }
+        Some(taken)
+    }
+
+    /// The earliest acknowledgement deadline, ms.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.timed.first().map(|&(at, _)| at)
+    }
+
+    /// The timeout of a delivery whose deadline has passed by `now`, if any.
+    pub fn timed_out(&self, now: u64) -> Option<u64> {
+        let &(at, tag) = self.timed.first()?;
+        if at > now {
+            return None;
+        }
+        let idx = self.list.binary_search_by_key(&tag, |u| u.tag).ok()?;
+        Some(self.list[idx].timeout)
     }
 }
 

@@ -143,11 +143,14 @@ impl Channel {
         ctx.out
             .content(self.id, &msg.header_raw, &msg.body, ctx.frame_max);
         if !g.no_ack {
+            let timeout = ack_timeout(ctx, &queue);
             self.unacked.push(Unacked {
                 tag,
                 queue,
                 entry,
                 consumer: None,
+                timeout,
+                deadline: deadline(timeout),
             });
         }
         Ok(())
@@ -178,11 +181,14 @@ impl Channel {
         ctx.out
             .content(self.id, &msg.header_raw, &msg.body, ctx.frame_max);
         if !d.consumer.no_ack {
+            let timeout = ack_timeout(ctx, &d.queue);
             self.unacked.push(Unacked {
                 tag,
                 queue: d.queue,
                 entry: d.entry,
                 consumer: Some(d.consumer),
+                timeout,
+                deadline: deadline(timeout),
             });
         }
         Ok(())
@@ -217,4 +223,21 @@ fn consumer_priority(args: &amq_protocol::types::FieldTable) -> i32 {
         .get("x-priority")
         .and_then(crate::field::int)
         .map_or(0, |p| p.clamp(i32::MIN as i64, i32::MAX as i64) as i32)
+}
+
+/// The consumer acknowledgement timeout for a delivery from `q`, ms (0:
+/// none): the queue's x-consumer-timeout (or policy), else the broker's.
+fn ack_timeout(ctx: &Ctx, q: &crate::queue::Queue) -> u64 {
+    q.args
+        .consumer_timeout
+        .or(ctx.consumer_timeout)
+        .unwrap_or(0)
+}
+
+fn deadline(timeout: u64) -> u64 {
+    if timeout == 0 {
+        0
+    } else {
+        crate::queue::expiry::now_ms().saturating_add(timeout)
+    }
 }

@@ -35,6 +35,8 @@ pub struct Ctx<'a> {
     pub cancel_notify: bool,
     /// The highest store ticket known to be on disk.
     pub durable: u64,
+    /// The broker's consumer acknowledgement timeout, ms (None: off).
+    pub consumer_timeout: Option<u64>,
     /// Exclusive queues this connection declared, deleted when it closes.
     pub exclusive_queues: &'a mut Vec<Arc<Queue>>,
 }
@@ -233,6 +235,21 @@ impl Channel {
         acks::requeue(ctx.vhost, all);
         self.publishing = None;
         self.reply_queue = None;
+    }
+
+    /// When the earliest unacknowledged delivery under a timeout runs out, ms.
+    pub fn ack_deadline(&self) -> Option<u64> {
+        self.unacked.next_deadline()
+    }
+
+    /// The error that closes this channel if a delivery has stayed
+    /// unacknowledged past its timeout by `now`, in RabbitMQ's words.
+    pub fn ack_timed_out(&self, now: u64) -> Option<AmqpError> {
+        let timeout = self.unacked.timed_out(now)?;
+        Some(AmqpError::precondition_failed(format!(
+            "delivery acknowledgement on channel {} timed out. Timeout value used: {timeout} ms. This timeout value can be configured, see consumers doc guide to learn more",
+            self.id
+        )))
     }
 
     /// Ask every queue this channel consumes from to dispatch again.

@@ -35,6 +35,7 @@ macro_rules! ctx {
             max_message_size: $c.broker.config.max_message_size,
             cancel_notify: $c.cancel_notify,
             durable: *$c.durable.borrow(),
+            consumer_timeout: $c.broker.config.consumer_timeout,
             exclusive_queues: &mut $c.exclusive_queues,
         }
     };
@@ -158,6 +159,11 @@ impl Connection {
         self.flush();
         while self.state != State::Done {
             let awaiting_disk = self.channels.values().any(|c| c.awaits_disk());
+            let ack_deadline = self
+                .channels
+                .values()
+                .filter_map(|c| c.ack_deadline())
+                .min();
             if rbuf.capacity() - rbuf.len() < 8 * 1024 {
                 rbuf.reserve(64 * 1024);
             }
@@ -174,6 +180,9 @@ impl Connection {
                     for ev in events.drain(..) {
                         self.queue_event(ev);
                     }
+                }
+                _ = sleep_until_ms(ack_deadline.unwrap_or(0)), if ack_deadline.is_some() => {
+                    self.close_timed_out_channels();
                 }
                 r = self.durable.changed(), if awaiting_disk => {
                     if r.is_err() { break; }
@@ -333,24 +342,46 @@ impl Connection {
                 Ok(())
             }
             Err(e) if e.scope == Scope::Channel => {
-                tracing::debug!(conn = self.id, channel = id, "channel error: {e}");
-                if let Some(mut ch) = self.channels.remove(&id) {
-                    ch.flush_confirms(&mut ctx);
-                    ch.release(&mut ctx);
-                }
-                self.out.method(
-                    id,
-                    AMQPClass::Channel(channel::AMQPMethod::Close(channel::Close {
-                        reply_code: e.code as u16,
-                        reply_text: e.reply_text().into(),
-                        class_id: e.class_id,
-                        method_id: e.method_id,
-                    })),
-                );
-                self.closing.insert(id, ());
+                self.close_channel(id, e);
                 Ok(())
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Close a channel for a channel-scoped error: give back what it holds,
+    /// send Channel.Close, and ignore its frames until Close-Ok.
+    fn close_channel(&mut self, id: u16, e: AmqpError) {
+        tracing::debug!(conn = self.id, channel = id, "channel error: {e}");
+        if let Some(mut ch) = self.channels.remove(&id) {
+            let mut ctx = ctx!(self);
+            ch.flush_confirms(&mut ctx);
+            ch.release(&mut ctx);
+        }
+        self.out.method(
+            id,
+            AMQPClass::Channel(channel::AMQPMethod::Close(channel::Close {
+                reply_code: e.code as u16,
+                reply_text: e.reply_text().into(),
+                class_id: e.class_id,
+                method_id: e.method_id,
+            })),
+        );
+        self.closing.insert(id, ());
+    }
+
+    /// Consumer acknowledgement timeout: close (406) every channel holding a
+    /// delivery unacknowledged past its time; its messages are requeued.
+    fn close_timed_out_channels(&mut self) {
+        let now = crate::queue::expiry::now_ms();
+        let late: Vec<(u16, AmqpError)> = self
+            .channels
+            .iter()
+            .filter_map(|(id, ch)| ch.ack_timed_out(now).map(|e| (*id, e)))
+            .collect();
+        for (id, e) in late {
+            tracing::warn!(conn = self.id, channel = id, "{}", e.text);
+            self.close_channel(id, e);
         }
     }
 
@@ -461,4 +492,10 @@ fn give_back(d: crate::queue::consumer::Delivery) {
         d.consumer.channel_credit.give_back(1);
     }
     d.queue.return_undelivered(d.entry, !d.consumer.no_ack);
+}
+
+/// Sleep until a wall-clock time in ms (deadlines are kept as such).
+async fn sleep_until_ms(at: u64) {
+    let wait = at.saturating_sub(crate::queue::expiry::now_ms());
+    tokio::time::sleep(Duration::from_millis(wait)).await;
 }

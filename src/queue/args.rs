@@ -34,6 +34,8 @@ pub struct QueueArgs {
     /// Set by the broker, not by clients: this is the hidden queue of a
     /// delayed-message exchange, and due messages are routed through it.
     pub delay_for: Option<String>,
+    /// x-consumer-timeout: how long a delivery may stay unacknowledged, ms.
+    pub consumer_timeout: Option<u64>,
     /// x-message-deduplication and its settings.
     pub dedup: Option<crate::dedup::DedupArgs>,
 }
@@ -115,6 +117,7 @@ impl QueueArgs {
                     }
                 }),
                 "x-delivery-limit" => count(v, false).map(|n| a.delivery_limit = Some(n)),
+                "x-consumer-timeout" => count(v, false).map(|n| a.consumer_timeout = Some(n)),
                 "x-queue-type" => string(v).and_then(|t| match t.as_str() {
                     "classic" => Ok(()),
                     "quorum" => {
