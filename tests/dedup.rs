@@ -308,3 +308,16 @@ async fn bad_deduplication_arguments_are_refused() {
     .expect_err("refused");
     assert!(closed_with(&err, 406), "{err:?}");
 }
+
+#[tokio::test]
+async fn queue_frees_a_value_once_delivered_without_ack() {
+    let b = start().await;
+    let (_c, ch) = confirming(&b).await;
+    queue_with(&ch, "q", &[("x-message-deduplication", AMQPValue::Boolean(true))]).await;
+    let mut c = consume(&ch, "q", true).await;
+    send(&ch, "", "q", dedup_id("a"), false).await;
+    next(&mut c).await;
+    // Delivered with no-ack, it has left the queue: the value is free again.
+    send(&ch, "", "q", dedup_id("a"), false).await;
+    next(&mut c).await;
+}

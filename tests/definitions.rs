@@ -59,3 +59,58 @@ async fn a_queue_argument_wins_over_the_policy() {
     assert_eq!(depth(&ch, "capped.policy").await, 1);
     assert_eq!(depth(&ch, "capped.own").await, 3);
 }
+
+#[tokio::test]
+async fn policies_apply_to_durable_queues_recovered_at_boot() {
+    let dir = tempfile::tempdir().expect("dir");
+    let defs = dir.path().join("defs.json");
+    std::fs::write(
+        &defs,
+        r#"{"policies":[{"vhost":"/","name":"cap","pattern":"^capped","apply-to":"queues","priority":0,
+            "definition":{"max-length":2}}]}"#,
+    )
+    .expect("write");
+    let with_defs = |c: &mut ferretmq::Config| c.definitions = Some(defs.clone());
+    let b = start_with(with_defs).await;
+    {
+        let (_c, ch) = b.channel().await;
+        within(ch.queue_declare(
+            "capped.durable".into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        ))
+        .await
+        .expect("declare");
+        for i in 0..3u8 {
+            publish_persistent(&ch, "capped.durable", &[i]).await;
+        }
+        assert_eq!(depth(&ch, "capped.durable").await, 2);
+    }
+    let b = b.restart_with(with_defs).await;
+    let (_c, ch) = b.channel().await;
+    for i in 3..6u8 {
+        publish_persistent(&ch, "capped.durable", &[i]).await;
+    }
+    assert_eq!(
+        depth(&ch, "capped.durable").await,
+        2,
+        "the policy still caps it"
+    );
+    let m = get(&ch, "capped.durable").await.expect("head");
+    assert_eq!(m.data, [4], "drop-head kept the newest");
+}
+
+async fn publish_persistent(ch: &lapin::Channel, queue: &str, body: &[u8]) {
+    within(ch.basic_publish(
+        "".into(),
+        queue.into(),
+        BasicPublishOptions::default(),
+        body,
+        lapin::BasicProperties::default().with_delivery_mode(2),
+    ))
+    .await
+    .expect("publish");
+}

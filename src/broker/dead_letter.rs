@@ -18,7 +18,8 @@ impl Vhost {
         if dead.is_empty() {
             return;
         }
-        let Some(dlx_name) = queue.args.dead_letter_exchange.as_deref() else {
+        let args = queue.args();
+        let Some(dlx_name) = args.dead_letter_exchange.as_deref() else {
             return;
         };
         let Ok(dlx) = self.exchange(dlx_name) else {
@@ -32,8 +33,7 @@ impl Vhost {
         let mut routed = Routed::default();
         let mut overflow = Vec::new();
         for d in dead {
-            let key = queue
-                .args
+            let key = args
                 .dead_letter_routing_key
                 .clone()
                 .unwrap_or_else(|| d.msg.routing_key.to_string());

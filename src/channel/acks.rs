@@ -130,7 +130,7 @@ pub(super) fn finish(vhost: &Vhost, taken: Vec<Unacked>, how: Settle) {
         }
         let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
         q.settle(&seqs);
-        if how == Settle::Reject && q.args.dead_letter_exchange.is_some() {
+        if how == Settle::Reject && q.args().dead_letter_exchange.is_some() {
             let dead = entries
                 .into_iter()
                 .map(|e| DeadLetter {

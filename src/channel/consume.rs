@@ -143,7 +143,11 @@ impl Channel {
         ctx.out
             .content(self.id, &msg.header_raw, &msg.body, ctx.frame_max);
         if !g.no_ack {
-            let timeout = ack_timeout(ctx, &queue);
+            let timeout = queue
+                .args()
+                .consumer_timeout
+                .or(ctx.consumer_timeout)
+                .unwrap_or(0);
             self.unacked.push(Unacked {
                 tag,
                 queue,
@@ -181,7 +185,7 @@ impl Channel {
         ctx.out
             .content(self.id, &msg.header_raw, &msg.body, ctx.frame_max);
         if !d.consumer.no_ack {
-            let timeout = ack_timeout(ctx, &d.queue);
+            let timeout = d.ack_timeout.or(ctx.consumer_timeout).unwrap_or(0);
             self.unacked.push(Unacked {
                 tag,
                 queue: d.queue,
@@ -223,15 +227,6 @@ fn consumer_priority(args: &amq_protocol::types::FieldTable) -> i32 {
         .get("x-priority")
         .and_then(crate::field::int)
         .map_or(0, |p| p.clamp(i32::MIN as i64, i32::MAX as i64) as i32)
-}
-
-/// The consumer acknowledgement timeout for a delivery from `q`, ms (0:
-/// none): the queue's x-consumer-timeout (or policy), else the broker's.
-fn ack_timeout(ctx: &Ctx, q: &crate::queue::Queue) -> u64 {
-    q.args
-        .consumer_timeout
-        .or(ctx.consumer_timeout)
-        .unwrap_or(0)
 }
 
 fn deadline(timeout: u64) -> u64 {

@@ -63,6 +63,8 @@ pub struct Delivery {
     pub consumer: Arc<ConsumerHandle>,
     pub queue: Arc<Queue>,
     pub entry: Entry,
+    /// The queue's consumer acknowledgement timeout, ms, if it sets one.
+    pub ack_timeout: Option<u64>,
 }
 
 pub enum QueueEvent {

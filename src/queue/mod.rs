@@ -17,7 +17,7 @@ use consumer::{ConsumerHandle, Delivery, QueueEvent};
 use expiry::{ExpiryTimer, now_ms};
 use ready::{Entry, Levels, Paged, Slot};
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 pub struct Queue {
     pub name: ShortString,
@@ -26,8 +26,9 @@ pub struct Queue {
     pub exclusive_owner: Option<u64>,
     pub auto_delete: bool,
     pub arguments: FieldTable,
-    /// The arguments as parsed at declare.
-    pub args: QueueArgs,
+    /// The effective arguments (own ones and policies'), for readers outside
+    /// the state lock; `QueueState::args` is the same, for those inside.
+    args: RwLock<Arc<QueueArgs>>,
     timer: Option<Arc<ExpiryTimer>>,
     state: Mutex<QueueState>,
 }
@@ -79,6 +80,7 @@ struct QueueState {
     last_used: u64,
     /// x-message-deduplication state.
     dedup: Option<QueueDedup>,
+    args: Arc<QueueArgs>,
 }
 
 /// What became of a publish to one queue.
@@ -145,6 +147,7 @@ impl Queue {
             last_used: now_ms(),
             ready: Levels::new(args.max_priority),
             dedup: args.dedup.as_ref().map(QueueDedup::new),
+            args: Arc::new(args.clone()),
             ..QueueState::default()
         };
         // Recovered messages stay on disk until delivered; they may have been
@@ -171,10 +174,29 @@ impl Queue {
             exclusive_owner,
             auto_delete,
             arguments,
-            args,
+            args: RwLock::new(Arc::new(args)),
             timer,
             state: Mutex::new(st),
         })
+    }
+
+    /// The effective arguments.
+    pub fn args(&self) -> Arc<QueueArgs> {
+        self.args.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// New effective arguments (a policy changed). Only what policies may
+    /// set changes; limits apply at once (dead-lettering into `dead`), TTLs
+    /// to messages published from now on.
+    pub fn set_args(self: &Arc<Self>, args: QueueArgs, dead: &mut Vec<DeadLetter>) {
+        let mut st = self.lock();
+        let args = Arc::new(args);
+        *self.args.write().unwrap_or_else(|p| p.into_inner()) = args.clone();
+        st.args = args;
+        if st.args.overflow == Overflow::DropHead {
+            st.drop_head(dead);
+        }
+        self.schedule(&mut st);
     }
 
     fn lock(&self) -> MutexGuard<'_, QueueState> {
@@ -187,34 +209,36 @@ impl Queue {
     /// and the queue durable) and hand what can go to consumers. Messages the
     /// queue lets go of meanwhile (max-length) are added to `dead`.
     pub fn publish(self: &Arc<Self>, msg: Arc<Message>, dead: &mut Vec<DeadLetter>) -> Published {
-        let expires = self.deadline(&msg);
-        self.publish_until(msg, expires, dead)
+        self.publish_until(msg, None, dead)
     }
 
     /// Hold a message for a delayed-message exchange until `due` (ms).
     pub fn delay(self: &Arc<Self>, msg: Arc<Message>, due: u64) -> Published {
-        self.publish_until(msg, due.max(1), &mut Vec::new())
+        self.publish_until(msg, Some(due.max(1)), &mut Vec::new())
     }
 
+    /// Enqueue until `due` (a delayed message), or by the TTLs that apply.
     fn publish_until(
         self: &Arc<Self>,
         msg: Arc<Message>,
-        expires: u64,
+        due: Option<u64>,
         dead: &mut Vec<DeadLetter>,
     ) -> Published {
         let mut st = self.lock();
+        let expires = due.unwrap_or_else(|| deadline(&st.args, &msg));
         if st.deleted {
             return Published::Dropped;
         }
-        let dedup_key = match (&self.args.dedup, &st.dedup) {
+        let args = st.args.clone();
+        let dedup_key = match (&args.dedup, &st.dedup) {
             (Some(a), Some(d)) => match a.key_of(&msg.properties) {
                 Some(k) if d.is_duplicate(&k, now_ms()) => return Published::Duplicate,
                 k => k,
             },
             _ => None,
         };
-        if self.args.overflow != Overflow::DropHead && st.is_full(&self.args, msg.body_size()) {
-            if self.args.overflow == Overflow::RejectPublishDlx {
+        if args.overflow != Overflow::DropHead && st.is_full(msg.body_size()) {
+            if args.overflow == Overflow::RejectPublishDlx {
                 dead.push(DeadLetter {
                     msg,
                     reason: DeathReason::Maxlen,
@@ -225,7 +249,7 @@ impl Queue {
         let seq = st.next_seq;
         let mut persisted = None;
         // A delayed-message exchange keeps every message it holds.
-        if (msg.is_persistent() || self.args.delay_for.is_some())
+        if (msg.is_persistent() || args.delay_for.is_some())
             && let Some(log) = st.log.as_mut()
         {
             match log.append(seq, expires, &msg) {
@@ -244,7 +268,7 @@ impl Queue {
             // A long backlog keeps its bodies on disk only; so does a
             // delayed-message exchange, whose messages wait long anyway.
             Some((_, loc))
-                if self.args.delay_for.is_some()
+                if args.delay_for.is_some()
                     || st.ready.bytes() + st.ready.len() * MESSAGE_OVERHEAD >= PAGE_AFTER_BYTES =>
             {
                 let level = st.ready.level_of(*msg.properties.priority());
@@ -270,8 +294,8 @@ impl Queue {
             st.expiry.insert((expires, seq));
         }
         st.dispatch(self);
-        if self.args.overflow == Overflow::DropHead {
-            st.drop_head(&self.args, dead);
+        if args.overflow == Overflow::DropHead {
+            st.drop_head(dead);
         }
         if expires != 0 {
             // TTL 0 (or already past): expired now unless a consumer took it.
@@ -282,22 +306,6 @@ impl Queue {
         }
         Published::Accepted {
             ticket: persisted.map_or(0, |(t, _)| t),
-        }
-    }
-
-    /// When a message published now expires: the queue's TTL and the
-    /// message's own expiration, whichever comes first (0: never).
-    fn deadline(&self, msg: &Message) -> u64 {
-        let own = msg
-            .properties
-            .expiration()
-            .as_ref()
-            .and_then(|e| e.as_str().parse::<u64>().ok());
-        match (self.args.message_ttl, own) {
-            (None, None) => 0,
-            (a, b) => now_ms()
-                .saturating_add(a.unwrap_or(u64::MAX).min(b.unwrap_or(u64::MAX)))
-                .max(1),
         }
     }
 
@@ -323,7 +331,7 @@ impl Queue {
 
     /// When an x-expires queue is due for deletion, if it is unused now.
     fn unused_deadline(&self, st: &QueueState) -> Option<u64> {
-        let ms = self.args.expires?;
+        let ms = st.args.expires?;
         (st.consumers.is_empty() && !st.deleted).then(|| st.last_used.saturating_add(ms))
     }
 
@@ -351,10 +359,10 @@ impl Queue {
     /// The queue was used (declared, read or consumed from): an x-expires
     /// countdown starts again.
     pub fn touch(self: &Arc<Self>) {
-        if self.args.expires.is_none() {
+        let mut st = self.lock();
+        if st.args.expires.is_none() {
             return;
         }
-        let mut st = self.lock();
         st.last_used = now_ms();
         self.schedule(&mut st);
     }
@@ -369,7 +377,7 @@ impl Queue {
         let mut st = self.lock();
         st.last_used = now_ms();
         let mut e = st.pop_ready()?;
-        if self.args.delivery_limit.is_some() {
+        if st.args.delivery_limit.is_some() {
             e.msg = Arc::new(e.msg.with_delivery_count(e.returns));
         }
         if no_ack {
@@ -394,11 +402,7 @@ impl Queue {
             e.redelivered = true;
             e.returns += 1;
             st.unacked = st.unacked.saturating_sub(1);
-            if self
-                .args
-                .delivery_limit
-                .is_some_and(|l| e.returns as u64 > l)
-            {
+            if st.args.delivery_limit.is_some_and(|l| e.returns as u64 > l) {
                 st.forget([e.seq]);
                 dead.push(DeadLetter {
                     msg: e.msg,
@@ -468,7 +472,7 @@ impl Queue {
         if st.consumers.len() != before {
             st.next_consumer.clear();
         }
-        if st.consumers.is_empty() && self.args.expires.is_some() {
+        if st.consumers.is_empty() && st.args.expires.is_some() {
             self.schedule(&mut st);
         }
         self.auto_delete && st.had_consumer && st.consumers.is_empty() && !st.deleted
@@ -511,7 +515,8 @@ const PAGE_AFTER_BYTES: usize = 8 * 1024 * 1024;
 const MESSAGE_OVERHEAD: usize = 256;
 
 impl QueueState {
-    fn is_full(&self, args: &QueueArgs, incoming: usize) -> bool {
+    fn is_full(&self, incoming: usize) -> bool {
+        let args = &self.args;
         args.max_length.is_some_and(|m| self.ready.len() >= m)
             || args
                 .max_length_bytes
@@ -524,7 +529,8 @@ impl QueueState {
 
     /// max-length with drop-head: drop (dead-letter) from the head until
     /// the queue fits.
-    fn drop_head(&mut self, args: &QueueArgs, dead: &mut Vec<DeadLetter>) {
+    fn drop_head(&mut self, dead: &mut Vec<DeadLetter>) {
+        let args = self.args.clone();
         if args.max_length.is_none() && args.max_length_bytes.is_none() {
             return;
         }
@@ -670,7 +676,8 @@ impl QueueState {
         if self.consumers.is_empty() {
             return;
         }
-        let single_active = queue.args.single_active_consumer;
+        let single_active = self.args.single_active_consumer;
+        let count_deliveries = self.args.delivery_limit.is_some();
         let mut settled_on_send: Vec<u64> = Vec::new();
         let mut dead: Vec<Arc<ConsumerHandle>> = Vec::new();
         while !self.ready.is_empty() {
@@ -681,11 +688,11 @@ impl QueueState {
                 c.give_back();
                 break;
             };
-            if queue.args.delivery_limit.is_some() {
+            if count_deliveries {
                 entry.msg = Arc::new(entry.msg.with_delivery_count(entry.returns));
             }
             if c.no_ack {
-                if self.log.is_some() {
+                if self.log.is_some() || self.dedup.is_some() {
                     settled_on_send.push(entry.seq);
                 }
             } else {
@@ -695,6 +702,7 @@ impl QueueState {
                 consumer: c.clone(),
                 queue: queue.clone(),
                 entry,
+                ack_timeout: self.args.consumer_timeout,
             };
             if let Err(d) = c.deliver(d) {
                 // The connection is gone; its cleanup removes the consumer.
@@ -710,6 +718,22 @@ impl QueueState {
         if !settled_on_send.is_empty() {
             self.forget(settled_on_send);
         }
+    }
+}
+
+/// When a message published now expires: the queue's TTL and the
+/// message's own expiration, whichever comes first (0: never).
+fn deadline(args: &QueueArgs, msg: &Message) -> u64 {
+    let own = msg
+        .properties
+        .expiration()
+        .as_ref()
+        .and_then(|e| e.as_str().parse::<u64>().ok());
+    match (args.message_ttl, own) {
+        (None, None) => 0,
+        (a, b) => now_ms()
+            .saturating_add(a.unwrap_or(u64::MAX).min(b.unwrap_or(u64::MAX)))
+            .max(1),
     }
 }
 
@@ -884,5 +908,25 @@ mod tests {
             .map(|(e, _)| e.msg.body[0])
             .collect();
         assert_eq!(left, vec![0, 2]);
+    }
+
+    #[test]
+    fn a_new_max_length_applies_at_once() {
+        let q = with_args(QueueArgs::default());
+        let mut dead = Vec::new();
+        for n in 0..5 {
+            q.publish(expiring(n, "60000"), &mut dead);
+        }
+        q.set_args(
+            QueueArgs {
+                max_length: Some(2),
+                ..QueueArgs::default()
+            },
+            &mut dead,
+        );
+        assert_eq!(q.counts().0, 2);
+        let dropped: Vec<u8> = dead.iter().map(|d| d.msg.body[0]).collect();
+        assert_eq!(dropped, [0, 1, 2]);
+        assert!(dead.iter().all(|d| d.reason == DeathReason::Maxlen));
     }
 }

@@ -63,9 +63,14 @@ impl TestBroker {
     }
 
     /// Stop cleanly and start again on the same data dir.
-    pub async fn restart(mut self) -> TestBroker {
+    pub async fn restart(self) -> TestBroker {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Restart with a config tweak (the first start's tweaks are not kept).
+    pub async fn restart_with(mut self, tweak: impl FnOnce(&mut Config)) -> TestBroker {
         self.shutdown().await;
-        start_in(self._dir, |_| {}).await
+        start_in(self._dir, tweak).await
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
