@@ -313,7 +313,12 @@ async fn bad_deduplication_arguments_are_refused() {
 async fn queue_frees_a_value_once_delivered_without_ack() {
     let b = start().await;
     let (_c, ch) = confirming(&b).await;
-    queue_with(&ch, "q", &[("x-message-deduplication", AMQPValue::Boolean(true))]).await;
+    queue_with(
+        &ch,
+        "q",
+        &[("x-message-deduplication", AMQPValue::Boolean(true))],
+    )
+    .await;
     let mut c = consume(&ch, "q", true).await;
     send(&ch, "", "q", dedup_id("a"), false).await;
     next(&mut c).await;

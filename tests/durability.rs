@@ -438,3 +438,54 @@ async fn a_backlog_paged_to_disk_comes_back_intact_and_in_order() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_priority_queue_keeps_its_order_across_a_restart() {
+    let b = start().await;
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-max-priority".into(),
+        lapin::types::AMQPValue::LongInt(10),
+    );
+    {
+        let (_c, ch) = b.channel().await;
+        within(ch.queue_declare(
+            "prio".into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        ))
+        .await
+        .expect("declare");
+        within(ch.confirm_select(Default::default()))
+            .await
+            .expect("confirms");
+        for (body, p) in [(b"low", 1u8), (b"top", 9), (b"mid", 5), (b"no-", 0)] {
+            within(async {
+                ch.basic_publish(
+                    "".into(),
+                    "prio".into(),
+                    BasicPublishOptions::default(),
+                    body,
+                    BasicProperties::default()
+                        .with_delivery_mode(2)
+                        .with_priority(p),
+                )
+                .await
+                .expect("publish")
+                .await
+                .expect("confirm")
+            })
+            .await;
+        }
+    }
+    let b = b.restart().await;
+    let (_c, ch) = b.channel().await;
+    let mut order = Vec::new();
+    while let Some(m) = get(&ch, "prio").await {
+        order.push(String::from_utf8_lossy(&m.data).into_owned());
+    }
+    assert_eq!(order, ["top", "mid", "low", "no-"]);
+}

@@ -152,12 +152,18 @@ impl Queue {
         };
         // Recovered messages stay on disk until delivered; they may have been
         // delivered before the restart, so they count as redelivered.
-        for crate::store::queue_log::Recovered { seq, loc, expires } in recovered {
+        for crate::store::queue_log::Recovered {
+            seq,
+            loc,
+            expires,
+            priority,
+        } in recovered
+        {
             st.next_seq = seq + 1;
             if expires != 0 {
                 st.expiry.insert((expires, seq));
             }
-            // Their priority is not known without reading them: level 0.
+            let level = st.ready.level_of(Some(priority));
             st.ready.push_paged(
                 Paged {
                     seq,
@@ -165,7 +171,7 @@ impl Queue {
                     redelivered: true,
                     expires,
                 },
-                0,
+                level,
             );
         }
         Arc::new(Queue {
