@@ -141,3 +141,102 @@ async fn delayed_messages_of_a_durable_exchange_survive_a_restart() {
     let mut consumer = consume(&ch, "dout", true).await;
     assert_eq!(next(&mut consumer).await.data, b"kept");
 }
+
+async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str) {
+    within(ch.queue_bind(
+        queue.into(),
+        exchange.into(),
+        key.into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("bind");
+}
+
+#[tokio::test]
+async fn a_delayed_exchange_reached_through_bindings_still_delays() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    within(ch.confirm_select(Default::default()))
+        .await
+        .expect("confirms");
+    delayed_exchange(&ch, "later", false).await;
+    within(ch.exchange_declare(
+        "front".into(),
+        ExchangeKind::Topic,
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("front");
+    within(ch.exchange_bind(
+        "later".into(),
+        "front".into(),
+        "#".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("e2e bind");
+    declare(&ch, "out").await;
+    bind(&ch, "out", "later", "k").await;
+    // Dead-lettering into a delayed exchange delays too.
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString(LongString::from("later")),
+    );
+    args.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(LongString::from("k")),
+    );
+    within(ch.queue_declare("retry".into(), Default::default(), args))
+        .await
+        .expect("retry queue");
+
+    let sent = Instant::now();
+    let confirm = within(async {
+        ch.basic_publish(
+            "front".into(),
+            "k".into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            b"via-e2e",
+            delayed(300),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm")
+    })
+    .await;
+    assert!(confirm.take_message().is_none(), "held, so not returned");
+    within(ch.basic_publish(
+        "".into(),
+        "retry".into(),
+        Default::default(),
+        b"via-dlx",
+        delayed(300),
+    ))
+    .await
+    .expect("publish")
+    .await
+    .expect("confirm");
+    let m = get(&ch, "retry").await.expect("to reject");
+    within(m.reject(BasicRejectOptions { requeue: false }))
+        .await
+        .expect("reject");
+    assert_eq!(depth(&ch, "out").await, 0, "both held");
+
+    let mut consumer = consume(&ch, "out", true).await;
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(next(&mut consumer).await.data);
+    }
+    assert!(sent.elapsed() >= Duration::from_millis(295), "not delayed");
+    got.sort();
+    assert_eq!(got, [b"via-dlx".to_vec(), b"via-e2e".to_vec()]);
+}

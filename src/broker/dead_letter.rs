@@ -52,6 +52,9 @@ impl Vhost {
                     self.dead_letter(&target, std::mem::take(&mut overflow));
                 }
             }
+            for dx in routed.delayed.drain(..) {
+                let _ = self.hold_delayed(&dx, &msg);
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use super::{Channel, Ctx};
 use crate::broker::vhost::REPLY_TO;
 use crate::codec::ContentHeader;
 use crate::error::{AmqpError, AmqpResult};
-use crate::exchange::Exchange;
+use crate::exchange::{Exchange, delay_of};
 use crate::message::Message;
 use crate::queue::Published;
 use amq_protocol::protocol::{AMQPClass, basic};
@@ -225,7 +225,7 @@ impl Channel {
         mandatory: bool,
     ) -> Enqueued {
         if let Some(q) = &x.delayed
-            && let Some(due) = delay_of(msg)
+            && let Some(due) = delay_of(&msg.properties)
         {
             if !x.admit(&msg.properties) {
                 // A duplicate by the exchange's deduplication: unroutable.
@@ -272,6 +272,16 @@ impl Channel {
             }
             if !dead.is_empty() {
                 ctx.vhost.dead_letter(&q, std::mem::take(&mut dead));
+            }
+        }
+        for dx in routed.delayed.drain(..) {
+            // Reached through an exchange-to-exchange binding: held there.
+            match ctx.vhost.hold_delayed(&dx, msg) {
+                Published::Accepted { ticket } => {
+                    delivered = true;
+                    done.ticket = done.ticket.max(ticket);
+                }
+                _ => done.failed = true,
             }
         }
         self.routed = routed;
@@ -340,17 +350,4 @@ impl Channel {
         }
         ack(ctx.out, &mut run);
     }
-}
-
-/// The due time (ms) of a message published with a positive x-delay header.
-fn delay_of(msg: &Message) -> Option<u64> {
-    let v = msg.properties.headers().as_ref()?.inner().get("x-delay")?;
-    let d = match crate::field::int(v) {
-        Some(d) => d,
-        None => std::str::from_utf8(crate::field::text(v)?)
-            .ok()?
-            .parse()
-            .ok()?,
-    };
-    (d > 0).then(|| crate::queue::expiry::now_ms() + d as u64)
 }

@@ -87,6 +87,9 @@ impl Destination {
 pub struct Routed {
     pub queues: Vec<Arc<Queue>>,
     pub exchanges: Vec<Arc<Exchange>>,
+    /// Delayed-message exchanges that hold the message until its x-delay is
+    /// over (the caller, which owns the message, hands it to them).
+    pub delayed: Vec<Arc<Exchange>>,
 }
 
 impl Routed {
@@ -104,6 +107,12 @@ impl Routed {
     pub fn clear(&mut self) {
         self.queues.clear();
         self.exchanges.clear();
+        self.delayed.clear();
+    }
+
+    /// Whether anything took the message.
+    pub fn is_empty(&self) -> bool {
+        self.queues.is_empty() && self.delayed.is_empty()
     }
 }
 
@@ -182,6 +191,13 @@ impl Exchange {
             delayed,
             bindings: RwLock::default(),
         })
+    }
+
+    /// When a message with these properties is due, if this is a
+    /// delayed-message exchange that holds it (a positive x-delay).
+    pub fn holds_until(&self, props: &BasicProperties) -> Option<u64> {
+        self.delayed.as_ref()?;
+        delay_of(props)
     }
 
     /// The type name clients declared it with.
@@ -364,6 +380,19 @@ fn push_unique(out: &mut Vec<Arc<Queue>>, q: &Arc<Queue>) {
     if !out.iter().any(|x| Arc::ptr_eq(x, q)) {
         out.push(q.clone());
     }
+}
+
+/// The due time (ms) of a message published with a positive x-delay header.
+pub fn delay_of(props: &BasicProperties) -> Option<u64> {
+    let v = props.headers().as_ref()?.inner().get("x-delay")?;
+    let d = match crate::field::int(v) {
+        Some(d) => d,
+        None => std::str::from_utf8(crate::field::text(v)?)
+            .ok()?
+            .parse()
+            .ok()?,
+    };
+    (d > 0).then(|| crate::queue::expiry::now_ms() + d as u64)
 }
 
 #[cfg(test)]

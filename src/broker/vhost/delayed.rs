@@ -2,6 +2,7 @@
 //! messages when they come due.
 
 use super::*;
+use crate::queue::Published;
 
 impl Vhost {
     /// The hidden queue of a delayed-message exchange: not in the registry,
@@ -46,6 +47,15 @@ impl Vhost {
         Ok(q)
     }
 
+    /// Hold a message in a delayed-message exchange `x` until its x-delay
+    /// is over (reached by routing rather than published to directly).
+    pub fn hold_delayed(&self, x: &Exchange, msg: &Arc<crate::message::Message>) -> Published {
+        match (&x.delayed, x.holds_until(&msg.properties)) {
+            (Some(q), Some(due)) => q.delay(msg.clone(), due),
+            _ => Published::Dropped,
+        }
+    }
+
     /// Route delayed messages that are due, as the exchange's x-delayed-type would.
     pub fn release_delayed(&self, exchange: &str, due: Vec<crate::queue::DeadLetter>) {
         let Ok(x) = self.exchange(exchange) else {
@@ -65,6 +75,9 @@ impl Vhost {
                 if !overflow.is_empty() {
                     self.dead_letter(&q, std::mem::take(&mut overflow));
                 }
+            }
+            for dx in routed.delayed.drain(..) {
+                let _ = self.hold_delayed(&dx, &d.msg);
             }
         }
     }

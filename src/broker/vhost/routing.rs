@@ -13,11 +13,16 @@ impl Vhost {
         if !x.admit(props) {
             return;
         }
+        if x.holds_until(props).is_some() {
+            r.delayed.push(x.clone());
+            return;
+        }
         self.route_admitted(x, key, props, r);
     }
 
-    /// Route a message `x` already admitted (a delayed message coming due
-    /// was checked for duplicates when it was published).
+    /// Route a message `x` already admitted and not to be held by it (a
+    /// delayed message coming due was checked for duplicates when it was
+    /// published).
     pub fn route_admitted(
         &self,
         x: &Arc<Exchange>,
@@ -36,7 +41,7 @@ impl Vhost {
         let mut from = x.clone();
         loop {
             self.route_through(&from, key, props, r, &mut seen);
-            if !r.queues.is_empty() {
+            if !r.is_empty() {
                 return;
             }
             // Nothing matched: RabbitMQ hands the message to the alternate exchange.
@@ -46,6 +51,10 @@ impl Vhost {
             {
                 Some(ae) if !seen.iter().any(|s| Arc::ptr_eq(s, &ae)) => {
                     if !ae.admit(props) {
+                        return;
+                    }
+                    if ae.holds_until(props).is_some() {
+                        r.delayed.push(ae);
                         return;
                     }
                     from = ae;
@@ -74,7 +83,12 @@ impl Vhost {
                 continue;
             }
             seen.push(next.clone());
-            if next.admit(props) {
+            if !next.admit(props) {
+                continue;
+            }
+            if next.holds_until(props).is_some() {
+                r.delayed.push(next);
+            } else {
                 next.route(key, props, r);
             }
         }
