@@ -40,6 +40,9 @@ pub struct Config {
     /// as RabbitMQ's `consumer_timeout`. Off unless set; a queue's
     /// `x-consumer-timeout` argument or `consumer-timeout` policy overrides it.
     pub consumer_timeout: Option<u64>,
+    /// Message bytes held in memory above which publishing connections are
+    /// blocked (RabbitMQ's memory alarm). Default: 40% of physical memory.
+    pub memory_limit: Option<u64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -69,6 +72,7 @@ impl Default for Config {
             fsync: true,
             definitions: None,
             consumer_timeout: None,
+            memory_limit: None,
         }
     }
 }

@@ -28,6 +28,10 @@ struct Args {
     /// a channel holding a delivery unacknowledged longer is closed. Off by default.
     #[arg(long, env = "FERRETMQ_CONSUMER_TIMEOUT")]
     consumer_timeout: Option<u64>,
+    /// Message bytes held in memory above which publishers are blocked
+    /// (default: 40% of physical memory).
+    #[arg(long, env = "FERRETMQ_MEMORY_LIMIT")]
+    memory_limit: Option<u64>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "FERRETMQ_LOG")]
     log: Option<String>,
@@ -59,6 +63,9 @@ fn main() -> std::process::ExitCode {
     }
     if let Some(t) = args.consumer_timeout {
         config.consumer_timeout = Some(t);
+    }
+    if let Some(m) = args.memory_limit {
+        config.memory_limit = Some(m);
     }
     if let Some(l) = args.log {
         config.log = l;

@@ -7,6 +7,7 @@ use amq_protocol::frame::{AMQPContentHeader, AMQPFrame, WriteContext, gen_frame}
 use amq_protocol::protocol::BasicProperties;
 use amq_protocol::types::ShortString;
 use bytes::Bytes;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Debug)]
 pub struct Message {
@@ -16,9 +17,57 @@ pub struct Message {
     /// Content header payload: class, weight, body size, property flags and list.
     pub header_raw: Bytes,
     pub body: Bytes,
+    /// Counts this message in `held_bytes` while it lives.
+    _held: Held,
+}
+
+/// Bytes of message data held in memory broker-wide: every live `Message`
+/// (ready, unacked, being delivered), for the memory alarm. A message paged
+/// to disk is dropped from memory and stops counting.
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// What a message costs in memory besides its body and header.
+const OVERHEAD: usize = 256;
+
+pub fn held_bytes() -> usize {
+    HELD.load(Ordering::Relaxed)
+}
+
+#[derive(Debug)]
+struct Held(usize);
+
+impl Held {
+    fn new(n: usize) -> Held {
+        HELD.fetch_add(n, Ordering::Relaxed);
+        Held(n)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        HELD.fetch_sub(self.0, Ordering::Relaxed);
+    }
 }
 
 impl Message {
+    pub fn new(
+        exchange: ShortString,
+        routing_key: ShortString,
+        properties: BasicProperties,
+        header_raw: Bytes,
+        body: Bytes,
+    ) -> Message {
+        let held = Held::new(body.len() + header_raw.len() + OVERHEAD);
+        Message {
+            exchange,
+            routing_key,
+            properties,
+            header_raw,
+            body,
+            _held: held,
+        }
+    }
+
     pub fn body_size(&self) -> usize {
         self.body.len()
     }
@@ -32,13 +81,14 @@ impl Message {
             amq_protocol::types::AMQPValue::LongLongInt(count as i64),
         );
         let properties = self.properties.clone().with_headers(headers);
-        Message {
-            exchange: self.exchange.clone(),
-            routing_key: self.routing_key.clone(),
-            header_raw: encode_header(&properties, self.body.len() as u64),
+        let header_raw = encode_header(&properties, self.body.len() as u64);
+        Message::new(
+            self.exchange.clone(),
+            self.routing_key.clone(),
             properties,
-            body: self.body.clone(),
-        }
+            header_raw,
+            self.body.clone(),
+        )
     }
 
     /// delivery_mode 2 asks the broker to keep the message across restarts.

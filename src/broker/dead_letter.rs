@@ -151,13 +151,13 @@ fn with_death(msg: &Message, queue: &Queue, reason: DeathReason, dlx: &str, key:
     // The expiration moves into x-death: the dead letter must not expire again for it.
     let properties = rebuild(&msg.properties, headers);
     let header_raw = crate::message::encode_header(&properties, msg.body.len() as u64);
-    Message {
-        exchange: dlx.into(),
-        routing_key: key.into(),
+    Message::new(
+        dlx.into(),
+        key.into(),
         properties,
         header_raw,
-        body: msg.body.clone(),
-    }
+        msg.body.clone(),
+    )
 }
 
 /// The same properties with new headers and without expiration.

@@ -4,6 +4,7 @@
 pub mod dead_letter;
 pub mod equivalence;
 pub mod import;
+pub mod memory;
 pub mod names;
 pub mod policy;
 pub mod vhost;
@@ -20,6 +21,7 @@ pub struct Broker {
     pub store: Arc<Store>,
     vhosts: DashMap<String, Arc<Vhost>>,
     next_conn_id: AtomicU64,
+    pub memory: Arc<memory::MemoryAlarm>,
 }
 
 impl Broker {
@@ -30,7 +32,9 @@ impl Broker {
         for v in &config.vhosts {
             vhosts.insert(v.clone(), Vhost::recover(v, store.clone())?);
         }
+        let limit = config.memory_limit.unwrap_or_else(memory::default_limit);
         let broker = Arc::new(Broker {
+            memory: Arc::new(memory::MemoryAlarm::new(limit)),
             config,
             store,
             vhosts,
@@ -56,6 +60,7 @@ impl Broker {
 
     /// Start each vhost's housekeeping (message expiry); needs a tokio runtime.
     pub fn spawn_housekeeping(&self) {
+        self.memory.spawn();
         for v in self.vhosts.iter() {
             v.spawn_housekeeping();
         }

@@ -179,13 +179,13 @@ impl Channel {
                 x.name, ctx.vhost.name
             ))));
         }
-        let mut msg = Message {
-            exchange: method.exchange,
-            routing_key: method.routing_key,
-            properties: header.properties,
-            header_raw: header.raw,
-            body: body.into_bytes(),
-        };
+        let mut msg = Message::new(
+            method.exchange,
+            method.routing_key,
+            header.properties,
+            header.raw,
+            body.into_bytes(),
+        );
         if msg
             .properties
             .reply_to()

@@ -19,6 +19,8 @@ pub struct Negotiated {
     pub frame_max: u32,
     pub heartbeat: u16,
     pub consumer_cancel_notify: bool,
+    /// The client understands Connection.Blocked / Unblocked.
+    pub connection_blocked: bool,
     /// Bytes read past the handshake (a pipelining client's first frames).
     pub leftover: BytesMut,
 }
@@ -133,6 +135,7 @@ pub async fn negotiate(
         frame_max,
         heartbeat: tune_ok.heartbeat,
         consumer_cancel_notify: caps.get("consumer_cancel_notify").copied().unwrap_or(false),
+        connection_blocked: caps.get("connection.blocked").copied().unwrap_or(false),
         leftover: buf,
     })
 }

@@ -11,7 +11,7 @@ use crate::codec::{self, Frame, Outbox};
 use crate::error::{AmqpError, Scope};
 use crate::queue::Queue;
 use crate::queue::consumer::{DELIVERY_OVERHEAD, QueueEvent, Sink};
-use amq_protocol::protocol::{AMQPClass, channel, connection};
+use amq_protocol::protocol::{AMQPClass, basic, channel, connection};
 use bytes::BytesMut;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -93,6 +93,8 @@ pub async fn serve(
         channel_max: n.channel_max,
         frame_max: n.frame_max,
         cancel_notify: n.consumer_cancel_notify,
+        blocked_notify: n.connection_blocked,
+        blocked: Blocked::No,
         channels: HashMap::new(),
         closing: HashMap::new(),
         out: Outbox::default(),
@@ -136,6 +138,19 @@ struct Connection {
     state: State,
     /// The store's progress, for confirms that wait for the disk.
     durable: watch::Receiver<u64>,
+    /// The client understands Connection.Blocked.
+    blocked_notify: bool,
+    /// Publisher flow control: reading stops while the memory alarm is on.
+    blocked: Blocked,
+}
+
+/// Whether the memory alarm holds this connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Blocked {
+    No,
+    /// It published while the alarm was on: no more frames are read or
+    /// processed until the alarm clears.
+    Yes,
 }
 
 impl Connection {
@@ -154,6 +169,7 @@ impl Connection {
         let mut last_read = Instant::now();
         let mut events = Vec::with_capacity(256);
         let mut shutdown_seen = false;
+        let mut alarm = self.broker.memory.subscribe();
         // A pipelining client may have sent frames along with its handshake.
         self.process_input(&mut rbuf);
         self.flush();
@@ -168,7 +184,7 @@ impl Connection {
                 rbuf.reserve(64 * 1024);
             }
             tokio::select! {
-                r = rd.read_buf(&mut rbuf) => match r {
+                r = rd.read_buf(&mut rbuf), if self.blocked == Blocked::No => match r {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
                         last_read = Instant::now();
@@ -179,6 +195,13 @@ impl Connection {
                     if n == 0 { break; }
                     for ev in events.drain(..) {
                         self.queue_event(ev);
+                    }
+                }
+                _ = alarm.changed(), if self.blocked == Blocked::Yes => {
+                    if !self.broker.memory.is_on() {
+                        self.unblock();
+                        last_read = Instant::now();
+                        self.process_input(&mut rbuf);
                     }
                 }
                 _ = sleep_until_ms(ack_deadline.unwrap_or(0)), if ack_deadline.is_some() => {
@@ -193,6 +216,10 @@ impl Connection {
                         break;
                     }
                     if let Some(hb) = hb {
+                        // A blocked connection is not read from: its silence is ours.
+                        if self.blocked == Blocked::Yes {
+                            last_read = Instant::now();
+                        }
                         if last_read.elapsed() > hb * 2 {
                             tracing::info!(conn = self.id, "missed heartbeats from client, timeout: {}s", hb.as_secs());
                             break;
@@ -218,7 +245,7 @@ impl Connection {
     }
 
     fn process_input(&mut self, rbuf: &mut BytesMut) {
-        while self.state != State::Done {
+        while self.state != State::Done && self.blocked == Blocked::No {
             match codec::decode(rbuf, self.frame_max) {
                 Ok(Some(frame)) => self.frame(frame),
                 Ok(None) => break,
@@ -257,7 +284,14 @@ impl Connection {
             Frame::Heartbeat(0) => Ok(()),
             Frame::Heartbeat(_) => Err(AmqpError::unexpected_frame("type 8, all octets = <<>>")),
             Frame::Method(0, m) => self.connection_method(m),
-            Frame::Method(ch, m) => self.channel_frame(ch, ChannelFrame::Method(m)),
+            Frame::Method(ch, m) => {
+                let publish = matches!(m, AMQPClass::Basic(basic::AMQPMethod::Publish(_)));
+                let r = self.channel_frame(ch, ChannelFrame::Method(m));
+                if publish && self.broker.memory.is_on() {
+                    self.block();
+                }
+                r
+            }
             Frame::Header(ch, h) => self.channel_frame(ch, ChannelFrame::Header(h)),
             Frame::Body(ch, b) => self.channel_frame(ch, ChannelFrame::Body(b)),
         };
@@ -422,12 +456,43 @@ impl Connection {
         }
     }
 
+    /// The memory alarm is on and this connection publishes: stop reading
+    /// from it, and tell a client that understands it why.
+    fn block(&mut self) {
+        if self.blocked == Blocked::Yes {
+            return;
+        }
+        self.blocked = Blocked::Yes;
+        tracing::debug!(conn = self.id, "blocked by the memory alarm");
+        if self.blocked_notify {
+            self.out.method(
+                0,
+                AMQPClass::Connection(connection::AMQPMethod::Blocked(connection::Blocked {
+                    reason: "low on memory".into(),
+                })),
+            );
+        }
+    }
+
+    fn unblock(&mut self) {
+        self.blocked = Blocked::No;
+        tracing::debug!(conn = self.id, "unblocked");
+        if self.blocked_notify {
+            self.out.method(
+                0,
+                AMQPClass::Connection(connection::AMQPMethod::Unblocked(connection::Unblocked {})),
+            );
+        }
+    }
+
     /// Send Connection.Close for a connection-scoped error.
     fn fail(&mut self, e: AmqpError) {
         if self.state != State::Open {
             return;
         }
         tracing::info!(conn = self.id, "closing connection: {e}");
+        // Read again, for the client's Close-Ok.
+        self.blocked = Blocked::No;
         self.release_channels();
         self.out.method(0, handshake::close_method(&e));
         self.state = State::Closing(Instant::now());

@@ -750,13 +750,13 @@ mod tests {
     use bytes::Bytes;
 
     fn msg(n: u8) -> Arc<Message> {
-        Arc::new(Message {
-            exchange: "".into(),
-            routing_key: "q".into(),
-            properties: Default::default(),
-            header_raw: Bytes::new(),
-            body: Bytes::from(vec![n]),
-        })
+        Arc::new(Message::new(
+            "".into(),
+            "q".into(),
+            Default::default(),
+            Bytes::new(),
+            Bytes::from(vec![n]),
+        ))
     }
 
     fn consumer(sink: &Sink, prefetch: u16, no_ack: bool) -> Arc<ConsumerHandle> {
@@ -854,14 +854,13 @@ mod tests {
     }
 
     fn expiring(n: u8, ttl_ms: &str) -> Arc<Message> {
-        Arc::new(Message {
-            exchange: "".into(),
-            routing_key: "q".into(),
-            properties: amq_protocol::protocol::BasicProperties::default()
-                .with_expiration(ttl_ms.into()),
-            header_raw: Bytes::new(),
-            body: Bytes::from(vec![n]),
-        })
+        Arc::new(Message::new(
+            "".into(),
+            "q".into(),
+            amq_protocol::protocol::BasicProperties::default().with_expiration(ttl_ms.into()),
+            Bytes::new(),
+            Bytes::from(vec![n]),
+        ))
     }
 
     #[test]

@@ -303,13 +303,13 @@ mod tests {
     fn entry(seq: u64) -> Entry {
         Entry {
             seq,
-            msg: Arc::new(Message {
-                exchange: "".into(),
-                routing_key: "".into(),
-                properties: Default::default(),
-                header_raw: Bytes::new(),
-                body: Bytes::from(vec![0u8; seq as usize]),
-            }),
+            msg: Arc::new(Message::new(
+                "".into(),
+                "".into(),
+                Default::default(),
+                Bytes::new(),
+                Bytes::from(vec![0u8; seq as usize]),
+            )),
             redelivered: false,
             expires: 0,
             returns: 0,

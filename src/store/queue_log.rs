@@ -346,13 +346,13 @@ fn decode_publish(p: &[u8]) -> Option<(u64, Message)> {
     };
     Some((
         seq,
-        Message {
-            exchange: exchange.into(),
-            routing_key: routing_key.into(),
-            properties: header.properties,
-            header_raw: header.raw,
-            body: Bytes::copy_from_slice(p.get(off..)?),
-        },
+        Message::new(
+            exchange.into(),
+            routing_key.into(),
+            header.properties,
+            header.raw,
+            Bytes::copy_from_slice(p.get(off..)?),
+        ),
     ))
 }
 
@@ -363,13 +363,13 @@ mod tests {
     use amq_protocol::types::{AMQPValue, FieldTable};
 
     fn record(props: BasicProperties) -> Vec<u8> {
-        let m = Message {
-            exchange: "x".into(),
-            routing_key: "key".into(),
-            header_raw: crate::message::encode_header(&props, 3),
-            properties: props,
-            body: Bytes::from_static(b"abc"),
-        };
+        let m = Message::new(
+            "x".into(),
+            "key".into(),
+            props.clone(),
+            crate::message::encode_header(&props, 3),
+            Bytes::from_static(b"abc"),
+        );
         let mut out = Vec::new();
         encode_publish(9, 0, &m, &mut out);
         out

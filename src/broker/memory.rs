@@ -1,0 +1,88 @@
+//! The memory alarm, RabbitMQ's publisher flow control: when the message
+//! data held in memory passes the limit, connections that publish are
+//! blocked (no longer read from) until it falls back below; clients that
+//! announce the `connection.blocked` capability are told so.
+
+use crate::message::held_bytes;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How often the alarm compares what is held with the limit.
+const CHECK_EVERY: Duration = Duration::from_millis(20);
+
+pub struct MemoryAlarm {
+    limit: u64,
+    on: AtomicBool,
+    tx: watch::Sender<bool>,
+}
+
+impl MemoryAlarm {
+    pub fn new(limit: u64) -> MemoryAlarm {
+        MemoryAlarm {
+            limit,
+            on: AtomicBool::new(false),
+            tx: watch::Sender::new(false),
+        }
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Whether publishing connections are to be blocked now.
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
+    /// Changes of the alarm, for blocked connections to wait on.
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.tx.subscribe()
+    }
+
+    /// Compare what is held with the limit; set or clear the alarm.
+    pub fn check(&self) {
+        let held = held_bytes() as u64;
+        let on = held > self.limit;
+        if on != self.is_on() {
+            self.on.store(on, Ordering::Relaxed);
+            if on {
+                tracing::warn!(
+                    "memory alarm set: messages hold {held} bytes, above the limit of {}; publishers are blocked",
+                    self.limit
+                );
+            } else {
+                tracing::warn!("memory alarm cleared: messages hold {held} bytes");
+            }
+            self.tx.send_replace(on);
+        }
+    }
+
+    /// Check periodically for as long as the alarm is in use.
+    pub fn spawn(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CHECK_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(alarm) = weak.upgrade() else { return };
+                alarm.check();
+            }
+        });
+    }
+}
+
+/// RabbitMQ's default: 40% of the machine's memory (1 GiB if unknown).
+pub fn default_limit() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .unwrap_or(2_560 * 1024 * 1024);
+    total / 5 * 2
+}
