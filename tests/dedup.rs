@@ -69,16 +69,20 @@ async fn confirming(b: &TestBroker) -> (lapin::Connection, Channel) {
     (c, ch)
 }
 
+/// A broker with queue "q" deduplicating, plus these arguments, and a
+/// confirming channel.
+async fn dedup_queue(extra: &[(&str, AMQPValue)]) -> (TestBroker, lapin::Connection, Channel) {
+    let b = start().await;
+    let (c, ch) = confirming(&b).await;
+    let mut args = vec![("x-message-deduplication", AMQPValue::Boolean(true))];
+    args.extend(extra.iter().cloned());
+    queue_with(&ch, "q", &args).await;
+    (b, c, ch)
+}
+
 #[tokio::test]
 async fn queue_drops_a_duplicate_of_a_message_it_still_holds() {
-    let b = start().await;
-    let (_c, ch) = confirming(&b).await;
-    queue_with(
-        &ch,
-        "q",
-        &[("x-message-deduplication", AMQPValue::Boolean(true))],
-    )
-    .await;
+    let (_b, _c, ch) = dedup_queue(&[]).await;
     for id in ["a", "a", "b"] {
         // A duplicate is confirmed (it was routed), just not enqueued.
         assert!(send(&ch, "", "q", dedup_id(id), true).await.is_ack());
@@ -98,52 +102,31 @@ async fn queue_drops_a_duplicate_of_a_message_it_still_holds() {
     send(&ch, "", "q", dedup_id("a"), false).await;
     assert_eq!(depth(&ch, "q").await, 4);
     // A purge frees every key.
-    within(ch.queue_purge("q".into(), Default::default()))
-        .await
-        .expect("purge");
+    purge(&ch, "q").await;
     send(&ch, "", "q", dedup_id("b"), false).await;
     assert_eq!(depth(&ch, "q").await, 1);
 }
 
 #[tokio::test]
 async fn queue_cache_size_remembers_the_latest_values() {
-    let b = start().await;
-    let (_c, ch) = confirming(&b).await;
-    queue_with(
-        &ch,
-        "q",
-        &[
-            ("x-message-deduplication", AMQPValue::Boolean(true)),
-            ("x-cache-size", AMQPValue::LongInt(2)),
-        ],
-    )
-    .await;
+    let (_b, _c, ch) = dedup_queue(&[("x-cache-size", AMQPValue::LongInt(2))]).await;
     for id in ["a", "b", "c", "a", "c"] {
         send(&ch, "", "q", dedup_id(id), false).await;
     }
     // "a" was pushed out by "c", so it is new again; "c" is a duplicate.
     assert_eq!(depth(&ch, "q").await, 4);
     // A window does not depend on the queue's contents.
-    within(ch.queue_purge("q".into(), Default::default()))
-        .await
-        .expect("purge");
+    purge(&ch, "q").await;
     send(&ch, "", "q", dedup_id("a"), false).await;
     assert_eq!(depth(&ch, "q").await, 0);
 }
 
 #[tokio::test]
 async fn queue_cache_ttl_forgets_a_value_when_it_runs_out() {
-    let b = start().await;
-    let (_c, ch) = confirming(&b).await;
-    queue_with(
-        &ch,
-        "q",
-        &[
-            ("x-message-deduplication", AMQPValue::Boolean(true)),
-            ("x-cache-ttl", AMQPValue::LongInt(300)),
-            ("x-deduplication-header", s("order-id")),
-        ],
-    )
+    let (_b, _c, ch) = dedup_queue(&[
+        ("x-cache-ttl", AMQPValue::LongInt(300)),
+        ("x-deduplication-header", s("order-id")),
+    ])
     .await;
     let first = Instant::now();
     send(&ch, "", "q", with_id("order-id", "42"), false).await;
@@ -179,15 +162,7 @@ async fn exchange_argument_deduplicates_before_routing() {
     .expect("declare");
     for q in ["q1", "q2"] {
         declare(&ch, q).await;
-        within(ch.queue_bind(
-            q.into(),
-            "orders".into(),
-            "#".into(),
-            Default::default(),
-            FieldTable::default(),
-        ))
-        .await
-        .expect("bind");
+        bind(&ch, q, "orders", "#").await;
     }
     let first = send(&ch, "orders", "o.created", dedup_id("o-1"), true).await;
     assert!(first.is_ack() && first.take_message().is_none());
@@ -227,15 +202,7 @@ async fn plugin_exchange_type_needs_a_cache_size_and_fans_out() {
     .await
     .expect("declare");
     declare(&ch, "q").await;
-    within(ch.queue_bind(
-        "q".into(),
-        "d".into(),
-        "ignored".into(),
-        Default::default(),
-        FieldTable::default(),
-    ))
-    .await
-    .expect("bind");
+    bind(&ch, "q", "d", "ignored").await;
     // The message's own x-cache-ttl overrides the exchange's.
     let short = BasicProperties::default().with_headers(table(&[
         ("x-deduplication-header", s("k")),
@@ -269,15 +236,7 @@ async fn delayed_exchange_deduplicates_at_publish_not_when_due() {
     .await
     .expect("declare");
     declare(&ch, "out").await;
-    within(ch.queue_bind(
-        "out".into(),
-        "later".into(),
-        "".into(),
-        Default::default(),
-        FieldTable::default(),
-    ))
-    .await
-    .expect("bind");
+    bind(&ch, "out", "later", "").await;
     let props = BasicProperties::default().with_headers(table(&[
         ("x-deduplication-header", s("once")),
         ("x-delay", AMQPValue::LongInt(200)),
@@ -311,14 +270,7 @@ async fn bad_deduplication_arguments_are_refused() {
 
 #[tokio::test]
 async fn queue_frees_a_value_once_delivered_without_ack() {
-    let b = start().await;
-    let (_c, ch) = confirming(&b).await;
-    queue_with(
-        &ch,
-        "q",
-        &[("x-message-deduplication", AMQPValue::Boolean(true))],
-    )
-    .await;
+    let (_b, _c, ch) = dedup_queue(&[]).await;
     let mut c = consume(&ch, "q", true).await;
     send(&ch, "", "q", dedup_id("a"), false).await;
     next(&mut c).await;

@@ -85,14 +85,14 @@ async fn policies_apply_to_durable_queues_recovered_at_boot() {
         .await
         .expect("declare");
         for i in 0..3u8 {
-            publish_persistent(&ch, "capped.durable", &[i]).await;
+            publish_persistent(&ch, "", "capped.durable", &[i]).await;
         }
         assert_eq!(depth(&ch, "capped.durable").await, 2);
     }
     let b = b.restart_with(with_defs).await;
     let (_c, ch) = b.channel().await;
     for i in 3..6u8 {
-        publish_persistent(&ch, "capped.durable", &[i]).await;
+        publish_persistent(&ch, "", "capped.durable", &[i]).await;
     }
     assert_eq!(
         depth(&ch, "capped.durable").await,
@@ -101,16 +101,4 @@ async fn policies_apply_to_durable_queues_recovered_at_boot() {
     );
     let m = get(&ch, "capped.durable").await.expect("head");
     assert_eq!(m.data, [4], "drop-head kept the newest");
-}
-
-async fn publish_persistent(ch: &lapin::Channel, queue: &str, body: &[u8]) {
-    within(ch.basic_publish(
-        "".into(),
-        queue.into(),
-        BasicPublishOptions::default(),
-        body,
-        lapin::BasicProperties::default().with_delivery_mode(2),
-    ))
-    .await
-    .expect("publish");
 }

@@ -142,18 +142,6 @@ async fn delayed_messages_of_a_durable_exchange_survive_a_restart() {
     assert_eq!(next(&mut consumer).await.data, b"kept");
 }
 
-async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str) {
-    within(ch.queue_bind(
-        queue.into(),
-        exchange.into(),
-        key.into(),
-        Default::default(),
-        FieldTable::default(),
-    ))
-    .await
-    .expect("bind");
-}
-
 #[tokio::test]
 async fn a_delayed_exchange_reached_through_bindings_still_delays() {
     let b = start().await;

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use lapin::options::*;
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
@@ -14,15 +14,6 @@ fn durable_q() -> QueueDeclareOptions {
         durable: true,
         ..Default::default()
     }
-}
-
-async fn publish_persistent(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
-    let props = BasicProperties::default().with_delivery_mode(2);
-    within(ch.basic_publish(exchange.into(), key.into(), Default::default(), body, props))
-        .await
-        .expect("publish")
-        .await
-        .expect("confirm");
 }
 
 #[tokio::test]

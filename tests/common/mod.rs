@@ -117,6 +117,37 @@ pub async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
     .expect("publish");
 }
 
+/// A persistent message; with confirms on, returns once it is confirmed.
+pub async fn publish_persistent(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
+    let props = lapin::BasicProperties::default().with_delivery_mode(2);
+    within(async {
+        ch.basic_publish(exchange.into(), key.into(), Default::default(), body, props)
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm")
+    })
+    .await;
+}
+
+pub async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str) {
+    within(ch.queue_bind(
+        queue.into(),
+        exchange.into(),
+        key.into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("queue.bind");
+}
+
+pub async fn purge(ch: &Channel, queue: &str) {
+    within(ch.queue_purge(queue.into(), Default::default()))
+        .await
+        .expect("queue.purge");
+}
+
 pub async fn consume(ch: &Channel, queue: &str, no_ack: bool) -> Consumer {
     within(ch.basic_consume(
         queue.into(),
