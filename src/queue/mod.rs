@@ -5,8 +5,12 @@
 
 pub mod args;
 pub mod consumer;
+mod dispatch;
 pub mod expiry;
+mod limits;
 pub mod ready;
+
+use limits::deadline;
 
 use crate::dedup::QueueDedup;
 use crate::message::Message;
@@ -315,64 +319,6 @@ impl Queue {
         }
     }
 
-    fn schedule(self: &Arc<Self>, st: &mut QueueState) {
-        let unused = self.unused_deadline(st);
-        let Some(next) = st
-            .expiry
-            .first()
-            .map(|&(at, _)| at)
-            .into_iter()
-            .chain(unused)
-            .min()
-        else {
-            return;
-        };
-        if st.scheduled.is_none_or(|s| next < s)
-            && let Some(t) = &self.timer
-        {
-            st.scheduled = Some(next);
-            t.schedule(next, self);
-        }
-    }
-
-    /// When an x-expires queue is due for deletion, if it is unused now.
-    fn unused_deadline(&self, st: &QueueState) -> Option<u64> {
-        let ms = st.args.expires?;
-        (st.consumers.is_empty() && !st.deleted).then(|| st.last_used.saturating_add(ms))
-    }
-
-    /// Expire every ready message whose time has come (anywhere in the
-    /// queue, not only at its head) into `dead`, and reschedule. True when
-    /// the queue itself has been unused for its x-expires and must go.
-    pub fn expire(self: &Arc<Self>, now: u64, dead: &mut Vec<DeadLetter>) -> bool {
-        let mut st = self.lock();
-        st.scheduled = None;
-        st.expire_due(now, dead);
-        if self.unused_deadline(&st).is_some_and(|at| at <= now) {
-            return true;
-        }
-        self.schedule(&mut st);
-        false
-    }
-
-    /// Arm the timer for what a recovered queue holds.
-    pub fn start_timers(self: &Arc<Self>) {
-        let mut st = self.lock();
-        st.last_used = now_ms();
-        self.schedule(&mut st);
-    }
-
-    /// The queue was used (declared, read or consumed from): an x-expires
-    /// countdown starts again.
-    pub fn touch(self: &Arc<Self>) {
-        let mut st = self.lock();
-        if st.args.expires.is_none() {
-            return;
-        }
-        st.last_used = now_ms();
-        self.schedule(&mut st);
-    }
-
     /// Try again to hand ready messages to consumers (after credit was freed).
     pub fn dispatch(self: &Arc<Self>) {
         self.lock().dispatch(self);
@@ -521,67 +467,6 @@ const PAGE_AFTER_BYTES: usize = 8 * 1024 * 1024;
 const MESSAGE_OVERHEAD: usize = 256;
 
 impl QueueState {
-    fn is_full(&self, incoming: usize) -> bool {
-        let args = &self.args;
-        args.max_length.is_some_and(|m| self.ready.len() >= m)
-            || args
-                .max_length_bytes
-                .is_some_and(|m| self.ready_bytes_total() + incoming > m)
-    }
-
-    fn ready_bytes_total(&self) -> usize {
-        self.ready.total_bytes()
-    }
-
-    /// max-length with drop-head: drop (dead-letter) from the head until
-    /// the queue fits.
-    fn drop_head(&mut self, dead: &mut Vec<DeadLetter>) {
-        let args = self.args.clone();
-        if args.max_length.is_none() && args.max_length_bytes.is_none() {
-            return;
-        }
-        while args.max_length.is_some_and(|m| self.ready.len() > m)
-            || args
-                .max_length_bytes
-                .is_some_and(|m| self.ready_bytes_total() > m)
-        {
-            let Some(e) = self.pop_ready() else { break };
-            self.forget([e.seq]);
-            dead.push(DeadLetter {
-                msg: e.msg,
-                reason: DeathReason::Maxlen,
-            });
-        }
-    }
-
-    fn expire_due(&mut self, now: u64, dead: &mut Vec<DeadLetter>) {
-        while let Some(&(at, seq)) = self.expiry.first() {
-            if at > now {
-                break;
-            }
-            self.expiry.pop_first();
-            let Some(slot) = self.ready.remove(seq) else {
-                continue; // delivered meanwhile
-            };
-            let msg = match slot {
-                Slot::Mem(e) => Some(e.msg),
-                Slot::Disk(p) => self
-                    .log
-                    .as_mut()
-                    .and_then(|l| l.read(p.loc).ok())
-                    .map(Arc::new),
-                Slot::Gone(_) => None,
-            };
-            self.forget([seq]);
-            if let Some(msg) = msg {
-                dead.push(DeadLetter {
-                    msg,
-                    reason: DeathReason::Expired,
-                });
-            }
-        }
-    }
-
     /// The next ready message, read back from the log if it was paged. A
     /// message that cannot be read is reported and skipped, not delivered
     /// half-formed.
@@ -629,117 +514,6 @@ impl QueueState {
         if let Some(log) = self.log.as_mut() {
             log.ack(seqs);
         }
-    }
-
-    /// Round-robin over consumers with credit until the ready list is empty or
-    /// every consumer is full.
-    /// The consumer for the next message, its credit taken: the highest
-    /// priority group with room, round-robin within the group; under
-    /// single-active-consumer only the first consumer. `dead` holds
-    /// consumers whose connection went away during this dispatch.
-    fn pick(
-        &mut self,
-        single_active: bool,
-        dead: &[Arc<ConsumerHandle>],
-    ) -> Option<Arc<ConsumerHandle>> {
-        let n = if single_active {
-            self.consumers.len().min(1)
-        } else {
-            self.consumers.len()
-        };
-        let mut start = 0;
-        while start < n {
-            let p = self.consumers[start].priority;
-            let len = self.consumers[start..n]
-                .iter()
-                .take_while(|c| c.priority == p)
-                .count();
-            let slot = match self.next_consumer.iter().position(|(q, _)| *q == p) {
-                Some(s) => s,
-                None => {
-                    self.next_consumer.push((p, 0));
-                    self.next_consumer.len() - 1
-                }
-            };
-            let rr = &mut self.next_consumer[slot].1;
-            for k in 0..len {
-                let i = start + (*rr + k) % len;
-                let c = &self.consumers[i];
-                if dead.iter().any(|d| Arc::ptr_eq(d, c)) || !c.try_take() {
-                    continue;
-                }
-                *rr = (*rr + k + 1) % len;
-                return Some(c.clone());
-            }
-            start += len;
-        }
-        None
-    }
-
-    /// Hand ready messages to consumers until the ready list is empty or no
-    /// consumer has room.
-    fn dispatch(&mut self, queue: &Arc<Queue>) {
-        if self.consumers.is_empty() {
-            return;
-        }
-        let single_active = self.args.single_active_consumer;
-        let count_deliveries = self.args.delivery_limit.is_some();
-        let mut settled_on_send: Vec<u64> = Vec::new();
-        let mut dead: Vec<Arc<ConsumerHandle>> = Vec::new();
-        while !self.ready.is_empty() {
-            let Some(c) = self.pick(single_active, &dead) else {
-                break;
-            };
-            let Some(mut entry) = self.pop_ready() else {
-                c.give_back();
-                break;
-            };
-            if count_deliveries {
-                entry.msg = Arc::new(entry.msg.with_delivery_count(entry.returns));
-            }
-            if c.no_ack {
-                if self.log.is_some() || self.dedup.is_some() {
-                    settled_on_send.push(entry.seq);
-                }
-            } else {
-                self.unacked += 1;
-            }
-            let d = Delivery {
-                consumer: c.clone(),
-                queue: queue.clone(),
-                entry,
-                ack_timeout: self.args.consumer_timeout,
-            };
-            if let Err(d) = c.deliver(d) {
-                // The connection is gone; its cleanup removes the consumer.
-                c.give_back();
-                if !c.no_ack {
-                    self.unacked -= 1;
-                }
-                settled_on_send.retain(|s| *s != d.entry.seq);
-                self.ready.requeue(d.entry);
-                dead.push(c);
-            }
-        }
-        if !settled_on_send.is_empty() {
-            self.forget(settled_on_send);
-        }
-    }
-}
-
-/// When a message published now expires: the queue's TTL and the
-/// message's own expiration, whichever comes first (0: never).
-fn deadline(args: &QueueArgs, msg: &Message) -> u64 {
-    let own = msg
-        .properties
-        .expiration()
-        .as_ref()
-        .and_then(|e| e.as_str().parse::<u64>().ok());
-    match (args.message_ttl, own) {
-        (None, None) => 0,
-        (a, b) => now_ms()
-            .saturating_add(a.unwrap_or(u64::MAX).min(b.unwrap_or(u64::MAX)))
-            .max(1),
     }
 }
 
