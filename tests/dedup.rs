@@ -278,3 +278,27 @@ async fn queue_frees_a_value_once_delivered_without_ack() {
     send(&ch, "", "q", dedup_id("a"), false).await;
     next(&mut c).await;
 }
+
+#[tokio::test]
+async fn a_durable_queue_remembers_what_it_holds_across_a_restart() {
+    let b = start().await;
+    {
+        let (_c, ch) = confirming(&b).await;
+        within(ch.queue_declare(
+            "dq".into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            table(&[("x-message-deduplication", AMQPValue::Boolean(true))]),
+        ))
+        .await
+        .expect("declare");
+        send(&ch, "", "dq", dedup_id("a").with_delivery_mode(2), false).await;
+    }
+    let b = b.restart().await;
+    let (_c, ch) = confirming(&b).await;
+    send(&ch, "", "dq", dedup_id("a").with_delivery_mode(2), false).await;
+    send(&ch, "", "dq", dedup_id("b").with_delivery_mode(2), false).await;
+    assert_eq!(depth(&ch, "dq").await, 2, "a is still held, b is new");
+}

@@ -167,6 +167,7 @@ impl Queue {
             if expires != 0 {
                 st.expiry.insert((expires, seq));
             }
+            st.recover_dedup_key(seq, loc);
             let level = st.ready.level_of(Some(priority));
             st.ready.push_paged(
                 Paged {
@@ -500,6 +501,20 @@ impl QueueState {
                     }
                 }
             }
+        }
+    }
+
+    /// A deduplicating queue takes back the value of a message recovered at
+    /// boot (read from its log: deduplication queues pay that at startup).
+    fn recover_dedup_key(&mut self, seq: u64, loc: crate::store::queue_log::Location) {
+        let (Some(d), Some(a)) = (self.dedup.as_mut(), self.args.dedup.as_ref()) else {
+            return;
+        };
+        let Some(Ok(msg)) = self.log.as_mut().map(|l| l.read(loc)) else {
+            return;
+        };
+        if let Some(k) = a.key_of(&msg.properties) {
+            d.record(k, seq, &msg.properties, now_ms());
         }
     }
 
