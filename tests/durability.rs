@@ -480,3 +480,42 @@ async fn a_priority_queue_keeps_its_order_across_a_restart() {
     }
     assert_eq!(order, ["top", "mid", "low", "no-"]);
 }
+
+#[tokio::test]
+async fn a_quorum_queue_keeps_its_delivery_count_across_a_restart() {
+    let b = start().await;
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        lapin::types::AMQPValue::LongString("quorum".into()),
+    );
+    {
+        let (_c, ch) = b.channel().await;
+        within(ch.queue_declare("qq".into(), durable_q(), args))
+            .await
+            .expect("declare");
+        within(ch.confirm_select(Default::default()))
+            .await
+            .expect("confirms");
+        publish_persistent(&ch, "", "qq", b"poison").await;
+        for _ in 0..2 {
+            let m = get(&ch, "qq").await.expect("message");
+            within(m.nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            }))
+            .await
+            .expect("nack");
+        }
+        assert_eq!(depth(&ch, "qq").await, 1);
+    }
+    let b = b.restart().await;
+    let (_c, ch) = b.channel().await;
+    let m = get(&ch, "qq").await.expect("message");
+    let count = m
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("x-delivery-count").cloned());
+    assert_eq!(count, Some(lapin::types::AMQPValue::LongLongInt(2)));
+}

@@ -161,6 +161,7 @@ impl Queue {
             loc,
             expires,
             priority,
+            returns,
         } in recovered
         {
             st.next_seq = seq + 1;
@@ -175,6 +176,7 @@ impl Queue {
                     loc,
                     redelivered: true,
                     expires,
+                    returns,
                 },
                 level,
             );
@@ -289,6 +291,7 @@ impl Queue {
                         loc,
                         redelivered: false,
                         expires,
+                        returns: 0,
                     },
                     level,
                 )
@@ -367,6 +370,12 @@ impl Queue {
                 if e.expires != 0 {
                     st.expiry.insert((e.expires, e.seq));
                     timed = true;
+                }
+                // A delivery limit must hold across restarts too.
+                if st.args.delivery_limit.is_some()
+                    && let Some(log) = st.log.as_mut()
+                {
+                    log.returned([(e.seq, e.returns)]);
                 }
                 st.ready.requeue(e);
             }
@@ -488,7 +497,7 @@ impl QueueState {
                                 msg: Arc::new(msg),
                                 redelivered: p.redelivered,
                                 expires: p.expires,
-                                returns: 0,
+                                returns: p.returns,
                             });
                         }
                         Err(e) => {

@@ -28,6 +28,8 @@ pub struct Paged {
     pub loc: Location,
     pub redelivered: bool,
     pub expires: u64,
+    /// Times it came back before (recovered from the log).
+    pub returns: u32,
 }
 
 #[derive(Debug)]
@@ -355,6 +357,7 @@ mod tests {
             loc: Location::default(),
             redelivered: false,
             expires: 0,
+            returns: 0,
         });
         r.push(entry(5));
         assert_eq!(r.bytes(), 8);

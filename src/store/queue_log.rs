@@ -5,7 +5,7 @@
 //! matters), and a drained queue starts a fresh segment so its space comes back.
 
 use super::SyncState;
-use super::segment::{self, KIND_ACK, KIND_PUBLISH};
+use super::segment::{self, KIND_ACK, KIND_PUBLISH, KIND_RETURNED};
 use crate::codec::ContentHeader;
 use crate::message::Message;
 use amq_protocol::frame::parsing::parse_content_header;
@@ -36,6 +36,8 @@ pub struct Recovered {
     pub expires: u64,
     /// Its priority property (0 if none), for priority queues.
     pub priority: u8,
+    /// How often it came back to the queue (for x-delivery-count).
+    pub returns: u32,
 }
 
 pub struct QueueLog {
@@ -67,7 +69,7 @@ impl QueueLog {
             .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
             .collect();
         ids.sort_unstable();
-        let mut msgs: BTreeMap<u64, (Location, u64, u8)> = BTreeMap::new();
+        let mut msgs: BTreeMap<u64, (Location, u64, u8, u32)> = BTreeMap::new();
         for (i, id) in ids.iter().enumerate() {
             let path = seg_path(dir, *id);
             let scan = segment::scan(&path)?;
@@ -103,13 +105,22 @@ impl QueueLog {
                                 len: (payload.len() + 9) as u32,
                             };
                             let priority = stored_priority(&payload).unwrap_or(0);
-                            msgs.insert(seq, (loc, expires, priority));
+                            msgs.insert(seq, (loc, expires, priority, 0));
                         }
                         None => tracing::error!(
                             "{}: undecodable publish record skipped",
                             path.display()
                         ),
                     },
+                    KIND_RETURNED => {
+                        for c in payload.chunks_exact(12) {
+                            let seq = u64::from_be_bytes(c[..8].try_into().unwrap_or([0; 8]));
+                            let n = u32::from_be_bytes(c[8..].try_into().unwrap_or([0; 4]));
+                            if let Some(m) = msgs.get_mut(&seq) {
+                                m.3 = m.3.max(n);
+                            }
+                        }
+                    }
                     KIND_ACK => {
                         for c in payload.chunks_exact(8) {
                             let seq = u64::from_be_bytes(c.try_into().unwrap_or([0; 8]));
@@ -122,7 +133,7 @@ impl QueueLog {
         }
         let mut live: BTreeMap<u32, usize> = ids.iter().map(|id| (*id, 0)).collect();
         let mut location = HashMap::with_capacity(msgs.len());
-        for (seq, (loc, _, _)) in &msgs {
+        for (seq, (loc, ..)) in &msgs {
             *live.entry(loc.segment).or_default() += 1;
             location.insert(*seq, loc.segment);
         }
@@ -144,11 +155,12 @@ impl QueueLog {
         Ok((
             log,
             msgs.into_iter()
-                .map(|(seq, (loc, expires, priority))| Recovered {
+                .map(|(seq, (loc, expires, priority, returns))| Recovered {
                     seq,
                     loc,
                     expires,
                     priority,
+                    returns,
                 })
                 .collect(),
         ))
@@ -196,6 +208,26 @@ impl QueueLog {
 
     /// Record that these messages are settled (acked, dropped or purged).
     /// Messages that were never persisted are ignored.
+    /// Record how often logged messages came back (not fsynced: a lost
+    /// record only makes a count lower after a machine crash).
+    pub fn returned(&mut self, counts: impl IntoIterator<Item = (u64, u32)>) {
+        let mut payload = Vec::new();
+        for (seq, n) in counts {
+            if self.location.contains_key(&seq) {
+                payload.extend_from_slice(&seq.to_be_bytes());
+                payload.extend_from_slice(&n.to_be_bytes());
+            }
+        }
+        if payload.is_empty() {
+            return;
+        }
+        let mut rec = Vec::with_capacity(payload.len() + 9);
+        segment::encode(KIND_RETURNED, &payload, &mut rec);
+        if let Err(e) = self.write(&rec) {
+            tracing::error!("{}: cannot record returns: {e}", self.dir.display());
+        }
+    }
+
     pub fn ack(&mut self, seqs: impl IntoIterator<Item = u64>) {
         let mut payload = Vec::new();
         for seq in seqs {

@@ -10,6 +10,9 @@ use std::path::Path;
 
 pub const KIND_PUBLISH: u8 = 1;
 pub const KIND_ACK: u8 = 2;
+/// A message came back to its queue: (seq, times returned), so the
+/// x-delivery-count of a queue with a delivery limit survives restarts.
+pub const KIND_RETURNED: u8 = 3;
 
 pub fn encode(kind: u8, payload: &[u8], out: &mut Vec<u8>) {
     let len = (payload.len() + 1) as u32;
