@@ -159,9 +159,8 @@ impl Window {
         }
         let ttl = own_ttl(props).or(self.ttl);
         let exp = ttl.map_or(0, |t| now.saturating_add(t).max(1));
-        if self.seen.contains_key(&key) {
-            self.seen.remove(&key);
-        }
+        // An expired entry of the same key gives way to the new one.
+        self.seen.remove(&key);
         while self.seen.len() >= self.size {
             let Some((n, k)) = self.order.pop_front() else {
                 break;

@@ -133,3 +133,15 @@ async fn no_timeout_unless_configured() {
         .expect("ack");
     assert_eq!(depth(&ch, "q").await, 0);
 }
+
+#[tokio::test]
+async fn a_negative_queue_timeout_is_406() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    let mut args = FieldTable::default();
+    args.insert("x-consumer-timeout".into(), AMQPValue::LongInt(-1));
+    let err = within(ch.queue_declare("bad".into(), QueueDeclareOptions::default(), args))
+        .await
+        .expect_err("refused");
+    assert!(closed_with(&err, 406), "{err:?}");
+}

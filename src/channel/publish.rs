@@ -6,7 +6,7 @@ use super::{Channel, Ctx};
 use crate::broker::vhost::REPLY_TO;
 use crate::codec::ContentHeader;
 use crate::error::{AmqpError, AmqpResult};
-use crate::exchange::{Exchange, delay_of};
+use crate::exchange::Exchange;
 use crate::message::Message;
 use crate::queue::Published;
 use amq_protocol::protocol::{AMQPClass, basic};
@@ -224,32 +224,6 @@ impl Channel {
         msg: &Arc<Message>,
         mandatory: bool,
     ) -> Enqueued {
-        if let Some(q) = &x.delayed
-            && let Some(due) = delay_of(&msg.properties)
-        {
-            if !x.admit(&msg.properties) {
-                // A duplicate by the exchange's deduplication: unroutable.
-                if mandatory {
-                    self.basic_return(ctx, msg);
-                }
-                return Enqueued {
-                    ticket: 0,
-                    failed: false,
-                };
-            }
-            // Held by the exchange until due; then routed by the timer
-            // (without a second deduplication check).
-            return match q.delay(msg.clone(), due) {
-                Published::Accepted { ticket } => Enqueued {
-                    ticket,
-                    failed: false,
-                },
-                _ => Enqueued {
-                    ticket: 0,
-                    failed: true,
-                },
-            };
-        }
         let mut routed = std::mem::take(&mut self.routed);
         ctx.vhost
             .route(x, msg.routing_key.as_str(), &msg.properties, &mut routed);
@@ -275,7 +249,8 @@ impl Channel {
             }
         }
         for dx in routed.delayed.drain(..) {
-            // Reached through an exchange-to-exchange binding: held there.
+            // A delayed-message exchange (published to, or reached by
+            // routing) holds it until due; the timer routes it then.
             match ctx.vhost.hold_delayed(&dx, msg) {
                 Published::Accepted { ticket } => {
                     delivered = true;

@@ -94,7 +94,7 @@ pub async fn serve(
         frame_max: n.frame_max,
         cancel_notify: n.consumer_cancel_notify,
         blocked_notify: n.connection_blocked,
-        blocked: Blocked::No,
+        blocked: false,
         channels: HashMap::new(),
         closing: HashMap::new(),
         out: Outbox::default(),
@@ -140,17 +140,9 @@ struct Connection {
     durable: watch::Receiver<u64>,
     /// The client understands Connection.Blocked.
     blocked_notify: bool,
-    /// Publisher flow control: reading stops while the memory alarm is on.
-    blocked: Blocked,
-}
-
-/// Whether the memory alarm holds this connection.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Blocked {
-    No,
-    /// It published while the alarm was on: no more frames are read or
-    /// processed until the alarm clears.
-    Yes,
+    /// Publisher flow control: it published while the memory alarm was
+    /// on, so no more frames are read or processed until the alarm clears.
+    blocked: bool,
 }
 
 impl Connection {
@@ -184,7 +176,7 @@ impl Connection {
                 rbuf.reserve(64 * 1024);
             }
             tokio::select! {
-                r = rd.read_buf(&mut rbuf), if self.blocked == Blocked::No => match r {
+                r = rd.read_buf(&mut rbuf), if !self.blocked => match r {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
                         last_read = Instant::now();
@@ -197,7 +189,7 @@ impl Connection {
                         self.queue_event(ev);
                     }
                 }
-                _ = alarm.changed(), if self.blocked == Blocked::Yes => {
+                _ = alarm.changed(), if self.blocked => {
                     if !self.broker.memory.is_on() {
                         self.unblock();
                         last_read = Instant::now();
@@ -217,7 +209,7 @@ impl Connection {
                     }
                     if let Some(hb) = hb {
                         // A blocked connection is not read from: its silence is ours.
-                        if self.blocked == Blocked::Yes {
+                        if self.blocked {
                             last_read = Instant::now();
                         }
                         if last_read.elapsed() > hb * 2 {
@@ -245,7 +237,7 @@ impl Connection {
     }
 
     fn process_input(&mut self, rbuf: &mut BytesMut) {
-        while self.state != State::Done && self.blocked == Blocked::No {
+        while self.state != State::Done && !self.blocked {
             match codec::decode(rbuf, self.frame_max) {
                 Ok(Some(frame)) => self.frame(frame),
                 Ok(None) => break,
@@ -459,10 +451,10 @@ impl Connection {
     /// The memory alarm is on and this connection publishes: stop reading
     /// from it, and tell a client that understands it why.
     fn block(&mut self) {
-        if self.blocked == Blocked::Yes {
+        if self.blocked {
             return;
         }
-        self.blocked = Blocked::Yes;
+        self.blocked = true;
         tracing::debug!(conn = self.id, "blocked by the memory alarm");
         if self.blocked_notify {
             self.out.method(
@@ -475,7 +467,7 @@ impl Connection {
     }
 
     fn unblock(&mut self) {
-        self.blocked = Blocked::No;
+        self.blocked = false;
         tracing::debug!(conn = self.id, "unblocked");
         if self.blocked_notify {
             self.out.method(
@@ -492,7 +484,7 @@ impl Connection {
         }
         tracing::info!(conn = self.id, "closing connection: {e}");
         // Read again, for the client's Close-Ok.
-        self.blocked = Blocked::No;
+        self.blocked = false;
         self.release_channels();
         self.out.method(0, handshake::close_method(&e));
         self.state = State::Closing(Instant::now());
