@@ -10,14 +10,9 @@ impl Vhost {
     /// An exchange with deduplication drops a duplicate here: it routes nowhere.
     pub fn route(&self, x: &Arc<Exchange>, key: &str, props: &BasicProperties, r: &mut Routed) {
         r.clear();
-        if !x.admit(props) {
-            return;
+        if passes(x, props, r) {
+            self.route_admitted(x, key, props, r);
         }
-        if x.holds_until(props).is_some() {
-            r.delayed.push(x.clone());
-            return;
-        }
-        self.route_admitted(x, key, props, r);
     }
 
     /// Route a message `x` already admitted and not to be held by it (a
@@ -50,11 +45,7 @@ impl Vhost {
                 .and_then(|name| self.exchanges.get(name).map(|e| e.clone()))
             {
                 Some(ae) if !seen.iter().any(|s| Arc::ptr_eq(s, &ae)) => {
-                    if !ae.admit(props) {
-                        return;
-                    }
-                    if ae.holds_until(props).is_some() {
-                        r.delayed.push(ae);
+                    if !passes(&ae, props, r) {
                         return;
                     }
                     from = ae;
@@ -83,14 +74,23 @@ impl Vhost {
                 continue;
             }
             seen.push(next.clone());
-            if !next.admit(props) {
-                continue;
-            }
-            if next.holds_until(props).is_some() {
-                r.delayed.push(next);
-            } else {
+            if passes(&next, props, r) {
                 next.route(key, props, r);
             }
         }
     }
+}
+
+/// At the door of exchange `x`: false if the message goes no further
+/// through it, being a duplicate (x-message-deduplication) or held until
+/// its x-delay is over (left in `r.delayed`).
+fn passes(x: &Arc<Exchange>, props: &BasicProperties, r: &mut Routed) -> bool {
+    if !x.admit(props) {
+        return false;
+    }
+    if x.holds_until(props).is_some() {
+        r.delayed.push(x.clone());
+        return false;
+    }
+    true
 }
