@@ -1,0 +1,60 @@
+//! A vhost's policies: setting and removing them, and recomputing the
+//! effective arguments of its queues when they change.
+
+use super::*;
+
+impl Vhost {
+    /// Add or replace a policy (by name). It applies at once, as in
+    /// RabbitMQ: to existing queues (their limits at once, TTLs for
+    /// messages published from then on), to queues declared later, and to
+    /// alternate-exchange lookups.
+    pub fn set_policy(&self, p: Policy) {
+        {
+            let mut ps = self.policies.write().unwrap_or_else(|e| e.into_inner());
+            ps.retain(|x| x.name != p.name);
+            ps.push(p);
+        }
+        self.reapply_policies();
+    }
+
+    /// Remove a policy; true if there was one of that name.
+    pub fn delete_policy(&self, name: &str) -> bool {
+        let removed = {
+            let mut ps = self.policies.write().unwrap_or_else(|e| e.into_inner());
+            let before = ps.len();
+            ps.retain(|x| x.name != name);
+            ps.len() != before
+        };
+        if removed {
+            self.reapply_policies();
+        }
+        removed
+    }
+
+    /// Recompute every queue's effective arguments from its own and the
+    /// policies'. A policy value a queue cannot take is reported, and the
+    /// queue keeps what it had.
+    fn reapply_policies(&self) {
+        let policies = self.policies();
+        let queues: Vec<Arc<Queue>> = self.queues.iter().map(|q| q.clone()).collect();
+        for q in queues {
+            let effective = policy::queue_arguments(&policies, q.name.as_str(), &q.arguments);
+            match QueueArgs::parse(&effective, q.name.as_str(), &self.name) {
+                Ok(args) if args != *q.args() => {
+                    let mut dead = Vec::new();
+                    q.set_args(args, &mut dead);
+                    self.dead_letter(&q, dead);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("policy not applied to queue '{}': {e}", q.name),
+            }
+        }
+    }
+
+    pub(super) fn policies(&self) -> Vec<Policy> {
+        self.policies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
