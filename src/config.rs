@@ -43,6 +43,15 @@ pub struct Config {
     /// Message bytes held in memory above which publishing connections are
     /// blocked (RabbitMQ's memory alarm). Default: 40% of physical memory.
     pub memory_limit: Option<u64>,
+    /// `product` in the server properties. Some tools and client test
+    /// suites expect "RabbitMQ" there.
+    pub product: String,
+    /// `version` in the server properties (default: ferretmq's version).
+    /// Tools that gate features on RabbitMQ's version read it.
+    pub product_version: Option<String>,
+    /// `cluster_name` in the server properties (default: ferretmq@HOSTNAME,
+    /// as RabbitMQ's rabbit@HOSTNAME).
+    pub cluster_name: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -55,7 +64,8 @@ pub struct UserConfig {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: vec![SocketAddr::from(([0, 0, 0, 0], 5672))],
+            // Dual-stack: IPv6 and IPv4 alike, as RabbitMQ listens.
+            listen: vec![SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 5672))],
             data_dir: PathBuf::from("./data"),
             log: "info".to_string(),
             frame_max: 131_072,
@@ -73,8 +83,21 @@ impl Default for Config {
             definitions: None,
             consumer_timeout: None,
             memory_limit: None,
+            product: "ferretmq".into(),
+            product_version: None,
+            cluster_name: default_cluster_name(),
         }
     }
+}
+
+fn default_cluster_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    format!(
+        "ferretmq@{}",
+        if host.is_empty() { "localhost" } else { &host }
+    )
 }
 
 impl Config {

@@ -26,6 +26,7 @@
 //! ```
 
 pub mod broker;
+mod cc;
 pub mod channel;
 pub mod codec;
 pub mod config;

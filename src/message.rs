@@ -17,6 +17,9 @@ pub struct Message {
     /// Content header payload: class, weight, body size, property flags and list.
     pub header_raw: Bytes,
     pub body: Bytes,
+    /// Sender-selected distribution: the keys of its CC and BCC headers,
+    /// routed as well as `routing_key` (empty for almost every message).
+    pub cc: Vec<ShortString>,
     /// Counts this message in `held_bytes` while it lives.
     _held: Held,
 }
@@ -64,8 +67,14 @@ impl Message {
             properties,
             header_raw,
             body,
+            cc: Vec::new(),
             _held: held,
         }
+    }
+
+    /// Every key it was published with: its routing key, then CC and BCC.
+    pub fn routing_keys(&self) -> impl Iterator<Item = &str> + Clone {
+        std::iter::once(self.routing_key.as_str()).chain(self.cc.iter().map(|k| k.as_str()))
     }
 
     pub fn body_size(&self) -> usize {
@@ -82,13 +91,15 @@ impl Message {
         );
         let properties = self.properties.clone().with_headers(headers);
         let header_raw = encode_header(&properties, self.body.len() as u64);
-        Message::new(
+        let mut m = Message::new(
             self.exchange.clone(),
             self.routing_key.clone(),
             properties,
             header_raw,
             self.body.clone(),
-        )
+        );
+        m.cc = self.cc.clone();
+        m
     }
 
     /// delivery_mode 2 asks the broker to keep the message across restarts.
@@ -117,5 +128,69 @@ pub fn encode_header(props: &BasicProperties, body_size: u64) -> Bytes {
             tracing::error!("cannot encode a content header: {e:?}");
             Bytes::new()
         }
+    }
+}
+
+/// RabbitMQ's largest per-message expiration (ms).
+const MAX_EXPIRATION: i128 = 4_294_967_295;
+
+/// A per-message `expiration` in ms, read as RabbitMQ reads it (Erlang's
+/// `string:to_integer`); the error is the term RabbitMQ puts in its 406 text.
+pub fn parse_expiration(s: &str) -> Result<u64, String> {
+    let b = s.as_bytes();
+    let sign = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let digits = b[sign..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        return Err("no_integer".into());
+    }
+    let (num, rest) = s.split_at(sign + digits);
+    if !rest.is_empty() {
+        return Err(format!("{{leftover_string,\"{rest}\"}}"));
+    }
+    // Digits only, so this fails only on numbers beyond i128.
+    let n: i128 = num.trim_start_matches('+').parse().unwrap_or(i128::MAX);
+    if n < 0 {
+        Err(format!("{{value_negative,{n}}}"))
+    } else if n > MAX_EXPIRATION {
+        Err(format!("{{value_too_large,{n}}}"))
+    } else {
+        Ok(n as u64)
+    }
+}
+
+/// Basic.Publish refuses a message whose expiration RabbitMQ would not parse.
+pub fn check_expiration(props: &BasicProperties) -> Result<(), crate::error::AmqpError> {
+    match props.expiration() {
+        Some(e) => parse_expiration(e.as_str()).map(|_| ()).map_err(|why| {
+            crate::error::AmqpError::precondition_failed(format!(
+                "invalid expiration '{}': {why}",
+                e.as_str()
+            ))
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_expiration;
+
+    #[test]
+    fn expiration_parses_as_rabbitmq_does() {
+        assert_eq!(parse_expiration("0"), Ok(0));
+        assert_eq!(parse_expiration("+5"), Ok(5));
+        assert_eq!(parse_expiration("60000"), Ok(60000));
+        assert_eq!(parse_expiration("abc").unwrap_err(), "no_integer");
+        assert_eq!(parse_expiration("").unwrap_err(), "no_integer");
+        assert_eq!(parse_expiration("-").unwrap_err(), "no_integer");
+        assert_eq!(parse_expiration("-1").unwrap_err(), "{value_negative,-1}");
+        assert_eq!(
+            parse_expiration("10abc").unwrap_err(),
+            "{leftover_string,\"abc\"}"
+        );
+        assert_eq!(
+            parse_expiration("4294967296").unwrap_err(),
+            "{value_too_large,4294967296}"
+        );
     }
 }

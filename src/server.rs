@@ -24,9 +24,17 @@ impl Running {
         self.addrs[0]
     }
 
-    /// `amqp://guest:guest@ADDR/` for the first listener.
+    /// `amqp://guest:guest@ADDR/` for the first listener (loopback for a
+    /// wildcard one).
     pub fn url(&self) -> String {
-        format!("amqp://guest:guest@{}/%2f", self.addr())
+        let mut a = self.addr();
+        if a.ip().is_unspecified() {
+            a.set_ip(match a {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        format!("amqp://guest:guest@{a}/%2f")
     }
 
     /// Close every connection with 320 CONNECTION_FORCED and stop listening.
@@ -59,7 +67,7 @@ impl Broker {
         let mut tasks = JoinSet::new();
         let mut addrs = Vec::new();
         for addr in &broker.config.listen {
-            let listener = TcpListener::bind(addr).await?;
+            let listener = bind(*addr)?;
             let bound = listener.local_addr()?;
             tracing::info!("listening on {bound}");
             addrs.push(bound);
@@ -71,6 +79,30 @@ impl Broker {
             shutdown: tx,
             tasks,
         })
+    }
+}
+
+/// A listening socket. `[::]` accepts IPv4 as well (dual-stack, as
+/// RabbitMQ listens); where the host has no IPv6 it falls back to 0.0.0.0.
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let open = |addr: SocketAddr| -> std::io::Result<TcpListener> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        sock.set_reuse_address(true)?;
+        if addr.is_ipv6() && addr.ip().is_unspecified() {
+            sock.set_only_v6(false)?;
+        }
+        sock.set_nonblocking(true)?;
+        sock.bind(&addr.into())?;
+        sock.listen(1024)?;
+        TcpListener::from_std(sock.into())
+    };
+    match open(addr) {
+        Err(e) if addr.is_ipv6() && addr.ip().is_unspecified() => {
+            tracing::warn!("cannot listen on {addr} ({e}); IPv4 only");
+            open(SocketAddr::from(([0, 0, 0, 0], addr.port())))
+        }
+        r => r,
     }
 }
 

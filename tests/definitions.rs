@@ -33,31 +33,51 @@ async fn the_example_definitions_are_imported_and_their_policies_apply() {
     assert_eq!(next(&mut dead).await.data, b"order");
 }
 
+/// As RabbitMQ resolves them: for a limit the smaller of the queue's
+/// argument and the policy's value applies; otherwise the argument wins.
 #[tokio::test]
-async fn a_queue_argument_wins_over_the_policy() {
+async fn queue_arguments_and_policies_resolve_as_in_rabbitmq() {
     let dir = tempfile::tempdir().expect("dir");
     let defs = dir.path().join("defs.json");
     std::fs::write(
         &defs,
         r#"{"policies":[{"vhost":"/","name":"cap","pattern":"^capped","apply-to":"queues","priority":0,
-            "definition":{"max-length":1}}]}"#,
+            "definition":{"max-length":2,"overflow":"reject-publish"}}]}"#,
     )
     .expect("write");
     let b = start_with(|c| c.definitions = Some(defs)).await;
     let (_c, ch) = b.channel().await;
     declare(&ch, "capped.policy").await;
-    let mut args = FieldTable::default();
-    args.insert("x-max-length".into(), lapin::types::AMQPValue::LongInt(3));
-    within(ch.queue_declare("capped.own".into(), Default::default(), args))
-        .await
-        .expect("declare");
-    for q in ["capped.policy", "capped.own"] {
+    for (q, own) in [("capped.higher", 3), ("capped.lower", 1)] {
+        let mut args = FieldTable::default();
+        args.insert("x-max-length".into(), lapin::types::AMQPValue::LongInt(own));
+        args.insert(
+            "x-overflow".into(),
+            lapin::types::AMQPValue::LongString("drop-head".into()),
+        );
+        within(ch.queue_declare(q.into(), Default::default(), args))
+            .await
+            .expect("declare");
+    }
+    for q in ["capped.policy", "capped.higher", "capped.lower"] {
         for i in 0..5u8 {
             publish(&ch, "", q, &[i]).await;
         }
     }
-    assert_eq!(depth(&ch, "capped.policy").await, 1);
-    assert_eq!(depth(&ch, "capped.own").await, 3);
+    assert_eq!(depth(&ch, "capped.policy").await, 2);
+    assert_eq!(
+        depth(&ch, "capped.higher").await,
+        2,
+        "the policy's is smaller"
+    );
+    assert_eq!(
+        depth(&ch, "capped.lower").await,
+        1,
+        "the queue's is smaller"
+    );
+    // reject-publish (the policy's) kept the oldest; drop-head (the queue's own) the newest.
+    assert_eq!(get(&ch, "capped.policy").await.expect("m").data, [0]);
+    assert_eq!(get(&ch, "capped.higher").await.expect("m").data, [3]);
 }
 
 #[tokio::test]

@@ -33,12 +33,9 @@ impl Vhost {
         let mut routed = Routed::default();
         let mut overflow = Vec::new();
         for d in dead {
-            let key = args
-                .dead_letter_routing_key
-                .clone()
-                .unwrap_or_else(|| d.msg.routing_key.to_string());
-            let msg = Arc::new(with_death(&d.msg, queue, d.reason, dlx_name, &key));
-            self.route(&dlx, &key, &msg.properties, &mut routed);
+            let own_key = args.dead_letter_routing_key.as_deref();
+            let msg = Arc::new(with_death(&d.msg, queue, d.reason, dlx_name, own_key));
+            self.route(&dlx, &msg, &mut routed);
             for target in routed.queues.drain(..) {
                 if is_cycle(&msg, &target) {
                     tracing::debug!(
@@ -100,7 +97,22 @@ fn is_cycle(msg: &Message, target: &Queue) -> bool {
     seen_target
 }
 
-fn with_death(msg: &Message, queue: &Queue, reason: DeathReason, dlx: &str, key: &str) -> Message {
+/// The dead letter: `msg` with its death recorded, routed with `own_key`
+/// (x-dead-letter-routing-key, which drops the CC header) or else with every
+/// key it was published with.
+fn with_death(
+    msg: &Message,
+    queue: &Queue,
+    reason: DeathReason,
+    dlx: &str,
+    own_key: Option<&str>,
+) -> Message {
+    // A message recovered from disk has its CC keys in its header only.
+    let cc = if msg.cc.is_empty() {
+        crate::cc::cc_keys(&msg.properties)
+    } else {
+        msg.cc.clone()
+    };
     let mut deaths = deaths(&msg.properties);
     let same = deaths.iter().position(|v| match v {
         AMQPValue::FieldTable(t) => {
@@ -127,9 +139,11 @@ fn with_death(msg: &Message, queue: &Queue, reason: DeathReason, dlx: &str, key:
             t.insert("queue".into(), text(queue.name.as_str()));
             t.insert("time".into(), now);
             t.insert("exchange".into(), text(msg.exchange.as_str()));
+            let keys =
+                std::iter::once(msg.routing_key.as_str()).chain(cc.iter().map(|k| k.as_str()));
             t.insert(
                 "routing-keys".into(),
-                AMQPValue::FieldArray(FieldArray::from(vec![text(msg.routing_key.as_str())])),
+                AMQPValue::FieldArray(FieldArray::from(keys.map(text).collect::<Vec<_>>())),
             );
             if let Some(e) = msg.properties.expiration() {
                 t.insert("original-expiration".into(), text(e.as_str()));
@@ -148,16 +162,25 @@ fn with_death(msg: &Message, queue: &Queue, reason: DeathReason, dlx: &str, key:
         headers.insert("x-first-death-queue".into(), text(queue.name.as_str()));
         headers.insert("x-first-death-reason".into(), text(reason.as_str()));
     }
+    let (key, cc) = match own_key {
+        Some(k) => {
+            headers = crate::cc::strip_cc(&headers);
+            (k, Vec::new())
+        }
+        None => (msg.routing_key.as_str(), cc),
+    };
     // The expiration moves into x-death: the dead letter must not expire again for it.
     let properties = rebuild(&msg.properties, headers);
     let header_raw = crate::message::encode_header(&properties, msg.body.len() as u64);
-    Message::new(
+    let mut m = Message::new(
         dlx.into(),
         key.into(),
         properties,
         header_raw,
         msg.body.clone(),
-    )
+    );
+    m.cc = cc;
+    m
 }
 
 /// The same properties with new headers and without expiration.

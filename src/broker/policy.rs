@@ -1,7 +1,9 @@
 //! RabbitMQ-style policies: a name, a pattern matched against queue (or
 //! exchange) names, what it applies to, a priority, and a definition whose
-//! keys supply x-arguments. A queue's own arguments win over a policy's, as
-//! in RabbitMQ; of several matching policies the highest priority applies.
+//! keys supply x-arguments. Where a queue sets an argument itself, it wins
+//! over the policy, except for the limits RabbitMQ resolves to the smaller
+//! of the two (TTLs, lengths, the delivery limit); of several matching
+//! policies the highest priority applies.
 
 use amq_protocol::types::{AMQPValue, FieldTable, LongString};
 use regex::Regex;
@@ -79,17 +81,38 @@ fn matching<'a>(policies: &'a [Policy], name: &str, queue: bool) -> Option<&'a P
         .max_by_key(|p| p.priority)
 }
 
+/// Keys where RabbitMQ takes the smaller of the argument and the policy
+/// value (its `res_min`); for the others the argument wins (`res_arg`).
+const MIN_KEYS: &[&str] = &[
+    "x-message-ttl",
+    "x-expires",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-delivery-limit",
+];
+
 /// A queue's effective arguments: its own, plus what the matching policy
-/// supplies for keys it does not set itself.
+/// supplies for keys it does not set itself (or sets higher, for limits).
 pub fn queue_arguments(policies: &[Policy], name: &str, own: &FieldTable) -> FieldTable {
     let Some(p) = matching(policies, name, true) else {
         return own.clone();
     };
     let mut out = own.clone();
     for (key, arg) in QUEUE_KEYS {
-        if let Some(v) = p.definition.inner().get(*key)
-            && !own.contains_key(arg)
-        {
+        let Some(v) = p.definition.inner().get(*key) else {
+            continue;
+        };
+        let take = match own.inner().get(*arg) {
+            None => true,
+            Some(mine) => {
+                MIN_KEYS.contains(arg)
+                    && matches!(
+                        (crate::field::int(v), crate::field::int(mine)),
+                        (Some(theirs), Some(mine)) if theirs < mine
+                    )
+            }
+        };
+        if take {
             out.insert((*arg).into(), v.clone());
         }
     }
@@ -179,7 +202,39 @@ mod tests {
         assert_eq!(
             eff.inner().get("x-max-length"),
             Some(&AMQPValue::LongLongInt(3)),
-            "queue's own wins"
+            "the smaller limit wins: the queue's own"
+        );
+        let own = def(&[
+            ("x-max-length", AMQPValue::LongLongInt(30)),
+            (
+                "x-dead-letter-exchange",
+                AMQPValue::LongString("mine".into()),
+            ),
+        ]);
+        let dlx = Policy::new(
+            "dlx",
+            "^orders\\.",
+            "queues",
+            9,
+            def(&[
+                ("max-length", AMQPValue::LongLongInt(9)),
+                (
+                    "dead-letter-exchange",
+                    AMQPValue::LongString("theirs".into()),
+                ),
+            ]),
+        )
+        .expect("p");
+        let eff = queue_arguments(&[dlx], "orders.x", &own);
+        assert_eq!(
+            eff.inner().get("x-max-length"),
+            Some(&AMQPValue::LongLongInt(9)),
+            "the smaller limit wins: the policy's"
+        );
+        assert_eq!(
+            eff.inner().get("x-dead-letter-exchange"),
+            Some(&AMQPValue::LongString("mine".into())),
+            "the queue's own dead-letter exchange wins"
         );
         let eff = queue_arguments(&ps, "orders.us", &FieldTable::default());
         assert_eq!(

@@ -149,6 +149,22 @@ pub(super) fn requeue(vhost: &Vhost, taken: Vec<Unacked>) {
 }
 
 impl Channel {
+    /// Under a channel-wide prefetch (basic.qos global), room freed by
+    /// settling on one queue is room for every queue this channel consumes
+    /// from: offer them all deliveries, not only the settled queues.
+    pub(super) fn wake_shared_prefetch(&self) {
+        if !self.channel_credit.is_limited() {
+            return;
+        }
+        let mut woken: Vec<&Arc<Queue>> = Vec::new();
+        for c in self.consumers.values() {
+            if !woken.iter().any(|q| Arc::ptr_eq(q, &c.queue)) {
+                woken.push(&c.queue);
+                c.queue.dispatch();
+            }
+        }
+    }
+
     pub(super) fn ack(&mut self, ctx: &mut Ctx, tag: u64, multiple: bool) -> AmqpResult<()> {
         let taken = self
             .unacked
@@ -156,7 +172,10 @@ impl Channel {
             .ok_or_else(|| unknown_tag(tag))?;
         match self.tx.as_mut() {
             Some(tx) => tx.settle(taken, Settle::Ack),
-            None => finish(ctx.vhost, taken, Settle::Ack),
+            None => {
+                finish(ctx.vhost, taken, Settle::Ack);
+                self.wake_shared_prefetch();
+            }
         }
         Ok(())
     }
@@ -179,7 +198,10 @@ impl Channel {
         };
         match self.tx.as_mut() {
             Some(tx) => tx.settle(taken, how),
-            None => finish(ctx.vhost, taken, how),
+            None => {
+                finish(ctx.vhost, taken, how);
+                self.wake_shared_prefetch();
+            }
         }
         Ok(())
     }
@@ -190,6 +212,7 @@ impl Channel {
         }
         let all = self.unacked.take_all();
         finish(ctx.vhost, all, Settle::Requeue);
+        self.wake_shared_prefetch();
         Ok(())
     }
 }

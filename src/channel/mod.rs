@@ -39,6 +39,8 @@ pub struct Ctx<'a> {
     pub consumer_timeout: Option<u64>,
     /// Exclusive queues this connection declared, deleted when it closes.
     pub exclusive_queues: &'a mut Vec<Arc<Queue>>,
+    /// The authenticated user, which a message's user_id must name.
+    pub user: &'a str,
 }
 
 /// What became of the channel after a method.

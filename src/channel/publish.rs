@@ -179,6 +179,15 @@ impl Channel {
                 x.name, ctx.vhost.name
             ))));
         }
+        if let Some(claimed) = header.properties.user_id()
+            && claimed.as_str() != ctx.user
+        {
+            return Err(fail(AmqpError::precondition_failed(format!(
+                "user_id property set to '{claimed}' but authenticated user was '{}'",
+                ctx.user
+            ))));
+        }
+        crate::message::check_expiration(&header.properties).map_err(fail)?;
         let mut msg = Message::new(
             method.exchange,
             method.routing_key,
@@ -200,6 +209,12 @@ impl Channel {
             };
             msg.properties = msg.properties.clone().with_reply_to(reply.name.clone());
             msg.header_raw = crate::message::encode_header(&msg.properties, msg.body.len() as u64);
+        }
+        let (cc, without_bcc) = crate::cc::split(&msg.properties, msg.body.len() as u64);
+        msg.cc = cc;
+        if let Some((props, raw)) = without_bcc {
+            msg.properties = props;
+            msg.header_raw = raw;
         }
         let msg = Arc::new(msg);
         if let Some(tx) = self.tx.as_mut() {
@@ -225,8 +240,7 @@ impl Channel {
         mandatory: bool,
     ) -> Enqueued {
         let mut routed = std::mem::take(&mut self.routed);
-        ctx.vhost
-            .route(x, msg.routing_key.as_str(), &msg.properties, &mut routed);
+        ctx.vhost.route(x, msg, &mut routed);
         let mut delivered = false;
         let mut done = Enqueued {
             ticket: 0,
@@ -241,8 +255,13 @@ impl Channel {
                 }
                 Published::Duplicate => delivered = true,
                 Published::Dropped => {}
-                // RabbitMQ nacks a publish a full queue refused.
-                Published::Failed | Published::Rejected => done.failed = true,
+                // RabbitMQ nacks a publish a full queue refused, but it was
+                // routed: no Basic.Return.
+                Published::Rejected => {
+                    delivered = true;
+                    done.failed = true;
+                }
+                Published::Failed => done.failed = true,
             }
             if !dead.is_empty() {
                 ctx.vhost.dead_letter(&q, std::mem::take(&mut dead));

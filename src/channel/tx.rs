@@ -57,6 +57,7 @@ impl Channel {
                 for (taken, requeue) in t.settled {
                     finish(ctx.vhost, taken, requeue);
                 }
+                self.wake_shared_prefetch();
                 T::CommitOk(tx::CommitOk {})
             }
             T::Rollback(_) => {

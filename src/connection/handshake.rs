@@ -48,7 +48,7 @@ pub async fn negotiate(
         return Err(Refused::Silently(format!("bad protocol header {header:?}")));
     }
     let mut out = Outbox::default();
-    out.method(0, start_method());
+    out.method(0, start_method(cfg));
     send(sock, &mut out).await?;
 
     let mut buf = BytesMut::with_capacity(4096);
@@ -78,7 +78,8 @@ pub async fn negotiate(
             Refused::Silently(format!("login refused for user '{user}'"))
         });
     }
-    if user == "guest" && !cfg.guest_remote && !peer.ip().is_loopback() {
+    // An IPv4 peer on a dual-stack listener shows as ::ffff:a.b.c.d.
+    if user == "guest" && !cfg.guest_remote && !peer.ip().to_canonical().is_loopback() {
         return Err(Refused::WithClose(AmqpError::access_refused(
             "User 'guest' can only connect via localhost",
         )));
@@ -226,7 +227,7 @@ fn client_capabilities(props: &FieldTable) -> std::collections::HashMap<String, 
     caps
 }
 
-fn start_method() -> AMQPClass {
+fn start_method(cfg: &crate::config::Config) -> AMQPClass {
     let mut caps = FieldTable::default();
     for cap in [
         "publisher_confirms",
@@ -244,14 +245,21 @@ fn start_method() -> AMQPClass {
     let mut props = FieldTable::default();
     let s = |v: &str| AMQPValue::LongString(LongString::from(v.as_bytes()));
     props.insert("capabilities".into(), AMQPValue::FieldTable(caps));
-    props.insert("product".into(), s("ferretmq"));
-    props.insert("version".into(), s(env!("CARGO_PKG_VERSION")));
-    props.insert("platform".into(), s("Rust"));
-    props.insert("cluster_name".into(), s("ferretmq"));
-    props.insert("copyright".into(), s("The ferretmq authors"));
+    let version = cfg
+        .product_version
+        .as_deref()
+        .unwrap_or(env!("CARGO_PKG_VERSION"));
+    props.insert("product".into(), s(&cfg.product));
+    props.insert("version".into(), s(version));
+    props.insert(
+        "platform".into(),
+        s(concat!("Rust ferretmq/", env!("CARGO_PKG_VERSION"))),
+    );
+    props.insert("cluster_name".into(), s(&cfg.cluster_name));
+    props.insert("copyright".into(), s("Copyright (c) the ferretmq authors"));
     props.insert(
         "information".into(),
-        s("An AMQP 0-9-1 broker compatible with RabbitMQ clients"),
+        s("Licensed under MIT or Apache-2.0. An AMQP 0-9-1 broker for RabbitMQ's clients"),
     );
     AMQPClass::Connection(connection::AMQPMethod::Start(connection::Start {
         version_major: 0,

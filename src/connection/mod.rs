@@ -37,12 +37,16 @@ macro_rules! ctx {
             durable: *$c.durable.borrow(),
             consumer_timeout: $c.broker.config.consumer_timeout,
             exclusive_queues: &mut $c.exclusive_queues,
+            user: &$c.user,
         }
     };
 }
 
 /// How long we wait for Close-Ok after sending Connection.Close.
 const CLOSE_OK_WAIT: Duration = Duration::from_secs(3);
+/// After Close-Ok, how long at most we wait for the client to close its
+/// socket (RabbitMQ's ?CLOSING_TIMEOUT; the heartbeat timeout if shorter).
+const CLOSED_WAIT: Duration = Duration::from_secs(30);
 
 pub async fn serve(
     mut sock: TcpStream,
@@ -88,6 +92,8 @@ pub async fn serve(
     let writer = tokio::spawn(writer::run(wr, wrx, sink.clone()));
     let mut conn = Connection {
         id: broker.next_conn_id(),
+        user: n.user.clone(),
+        heartbeat: n.heartbeat,
         broker: broker.clone(),
         vhost: n.vhost.clone(),
         channel_max: n.channel_max,
@@ -114,13 +120,31 @@ pub async fn serve(
 #[derive(PartialEq, Eq)]
 enum State {
     Open,
-    /// We sent Connection.Close and wait for Close-Ok.
+    /// We sent Connection.Close and wait for Close-Ok until then.
     Closing(Instant),
+    /// We sent Close-Ok: frames are read and dropped until the client
+    /// closes its socket or the deadline passes. Closing at once would
+    /// reset the connection under frames the client had still buffered,
+    /// and it would never see its Close-Ok.
+    Closed(Instant),
     Done,
+}
+
+impl State {
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            State::Closing(d) | State::Closed(d) => Some(*d),
+            _ => None,
+        }
+    }
 }
 
 struct Connection {
     id: u64,
+    /// The authenticated user.
+    user: String,
+    /// Negotiated heartbeat interval, seconds (0: none).
+    heartbeat: u16,
     broker: Arc<Broker>,
     vhost: Arc<Vhost>,
     channel_max: u16,
@@ -172,6 +196,7 @@ impl Connection {
                 .values()
                 .filter_map(|c| c.ack_deadline())
                 .min();
+            let close_deadline = self.state.deadline();
             if rbuf.capacity() - rbuf.len() < 8 * 1024 {
                 rbuf.reserve(64 * 1024);
             }
@@ -199,15 +224,15 @@ impl Connection {
                 _ = sleep_until_ms(ack_deadline.unwrap_or(0)), if ack_deadline.is_some() => {
                     self.close_timed_out_channels();
                 }
+                _ = tokio::time::sleep_until(close_deadline.unwrap_or_else(Instant::now).into()), if close_deadline.is_some() => {
+                    break;
+                }
                 r = self.durable.changed(), if awaiting_disk => {
                     if r.is_err() { break; }
                     self.flush_all_confirms();
                 }
                 _ = ticker.tick() => {
-                    if let State::Closing(since) = self.state && since.elapsed() > CLOSE_OK_WAIT {
-                        break;
-                    }
-                    if let Some(hb) = hb {
+                    if let Some(hb) = hb && self.state == State::Open {
                         // A blocked connection is not read from: its silence is ours.
                         if self.blocked {
                             last_read = Instant::now();
@@ -222,11 +247,12 @@ impl Connection {
                 r = shutdown.changed(), if !shutdown_seen => {
                     shutdown_seen = true;
                     if r.is_ok() || *shutdown.borrow() {
+                        if matches!(self.state, State::Closed(_)) {
+                            break;
+                        }
                         self.fail(AmqpError::connection_forced(
                             "broker forced connection closure with reason 'shutdown'",
                         ));
-                        // Wake up on the ticker to enforce the Close-Ok wait.
-                        ticker = tokio::time::interval(Duration::from_millis(250));
                     }
                 }
             }
@@ -237,7 +263,11 @@ impl Connection {
     }
 
     fn process_input(&mut self, rbuf: &mut BytesMut) {
-        while self.state != State::Done && !self.blocked {
+        if matches!(self.state, State::Closed(_)) {
+            rbuf.clear();
+            return;
+        }
+        while !matches!(self.state, State::Done | State::Closed(_)) && !self.blocked {
             match codec::decode(rbuf, self.frame_max) {
                 Ok(Some(frame)) => self.frame(frame),
                 Ok(None) => break,
@@ -336,12 +366,14 @@ impl Connection {
         let Some(ch) = self.channels.get_mut(&id) else {
             return match f {
                 ChannelFrame::Method(AMQPClass::Channel(channel::AMQPMethod::Open(_))) => {
-                    if id > self.channel_max {
-                        return Err(AmqpError::channel_error(format!(
-                            "channel {id} is above the negotiated channel_max {}",
+                    // RabbitMQ limits how many channels are open (those
+                    // closing count), not their numbers.
+                    let open = self.channels.len() + self.closing.len();
+                    if open >= self.channel_max as usize {
+                        return Err(AmqpError::not_allowed(format!(
+                            "number of channels opened ({open}) has reached the negotiated channel_max ({})",
                             self.channel_max
-                        ))
-                        .on_method(20, 10));
+                        )));
                     }
                     self.channels.insert(id, Channel::new(id));
                     self.out.method(
@@ -487,16 +519,22 @@ impl Connection {
         self.blocked = false;
         self.release_channels();
         self.out.method(0, handshake::close_method(&e));
-        self.state = State::Closing(Instant::now());
+        self.state = State::Closing(Instant::now() + CLOSE_OK_WAIT);
     }
 
+    /// Answer a client's Connection.Close, then wait for it to hang up.
     fn close_ok(&mut self) {
         self.release_channels();
         self.out.method(
             0,
             AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})),
         );
-        self.state = State::Done;
+        let wait = match self.heartbeat {
+            0 => CLOSED_WAIT,
+            hb => CLOSED_WAIT.min(Duration::from_secs(hb as u64)),
+        };
+        self.blocked = false;
+        self.state = State::Closed(Instant::now() + wait);
     }
 
     fn release_channels(&mut self) {

@@ -132,6 +132,8 @@ pub struct Bindings {
     by_key: HashMap<ShortString, Vec<Destination>>,
     /// Consistent-hash exchanges route through this ring.
     ring: Vec<(u64, Destination)>,
+    /// Topic exchanges route through this trie of binding-key words.
+    topic: topic::Trie,
 }
 
 pub struct Exchange {
@@ -246,6 +248,9 @@ impl Exchange {
                 v.push(b.dest.clone());
             }
         }
+        if self.kind == ExchangeKind::Topic {
+            g.topic.insert(b.key.as_str(), b.dest.clone());
+        }
         g.list.push(b);
         if self.kind == ExchangeKind::ConsistentHash {
             g.rebuild_ring();
@@ -261,6 +266,9 @@ impl Exchange {
         let removed = g.list.len() != before;
         if removed && self.kind == ExchangeKind::Direct {
             g.reindex_key(key);
+        }
+        if removed && self.kind == ExchangeKind::Topic {
+            g.topic.remove(key, dest);
         }
         if removed && self.kind == ExchangeKind::ConsistentHash {
             g.rebuild_ring();
@@ -289,6 +297,7 @@ impl Exchange {
             v.retain(|d| !gone(d));
         }
         g.by_key.retain(|_, v| !v.is_empty());
+        g.topic.retain(&gone);
         if self.kind == ExchangeKind::ConsistentHash {
             g.rebuild_ring();
         }
@@ -332,13 +341,7 @@ impl Exchange {
                     out.push(&b.dest);
                 }
             }
-            ExchangeKind::Topic => {
-                for b in &g.list {
-                    if topic::matches(b.key.as_str(), key) {
-                        out.push(&b.dest);
-                    }
-                }
-            }
+            ExchangeKind::Topic => g.topic.route(key, |d| out.push(d)),
             ExchangeKind::Headers => {
                 for b in &g.list {
                     if headers::matches(b.x_match, &b.args, headers) {

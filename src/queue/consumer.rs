@@ -30,6 +30,11 @@ impl Credit {
         self.limit.store(limit as u32, Ordering::Relaxed);
     }
 
+    /// Whether a limit is set (0 is unlimited).
+    pub fn is_limited(&self) -> bool {
+        self.limit.load(Ordering::Relaxed) != 0
+    }
+
     pub fn try_take(&self) -> bool {
         let limit = self.limit.load(Ordering::Relaxed);
         if limit == 0 {

@@ -134,7 +134,7 @@ pub(super) fn deadline(args: &QueueArgs, msg: &Message) -> u64 {
         .properties
         .expiration()
         .as_ref()
-        .and_then(|e| e.as_str().parse::<u64>().ok());
+        .and_then(|e| crate::message::parse_expiration(e.as_str()).ok());
     match (args.message_ttl, own) {
         (None, None) => 0,
         (a, b) => now_ms()

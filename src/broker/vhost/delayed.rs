@@ -64,12 +64,7 @@ impl Vhost {
         let mut routed = Routed::default();
         let mut overflow = Vec::new();
         for d in due {
-            self.route_admitted(
-                &x,
-                d.msg.routing_key.as_str(),
-                &d.msg.properties,
-                &mut routed,
-            );
+            self.route_admitted(&x, d.msg.routing_keys(), &d.msg.properties, &mut routed);
             for q in routed.queues.drain(..) {
                 let _ = q.publish(d.msg.clone(), &mut overflow);
                 if !overflow.is_empty() {

@@ -163,6 +163,10 @@ impl Vhost {
 
     pub fn declare_exchange(&self, s: &ExchangeSpec) -> AmqpResult<()> {
         if s.passive {
+            // RabbitMQ refuses even a passive declare of the default exchange.
+            if s.name.is_empty() {
+                return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
+            }
             return self.exchange(s.name).map(|_| ());
         }
         let delayed = s.kind == DELAYED_TYPE;
@@ -334,7 +338,8 @@ impl Vhost {
                 let q = e.get().clone();
                 drop(e);
                 self.check_exclusive(&q, s.conn_id)?;
-                if s.exclusive && q.exclusive_owner.is_none() {
+                // The exclusive flag must match, even on the owning connection.
+                if s.exclusive != q.exclusive_owner.is_some() {
                     return Err(self.locked(&name));
                 }
                 let v = self.name.as_str();
@@ -474,15 +479,37 @@ impl Vhost {
         args: &FieldTable,
         conn_id: u64,
     ) -> AmqpResult<()> {
-        let (q, x) = self.binding_ends(queue, exchange, conn_id)?;
+        if exchange.is_empty() {
+            return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
+        }
+        // Unbinding what is already gone succeeds, as in RabbitMQ: cleanup
+        // code unbinds after auto-delete has removed things.
+        let (Some(q), Some(x)) = (
+            self.queues.get(queue).map(|q| q.clone()),
+            self.exchanges.get(exchange).map(|x| x.clone()),
+        ) else {
+            return Ok(());
+        };
+        self.check_exclusive(&q, conn_id)?;
         let durable = x.durable && q.durable;
-        self.unbind_dest(&x, &Destination::Queue(q), key, args);
-        self.persist_if(durable)
+        if self.unbind_dest(&x, &Destination::Queue(q), key, args) {
+            self.persist_if(durable)?;
+        }
+        Ok(())
     }
 
-    fn unbind_dest(&self, x: &Arc<Exchange>, dest: &Destination, key: &str, args: &FieldTable) {
-        if x.unbind(dest, key, args)
-            && x.auto_delete
+    /// Remove one binding; true if it existed.
+    fn unbind_dest(
+        &self,
+        x: &Arc<Exchange>,
+        dest: &Destination,
+        key: &str,
+        args: &FieldTable,
+    ) -> bool {
+        if !x.unbind(dest, key, args) {
+            return false;
+        }
+        if x.auto_delete
             && !x.has_bindings()
             && self
                 .exchanges
@@ -491,6 +518,7 @@ impl Vhost {
         {
             self.drop_bindings_to(&Destination::Exchange(x.clone()));
         }
+        true
     }
 
     /// Exchange.Bind: messages routed by `source` also go through `destination`.
@@ -520,10 +548,20 @@ impl Vhost {
         key: &str,
         args: &FieldTable,
     ) -> AmqpResult<()> {
-        let (dst, src) = self.exchange_pair(destination, source)?;
+        if destination.is_empty() || source.is_empty() {
+            return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
+        }
+        let (Some(dst), Some(src)) = (
+            self.exchanges.get(destination).map(|x| x.clone()),
+            self.exchanges.get(source).map(|x| x.clone()),
+        ) else {
+            return Ok(());
+        };
         let durable = src.durable && dst.durable;
-        self.unbind_dest(&src, &Destination::Exchange(dst), key, args);
-        self.persist_if(durable)
+        if self.unbind_dest(&src, &Destination::Exchange(dst), key, args) {
+            self.persist_if(durable)?;
+        }
+        Ok(())
     }
 
     fn exchange_pair(

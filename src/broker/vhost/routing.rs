@@ -1,48 +1,66 @@
 //! Routing a message from an exchange to queues: the default exchange,
-//! exchange-to-exchange chains and alternate exchanges.
+//! exchange-to-exchange chains and alternate exchanges. A message routes
+//! with every key it carries (its routing key, then its CC and BCC keys),
+//! each queue reached once.
 
 use super::*;
+use crate::message::Message;
 
 impl Vhost {
     /// Route to queues (left in `r.queues`, each once): the default exchange
     /// by queue name, others by bindings, through exchange-to-exchange
     /// bindings, and to the alternate exchange when nothing matched.
     /// An exchange with deduplication drops a duplicate here: it routes nowhere.
-    pub fn route(&self, x: &Arc<Exchange>, key: &str, props: &BasicProperties, r: &mut Routed) {
+    pub fn route(&self, x: &Arc<Exchange>, msg: &Message, r: &mut Routed) {
+        self.route_keys(x, msg.routing_keys(), &msg.properties, r);
+    }
+
+    /// `route` with the keys given apart from the message (a dead letter's).
+    pub fn route_keys<'k>(
+        &self,
+        x: &Arc<Exchange>,
+        keys: impl Iterator<Item = &'k str> + Clone,
+        props: &BasicProperties,
+        r: &mut Routed,
+    ) {
         r.clear();
         if passes(x, props, r) {
-            self.route_admitted(x, key, props, r);
+            self.route_admitted(x, keys, props, r);
         }
     }
 
     /// Route a message `x` already admitted and not to be held by it (a
     /// delayed message coming due was checked for duplicates when it was
     /// published).
-    pub fn route_admitted(
+    pub fn route_admitted<'k>(
         &self,
         x: &Arc<Exchange>,
-        key: &str,
+        keys: impl Iterator<Item = &'k str> + Clone,
         props: &BasicProperties,
         r: &mut Routed,
     ) {
         r.clear();
         if x.name.as_str().is_empty() {
-            if let Some(q) = self.queues.get(key) {
-                r.queues.push(q.clone());
+            for key in keys {
+                if let Some(q) = self.queues.get(key)
+                    && !r.queues.iter().any(|x| Arc::ptr_eq(x, &q))
+                {
+                    r.queues.push(q.clone());
+                }
             }
             return;
         }
         let mut seen: Vec<Arc<Exchange>> = Vec::new();
         let mut from = x.clone();
         loop {
-            self.route_through(&from, key, props, r, &mut seen);
+            self.route_through(&from, keys.clone(), props, r, &mut seen);
             if !r.is_empty() {
                 return;
             }
             // Nothing matched: RabbitMQ hands the message to the alternate exchange.
-            match from
-                .alternate()
-                .and_then(|name| self.exchanges.get(name).map(|e| e.clone()))
+            match self
+                .alternate_of(&from)
+                .and_then(|name| self.exchanges.get(name.as_str()).map(|e| e.clone()))
             {
                 Some(ae) if !seen.iter().any(|s| Arc::ptr_eq(s, &ae)) => {
                     if !passes(&ae, props, r) {
@@ -55,15 +73,26 @@ impl Vhost {
         }
     }
 
-    fn route_through(
+    /// An exchange's alternate exchange: its own argument, else a policy's.
+    fn alternate_of(&self, x: &Exchange) -> Option<String> {
+        if let Some(own) = x.alternate() {
+            return Some(own.to_string());
+        }
+        let ps = self.policies.read().unwrap_or_else(|e| e.into_inner());
+        policy::alternate_exchange(&ps, x.name.as_str())
+    }
+
+    fn route_through<'k>(
         &self,
         x: &Arc<Exchange>,
-        key: &str,
+        keys: impl Iterator<Item = &'k str> + Clone,
         props: &BasicProperties,
         r: &mut Routed,
         seen: &mut Vec<Arc<Exchange>>,
     ) {
-        x.route(key, props, r);
+        for key in keys.clone() {
+            x.route(key, props, r);
+        }
         if r.exchanges.is_empty() {
             return;
         }
@@ -75,7 +104,9 @@ impl Vhost {
             }
             seen.push(next.clone());
             if passes(&next, props, r) {
-                next.route(key, props, r);
+                for key in keys.clone() {
+                    next.route(key, props, r);
+                }
             }
         }
     }
