@@ -2,6 +2,7 @@
 //! is routed with every key its CC and BCC arrays carry as well as its
 //! routing key, on the same exchange; BCC never reaches a consumer.
 
+use crate::error::{AmqpError, AmqpResult};
 use crate::message::encode_header;
 use amq_protocol::protocol::BasicProperties;
 use amq_protocol::types::{AMQPValue, FieldTable, ShortString};
@@ -10,18 +11,51 @@ use bytes::Bytes;
 const CC: &str = "CC";
 const BCC: &str = "BCC";
 
-/// The keys of a header that is an array: its longstr elements (others
-/// are skipped, as RabbitMQ skips them).
-fn keys_of(v: Option<&AMQPValue>, out: &mut Vec<ShortString>) {
-    if let Some(AMQPValue::FieldArray(a)) = v {
-        for e in a.as_slice() {
-            if let AMQPValue::LongString(s) = e
-                && let Ok(k) = std::str::from_utf8(s.as_bytes())
-                && k.len() <= 255
-            {
-                out.push(k.into());
-            }
+/// The keys of a CC or BCC header: the longstr elements of its array
+/// (others are skipped, as RabbitMQ skips them). Any other type of value
+/// makes the message invalid, RabbitMQ's 406 naming the type its way.
+fn keys_of(name: &str, v: Option<&AMQPValue>, out: &mut Vec<ShortString>) -> AmqpResult<()> {
+    let a = match v {
+        None => return Ok(()),
+        Some(AMQPValue::FieldArray(a)) => a,
+        Some(other) => {
+            return Err(AmqpError::precondition_failed(format!(
+                "invalid message: {{unacceptable_type_in_header,\"{name}\",{}}}",
+                rabbit_type(other)
+            )));
         }
+    };
+    for e in a.as_slice() {
+        if let AMQPValue::LongString(s) = e
+            && let Ok(k) = std::str::from_utf8(s.as_bytes())
+            && k.len() <= 255
+        {
+            out.push(k.into());
+        }
+    }
+    Ok(())
+}
+
+/// A field value's type as RabbitMQ's table parser names it.
+fn rabbit_type(v: &AMQPValue) -> &'static str {
+    match v {
+        AMQPValue::Boolean(_) => "bool",
+        AMQPValue::ShortShortInt(_) => "byte",
+        AMQPValue::ShortShortUInt(_) => "unsignedbyte",
+        AMQPValue::ShortInt(_) => "short",
+        AMQPValue::ShortUInt(_) => "unsignedshort",
+        AMQPValue::LongInt(_) => "signedint",
+        AMQPValue::LongUInt(_) => "unsignedint",
+        AMQPValue::LongLongInt(_) => "long",
+        AMQPValue::Float(_) => "float",
+        AMQPValue::Double(_) => "double",
+        AMQPValue::DecimalValue(_) => "decimal",
+        AMQPValue::ShortString(_) | AMQPValue::LongString(_) => "longstr",
+        AMQPValue::FieldArray(_) => "array",
+        AMQPValue::Timestamp(_) => "timestamp",
+        AMQPValue::FieldTable(_) => "table",
+        AMQPValue::ByteArray(_) => "binary",
+        AMQPValue::Void => "void",
     }
 }
 
@@ -29,29 +63,42 @@ fn keys_of(v: Option<&AMQPValue>, out: &mut Vec<ShortString>) {
 pub(crate) fn cc_keys(props: &BasicProperties) -> Vec<ShortString> {
     let mut out = Vec::new();
     if let Some(h) = props.headers() {
-        keys_of(h.inner().get(CC), &mut out);
+        let _ = keys_of(CC, h.inner().get(CC), &mut out);
     }
     out
 }
 
+/// What sender-selected distribution makes of a message being published.
+pub(crate) struct Split {
+    /// CC keys, then BCC keys.
+    pub keys: Vec<ShortString>,
+    /// How many of `keys` are CC's.
+    pub visible: usize,
+    /// With a BCC header: the properties and content header without it.
+    pub without_bcc: Option<(BasicProperties, Bytes)>,
+}
+
 /// The CC and BCC keys of a message being published, and, when it has a
 /// BCC header, its properties and content header without it.
-pub(crate) fn split(
-    props: &BasicProperties,
-    body_size: u64,
-) -> (Vec<ShortString>, Option<(BasicProperties, Bytes)>) {
+pub(crate) fn split(props: &BasicProperties, body_size: u64) -> AmqpResult<Split> {
+    let mut out = Split {
+        keys: Vec::new(),
+        visible: 0,
+        without_bcc: None,
+    };
     let Some(h) = props.headers() else {
-        return (Vec::new(), None);
+        return Ok(out);
     };
-    let mut keys = Vec::new();
-    keys_of(h.inner().get(CC), &mut keys);
+    keys_of(CC, h.inner().get(CC), &mut out.keys)?;
+    out.visible = out.keys.len();
     let Some(bcc) = h.inner().get(BCC) else {
-        return (keys, None);
+        return Ok(out);
     };
-    keys_of(Some(bcc), &mut keys);
+    keys_of(BCC, Some(bcc), &mut out.keys)?;
     let props = props.clone().with_headers(without(h, BCC));
     let raw = encode_header(&props, body_size);
-    (keys, Some((props, raw)))
+    out.without_bcc = Some((props, raw));
+    Ok(out)
 }
 
 /// Headers without CC (a dead letter given its own routing key loses it,

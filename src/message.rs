@@ -17,9 +17,12 @@ pub struct Message {
     /// Content header payload: class, weight, body size, property flags and list.
     pub header_raw: Bytes,
     pub body: Bytes,
-    /// Sender-selected distribution: the keys of its CC and BCC headers,
-    /// routed as well as `routing_key` (empty for almost every message).
+    /// Sender-selected distribution: the keys of its CC header, then those
+    /// of its BCC header (removed from the header itself), routed as well
+    /// as `routing_key`; empty for almost every message.
     pub cc: Vec<ShortString>,
+    /// How many of `cc` came from CC (x-death lists those, not BCC's).
+    pub cc_visible: usize,
     /// Counts this message in `held_bytes` while it lives.
     _held: Held,
 }
@@ -68,6 +71,7 @@ impl Message {
             header_raw,
             body,
             cc: Vec::new(),
+            cc_visible: 0,
             _held: held,
         }
     }
@@ -99,6 +103,7 @@ impl Message {
             self.body.clone(),
         );
         m.cc = self.cc.clone();
+        m.cc_visible = self.cc_visible;
         m
     }
 
@@ -131,8 +136,8 @@ pub fn encode_header(props: &BasicProperties, body_size: u64) -> Bytes {
     }
 }
 
-/// RabbitMQ's largest per-message expiration (ms).
-const MAX_EXPIRATION: i128 = 4_294_967_295;
+/// RabbitMQ's largest per-message expiration: ten years, in ms.
+const MAX_EXPIRATION: i128 = 315_360_000_000;
 
 /// A per-message `expiration` in ms, read as RabbitMQ reads it (Erlang's
 /// `string:to_integer`); the error is the term RabbitMQ puts in its 406 text.
@@ -188,9 +193,16 @@ mod tests {
             parse_expiration("10abc").unwrap_err(),
             "{leftover_string,\"abc\"}"
         );
+        assert_eq!(parse_expiration("00012"), Ok(12));
+        assert_eq!(parse_expiration("315360000000"), Ok(315_360_000_000));
         assert_eq!(
-            parse_expiration("4294967296").unwrap_err(),
-            "{value_too_large,4294967296}"
+            parse_expiration("315360000001").unwrap_err(),
+            "{value_too_large,315360000001}"
+        );
+        assert_eq!(parse_expiration(" 5").unwrap_err(), "no_integer");
+        assert_eq!(
+            parse_expiration("1.5").unwrap_err(),
+            "{leftover_string,\".5\"}"
         );
     }
 }

@@ -108,10 +108,12 @@ fn with_death(
     own_key: Option<&str>,
 ) -> Message {
     // A message recovered from disk has its CC keys in its header only.
-    let cc = if msg.cc.is_empty() {
-        crate::cc::cc_keys(&msg.properties)
+    let (cc, visible) = if msg.cc.is_empty() {
+        let cc = crate::cc::cc_keys(&msg.properties);
+        let n = cc.len();
+        (cc, n)
     } else {
-        msg.cc.clone()
+        (msg.cc.clone(), msg.cc_visible)
     };
     let mut deaths = deaths(&msg.properties);
     let same = deaths.iter().position(|v| match v {
@@ -139,8 +141,9 @@ fn with_death(
             t.insert("queue".into(), text(queue.name.as_str()));
             t.insert("time".into(), now);
             t.insert("exchange".into(), text(msg.exchange.as_str()));
-            let keys =
-                std::iter::once(msg.routing_key.as_str()).chain(cc.iter().map(|k| k.as_str()));
+            // RabbitMQ lists the routing key and CC's keys, not BCC's.
+            let keys = std::iter::once(msg.routing_key.as_str())
+                .chain(cc[..visible].iter().map(|k| k.as_str()));
             t.insert(
                 "routing-keys".into(),
                 AMQPValue::FieldArray(FieldArray::from(keys.map(text).collect::<Vec<_>>())),
@@ -169,6 +172,7 @@ fn with_death(
         }
         None => (msg.routing_key.as_str(), cc),
     };
+    let visible = visible.min(cc.len());
     // The expiration moves into x-death: the dead letter must not expire again for it.
     let properties = rebuild(&msg.properties, headers);
     let header_raw = crate::message::encode_header(&properties, msg.body.len() as u64);
@@ -180,6 +184,7 @@ fn with_death(
         msg.body.clone(),
     );
     m.cc = cc;
+    m.cc_visible = visible;
     m
 }
 

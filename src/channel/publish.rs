@@ -210,9 +210,10 @@ impl Channel {
             msg.properties = msg.properties.clone().with_reply_to(reply.name.clone());
             msg.header_raw = crate::message::encode_header(&msg.properties, msg.body.len() as u64);
         }
-        let (cc, without_bcc) = crate::cc::split(&msg.properties, msg.body.len() as u64);
-        msg.cc = cc;
-        if let Some((props, raw)) = without_bcc {
+        let cc = crate::cc::split(&msg.properties, msg.body.len() as u64).map_err(fail)?;
+        msg.cc = cc.keys;
+        msg.cc_visible = cc.visible;
+        if let Some((props, raw)) = cc.without_bcc {
             msg.properties = props;
             msg.header_raw = raw;
         }

@@ -265,7 +265,7 @@ fn start_method(cfg: &crate::config::Config) -> AMQPClass {
         version_major: 0,
         version_minor: 9,
         server_properties: props,
-        mechanisms: LongString::from("PLAIN AMQPLAIN".as_bytes()),
+        mechanisms: LongString::from("AMQPLAIN PLAIN".as_bytes()),
         locales: LongString::from("en_US".as_bytes()),
     }))
 }

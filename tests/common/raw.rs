@@ -44,6 +44,22 @@ pub fn header(channel: u16, body_size: u64) -> Vec<u8> {
     frame(2, channel, &p)
 }
 
+/// A content header whose only property is `expiration`.
+pub fn header_with_expiration(channel: u16, body_size: u64, expiration: &str) -> Vec<u8> {
+    let mut p = vec![0, 60, 0, 0];
+    p.extend_from_slice(&body_size.to_be_bytes());
+    p.extend_from_slice(&0x0100u16.to_be_bytes());
+    p.extend(short_str(expiration));
+    frame(2, channel, &p)
+}
+
+/// The (code, text) of a Close method's arguments.
+pub fn close_args(args: &[u8]) -> (u16, String) {
+    let code = u16::from_be_bytes([args[0], args[1]]);
+    let n = args[2] as usize;
+    (code, String::from_utf8_lossy(&args[3..3 + n]).into_owned())
+}
+
 pub fn queue_declare(channel: u16, name: &str) -> Vec<u8> {
     let mut a = vec![0, 0];
     a.extend(short_str(name));
@@ -68,10 +84,15 @@ pub enum Outcome {
 
 impl Peer {
     pub async fn connect(addr: SocketAddr) -> Peer {
+        Self::connect_tuned(addr, 0x07FF).await.0
+    }
+
+    /// Connect asking for `channel_max`; also the Start method's arguments.
+    pub async fn connect_tuned(addr: SocketAddr, channel_max: u16) -> (Peer, Vec<u8>) {
         let sock = TcpStream::connect(addr).await.expect("tcp connect");
         let mut p = Peer { sock, buf: vec![] };
         p.send(b"AMQP\x00\x00\x09\x01").await;
-        p.expect(10, 10).await;
+        let start = p.expect(10, 10).await;
         let mut args = 0u32.to_be_bytes().to_vec();
         args.extend(short_str("PLAIN"));
         args.extend_from_slice(&12u32.to_be_bytes());
@@ -79,13 +100,14 @@ impl Peer {
         args.extend(short_str("en_US"));
         p.send(&method(0, 10, 11, &args)).await;
         p.expect(10, 30).await;
-        p.send(&method(0, 10, 31, &[0x07, 0xFF, 0, 2, 0, 0, 0, 0]))
-            .await;
+        let mut tune = channel_max.to_be_bytes().to_vec();
+        tune.extend_from_slice(&[0, 2, 0, 0, 0, 0]);
+        p.send(&method(0, 10, 31, &tune)).await;
         let mut open = short_str("/");
         open.extend_from_slice(&[0, 0]);
         p.send(&method(0, 10, 40, &open)).await;
         p.expect(10, 41).await;
-        p
+        (p, start)
     }
 
     pub async fn open_channel(&mut self, ch: u16) {
@@ -146,6 +168,19 @@ impl Peer {
                     return Outcome::ConnectionClose(u16::from_be_bytes([args[0], args[1]]));
                 }
                 Some(_) => continue,
+            }
+        }
+    }
+
+    /// The next Close (channel or connection): its channel, code and text.
+    pub async fn next_close(&mut self) -> Option<(u16, u16, String)> {
+        loop {
+            match self.next_method().await? {
+                (ch, 20, 40, args) | (ch, 10, 50, args) => {
+                    let (code, text) = close_args(&args);
+                    return Some((ch, code, text));
+                }
+                _ => continue,
             }
         }
     }

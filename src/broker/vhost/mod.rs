@@ -174,7 +174,13 @@ impl Vhost {
             delayed_type(s.arguments)?
         } else {
             ExchangeKind::parse(s.kind).ok_or_else(|| {
-                AmqpError::command_invalid(format!("unknown exchange type '{}'", s.kind))
+                // RabbitMQ's words: "" names an Erlang atom that is no type.
+                let what = if s.kind.is_empty() {
+                    "invalid"
+                } else {
+                    "unknown"
+                };
+                AmqpError::command_invalid(format!("{what} exchange type '{}'", s.kind))
             })?
         };
         if s.name.is_empty() {
@@ -330,6 +336,10 @@ impl Vhost {
         } else {
             s.name.to_string()
         };
+        // The declared arguments must stand on their own (a routing key
+        // without a dead-letter exchange is refused even when a policy
+        // supplies the exchange), then with the policy's.
+        QueueArgs::parse(s.arguments, &name, &self.name)?;
         let effective = policy::queue_arguments(&self.policies(), &name, s.arguments);
         let args = QueueArgs::parse(&effective, &name, &self.name)?;
         args.check_properties(&name, &self.name, s.durable, s.exclusive, s.auto_delete)?;
