@@ -106,7 +106,7 @@ async fn dead_letters_route_with_the_cc_keys_unless_given_a_routing_key() {
         bind(&ch, q, "dlx", k).await;
     }
     let dlx = ("x-dead-letter-exchange", s("dlx"));
-    queue_with(&ch, "work.all", table(&[dlx.clone()])).await;
+    queue_with(&ch, "work.all", table(std::slice::from_ref(&dlx))).await;
     queue_with(
         &ch,
         "work.own",

@@ -140,3 +140,158 @@ class Peer:
             self.sock.close()
         except OSError:
             pass
+
+
+# --- Additions for test_parity.py: field tables, properties, a tunable handshake. ---
+
+def _field_value(v):
+    """Encode one field value; the type follows the Python type (str -> S, bytes -> x)."""
+    if isinstance(v, bool):
+        return b"t" + bytes([1 if v else 0])
+    if isinstance(v, int):
+        return b"l" + struct.pack(">q", v)
+    if isinstance(v, str):
+        return b"S" + longstr(v.encode())
+    if isinstance(v, bytes):
+        return b"x" + longstr(v)
+    if isinstance(v, dict):
+        return b"F" + table(v)
+    if isinstance(v, (list, tuple)):
+        items = b"".join(_field_value(i) for i in v)
+        return b"A" + struct.pack(">I", len(items)) + items
+    raise TypeError(f"no field type for {v!r}")
+
+
+def table(d):
+    """A field table from a dict (insertion order is kept on the wire)."""
+    items = b"".join(shortstr(k) + _field_value(v) for k, v in d.items())
+    return struct.pack(">I", len(items)) + items
+
+
+def decode_table(data):
+    """A field table as a list of (key, type_char, value), in wire order; nested tables
+    decode the same way, arrays to lists of (type_char, value)."""
+    (n,) = struct.unpack(">I", data[:4])
+    out, pos, end = [], 4, 4 + n
+    while pos < end:
+        klen = data[pos]
+        key = data[pos + 1:pos + 1 + klen].decode()
+        pos += 1 + klen
+        t, v, pos = _decode_value(data, pos)
+        out.append((key, t, v))
+    return out
+
+
+def _decode_value(data, pos):
+    t = chr(data[pos])
+    pos += 1
+    fixed = {"t": ">B", "b": ">b", "B": ">B", "s": ">h", "u": ">H", "I": ">i", "i": ">I",
+             "l": ">q", "L": ">Q", "f": ">f", "d": ">d", "T": ">Q"}
+    if t in fixed:
+        fmt = fixed[t]
+        (v,) = struct.unpack(fmt, data[pos:pos + struct.calcsize(fmt)])
+        return t, (bool(v) if t == "t" else v), pos + struct.calcsize(fmt)
+    if t in "Sx":
+        (n,) = struct.unpack(">I", data[pos:pos + 4])
+        return t, data[pos + 4:pos + 4 + n], pos + 4 + n
+    if t == "F":
+        (n,) = struct.unpack(">I", data[pos:pos + 4])
+        return t, decode_table(data[pos:pos + 4 + n]), pos + 4 + n
+    if t == "A":
+        (n,) = struct.unpack(">I", data[pos:pos + 4])
+        items, p, end = [], pos + 4, pos + 4 + n
+        while p < end:
+            it, iv, p = _decode_value(data, p)
+            items.append((it, iv))
+        return t, items, end
+    if t == "D":
+        return t, (data[pos], struct.unpack(">i", data[pos + 1:pos + 5])[0]), pos + 5
+    if t == "V":
+        return t, None, pos
+    raise ValueError(f"unknown field type {t!r}")
+
+
+def header_with(channel, body_size, headers=None, expiration=None):
+    """A Basic content header carrying headers and/or expiration."""
+    flags, props = 0, b""
+    if headers is not None:
+        flags |= 1 << 13
+        props += table(headers)
+    if expiration is not None:
+        flags |= 1 << 8
+        props += shortstr(expiration)
+    return frame(2, channel, struct.pack(">HHQH", 60, 0, body_size, flags) + props)
+
+
+def publish_message(ch, exchange, routing_key, data=b"", mandatory=False, headers=None, expiration=None):
+    """Basic.Publish plus its header (with properties) and one body frame."""
+    out = basic_publish(ch, exchange, routing_key, mandatory) + header_with(ch, len(data), headers, expiration)
+    return out + (body(ch, data) if data else b"")
+
+
+def confirm_select(ch):
+    return method(ch, 85, 10, b"\x00")
+
+
+def connection_close(code=200, text="bye", class_id=0, method_id=0):
+    return method(0, 10, 50, struct.pack(">H", code) + shortstr(text) + struct.pack(">HH", class_id, method_id))
+
+
+def heartbeat():
+    return frame(8, 0, b"")
+
+
+def close_args(args):
+    """(code, text, class_id, method_id) from the arguments of a Channel.Close or Connection.Close."""
+    code = struct.unpack(">H", args[:2])[0]
+    n = args[2]
+    c, m = struct.unpack(">HH", args[3 + n:7 + n])
+    return code, args[3:3 + n].decode(), c, m
+
+
+class TunedPeer(Peer):
+    """Like Peer, but the handshake is under control: channel_max (None: accept the
+    server's) and heartbeat sent in Tune-Ok; keeps Connection.Start's fields as
+    server_properties_raw (bytes), mechanisms, locales, version and Tune as tune."""
+
+    def __init__(self, url=None, timeout=10.0, channel_max=None, heartbeat=0):
+        u = urlparse(url or os.environ["AMQP_URL"])
+        self.sock = socket.create_connection((u.hostname or "127.0.0.1", u.port or 5672), timeout=timeout)
+        self.buf = b""
+        self.user = unquote(u.username or "guest")
+        self.password = unquote(u.password or "guest")
+        vhost = unquote(u.path[1:]) if u.path and len(u.path) > 1 else "/"
+        self.sock.sendall(b"AMQP\x00\x00\x09\x01")
+        start = self.expect_method(0, 10, 10)
+        self.version = (start[0], start[1])
+        (n,) = struct.unpack(">I", start[2:6])
+        self.server_properties_raw = start[2:6 + n]
+        pos = 6 + n
+        (ml,) = struct.unpack(">I", start[pos:pos + 4])
+        self.mechanisms = start[pos + 4:pos + 4 + ml]
+        pos += 4 + ml
+        (ll,) = struct.unpack(">I", start[pos:pos + 4])
+        self.locales = start[pos + 4:pos + 4 + ll]
+        props = table({"capabilities": {"authentication_failure_close": True}})
+        resp = b"\x00" + self.user.encode() + b"\x00" + self.password.encode()
+        self.send(method(0, 10, 11, props + shortstr("PLAIN") + longstr(resp) + shortstr("en_US")))
+        tune = self.expect_method(0, 10, 30)
+        self.tune = struct.unpack(">HIH", tune[:8])
+        self.channel_max = self.tune[0] if channel_max is None else channel_max
+        self.frame_max = self.tune[1]
+        self.send(method(0, 10, 31, struct.pack(">HIH", self.channel_max, self.frame_max, heartbeat)))
+        self.send(method(0, 10, 40, shortstr(vhost) + shortstr("") + b"\x00"))
+        self.expect_method(0, 10, 41)
+
+    def recv_outcome(self, timeout):
+        """What the socket does next within timeout: ('data', bytes), ('eof', b''),
+        ('reset', None) or ('open', None) if nothing happened by then."""
+        import select
+        r, _, _ = select.select([self.sock], [], [], timeout)
+        if not r:
+            return ("open", None)
+        try:
+            d = self.sock.recv(65536)
+        except ConnectionResetError:
+            return ("reset", None)
+        return ("data", d) if d else ("eof", b"")
