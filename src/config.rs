@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct Config {
     /// Addresses to accept AMQP connections on (port 0 binds an ephemeral port).
     pub listen: Vec<SocketAddr>,
+    /// Addresses for the management HTTP API (RabbitMQ's 15672); empty: off.
+    pub management_listen: Vec<SocketAddr>,
     pub data_dir: PathBuf,
     /// tracing filter, e.g. "info" or "ferretmq=debug".
     pub log: String,
@@ -24,6 +26,10 @@ pub struct Config {
     /// A connection that has not finished its handshake by then is dropped.
     pub handshake_timeout_ms: u64,
     pub users: Vec<UserConfig>,
+    /// SASL mechanisms offered, as RabbitMQ's `auth_mechanisms`: PLAIN,
+    /// AMQPLAIN, and RABBIT-CR-DEMO (RabbitMQ's challenge-response demo,
+    /// off by default there too).
+    pub auth_mechanisms: Vec<String>,
     pub vhosts: Vec<String>,
     /// fsync persistent messages before confirming them. Turning this off
     /// trades safety for speed: a machine crash (not a broker crash) can then
@@ -66,6 +72,7 @@ impl Default for Config {
         Config {
             // Dual-stack: IPv6 and IPv4 alike, as RabbitMQ listens.
             listen: vec![SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 5672))],
+            management_listen: vec![SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 15672))],
             data_dir: PathBuf::from("./data"),
             log: "info".to_string(),
             frame_max: 131_072,
@@ -78,6 +85,7 @@ impl Default for Config {
                 password: "guest".into(),
             }],
             vhosts: vec!["/".to_string()],
+            auth_mechanisms: vec!["AMQPLAIN".into(), "PLAIN".into()],
             guest_remote: false,
             fsync: true,
             definitions: None,
@@ -105,6 +113,7 @@ impl Config {
     pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
         Config {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+            management_listen: Vec::new(),
             data_dir: data_dir.into(),
             ..Config::default()
         }

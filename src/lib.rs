@@ -35,6 +35,7 @@ pub mod dedup;
 pub mod error;
 pub mod exchange;
 pub mod field;
+mod management;
 pub mod message;
 pub mod queue;
 pub mod server;

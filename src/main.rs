@@ -14,6 +14,12 @@ struct Args {
     /// Address to accept AMQP connections on; repeat for several (port 0: ephemeral).
     #[arg(long, env = "FERRETMQ_LISTEN", value_delimiter = ',')]
     listen: Vec<SocketAddr>,
+    /// Address for the management HTTP API; repeat for several (port 0: ephemeral).
+    #[arg(long, env = "FERRETMQ_MANAGEMENT_LISTEN", value_delimiter = ',')]
+    management_listen: Vec<SocketAddr>,
+    /// Do not serve the management HTTP API.
+    #[arg(long, env = "FERRETMQ_NO_MANAGEMENT")]
+    no_management: bool,
     /// Directory for persistent data.
     #[arg(long, env = "FERRETMQ_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -51,6 +57,12 @@ fn main() -> std::process::ExitCode {
     };
     if !args.listen.is_empty() {
         config.listen = args.listen;
+    }
+    if !args.management_listen.is_empty() {
+        config.management_listen = args.management_listen;
+    }
+    if args.no_management {
+        config.management_listen.clear();
     }
     if let Some(d) = args.data_dir {
         config.data_dir = d;

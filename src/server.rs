@@ -13,6 +13,8 @@ use tokio::task::JoinSet;
 /// A running broker: where it listens and how to stop it.
 pub struct Running {
     pub addrs: Vec<SocketAddr>,
+    /// Where the management HTTP API listens (empty when it is off).
+    pub management_addrs: Vec<SocketAddr>,
     pub broker: Arc<Broker>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -73,8 +75,21 @@ impl Broker {
             addrs.push(bound);
             tasks.spawn(accept_loop(listener, broker.clone(), rx.clone()));
         }
+        let mut management_addrs = Vec::new();
+        for addr in &broker.config.management_listen {
+            let listener = bind(*addr)?;
+            let bound = listener.local_addr()?;
+            tracing::info!("management API (http) listening on {bound}");
+            management_addrs.push(bound);
+            tasks.spawn(crate::management::serve(
+                listener,
+                broker.clone(),
+                rx.clone(),
+            ));
+        }
         Ok(Running {
             addrs,
+            management_addrs,
             broker,
             shutdown: tx,
             tasks,

@@ -258,7 +258,14 @@ struct Child9 {
 
 fn spawn_broker(dir: &std::path::Path) -> Child9 {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferretmq"))
-        .args(["--listen", "127.0.0.1:0", "--log", "info", "--data-dir"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--no-management",
+            "--log",
+            "info",
+            "--data-dir",
+        ])
         .arg(dir)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())

@@ -286,7 +286,12 @@ fn set_policy(b: &TestBroker, name: &str, pattern: &str, apply_to: &str, prio: i
     )
     .expect("policy");
     let running = b.running.as_ref().expect("running");
-    running.broker.vhost("/").expect("vhost").set_policy(p);
+    running
+        .broker
+        .vhost("/")
+        .expect("vhost")
+        .set_policy(p)
+        .expect("policy saved");
 }
 
 #[tokio::test]
@@ -381,6 +386,7 @@ async fn only_the_highest_priority_policy_applies_and_it_can_be_cleared() {
             .vhost("/")
             .expect("vhost")
             .delete_policy("high")
+            .expect("saved")
     );
     assert_eq!(depth(&ch, "prio.q").await, 1, "the low one applies now");
 }

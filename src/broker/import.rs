@@ -54,7 +54,11 @@ impl Broker {
                 priority,
                 definition,
             ) {
-                Ok(policy) => vh.set_policy(policy),
+                Ok(policy) => {
+                    if let Err(e) = vh.set_policy(policy) {
+                        report("policy", name, &e);
+                    }
+                }
                 Err(e) => report("policy", name, &e),
             }
         }

@@ -66,6 +66,13 @@ impl Broker {
         }
     }
 
+    /// Every vhost, by name.
+    pub fn vhosts(&self) -> Vec<Arc<Vhost>> {
+        let mut v: Vec<Arc<Vhost>> = self.vhosts.iter().map(|v| v.clone()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
     pub fn vhost(&self, name: &str) -> Option<Arc<Vhost>> {
         self.vhosts.get(name).map(|v| v.clone())
     }

@@ -38,6 +38,16 @@ const QUEUE_KEYS: &[(&str, &str)] = &[
     ("queue-mode", "x-queue-mode"),
 ];
 
+impl ApplyTo {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyTo::All => "all",
+            ApplyTo::Queues => "queues",
+            ApplyTo::Exchanges => "exchanges",
+        }
+    }
+}
+
 impl Policy {
     pub fn new(
         name: &str,
@@ -157,6 +167,34 @@ pub fn json_table(v: &serde_json::Value) -> FieldTable {
         }
     }
     t
+}
+
+/// An AMQP field value as JSON, the way the management API shows them.
+pub fn value_json(v: &AMQPValue) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        AMQPValue::Boolean(b) => J::Bool(*b),
+        AMQPValue::Float(f) => serde_json::json!(f),
+        AMQPValue::Double(f) => serde_json::json!(f),
+        AMQPValue::LongString(s) => J::String(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => J::String(s.to_string()),
+        AMQPValue::FieldArray(a) => J::Array(a.as_slice().iter().map(value_json).collect()),
+        AMQPValue::FieldTable(t) => table_json(t),
+        AMQPValue::Timestamp(t) => serde_json::json!(t),
+        AMQPValue::ByteArray(b) => J::String(String::from_utf8_lossy(b.as_slice()).into_owned()),
+        AMQPValue::Void => J::Null,
+        AMQPValue::DecimalValue(d) => serde_json::json!(d.value),
+        other => crate::field::int(other).map_or(J::Null, |i| serde_json::json!(i)),
+    }
+}
+
+pub fn table_json(t: &FieldTable) -> serde_json::Value {
+    serde_json::Value::Object(
+        t.inner()
+            .iter()
+            .map(|(k, v)| (k.to_string(), value_json(v)))
+            .collect(),
+    )
 }
 
 #[cfg(test)]

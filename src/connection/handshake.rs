@@ -61,12 +61,21 @@ pub async fn negotiate(
         .get("authentication_failure_close")
         .copied()
         .unwrap_or(false);
-    let (user, pass) = credentials(&start_ok).ok_or_else(|| {
+    let offered = cfg
+        .auth_mechanisms
+        .iter()
+        .any(|m| m == start_ok.mechanism.as_str());
+    let unsupported = || {
         Refused::WithClose(AmqpError::access_refused(format!(
             "unsupported authentication mechanism '{}'",
             start_ok.mechanism
         )))
-    })?;
+    };
+    let (user, pass) = match start_ok.mechanism.as_str() {
+        _ if !offered => return Err(unsupported()),
+        "RABBIT-CR-DEMO" => cr_demo(sock, &mut buf, &start_ok).await?,
+        _ => credentials(&start_ok).ok_or_else(unsupported)?,
+    };
     if !broker.authenticate(&user, &pass) {
         let e = AmqpError::access_refused(format!(
             "Login was refused using authentication mechanism {}. For details see the broker logfile.",
@@ -183,6 +192,36 @@ async fn next_method(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<AMQPCla
     }
 }
 
+/// RABBIT-CR-DEMO: the StartOk response is the user name; Secure asks for
+/// the password, which SecureOk sends as "My password is ...".
+async fn cr_demo(
+    sock: &mut TcpStream,
+    buf: &mut BytesMut,
+    start_ok: &connection::StartOk,
+) -> Result<(String, String), Refused> {
+    let user = String::from_utf8_lossy(start_ok.response.as_bytes()).into_owned();
+    let mut out = Outbox::default();
+    out.method(
+        0,
+        AMQPClass::Connection(connection::AMQPMethod::Secure(connection::Secure {
+            challenge: LongString::from("Please tell me your password".as_bytes()),
+        })),
+    );
+    send(sock, &mut out).await?;
+    let secure_ok = match next_method(sock, buf).await? {
+        AMQPClass::Connection(connection::AMQPMethod::SecureOk(s)) => s,
+        other => return Err(unexpected("connection.secure_ok", &other)),
+    };
+    let response = secure_ok.response.as_bytes();
+    match response.strip_prefix(b"My password is ") {
+        Some(p) => Ok((user, String::from_utf8_lossy(p).into_owned())),
+        None => Err(Refused::WithClose(AmqpError::syntax_error(format!(
+            "Invalid response '{}'",
+            String::from_utf8_lossy(response)
+        )))),
+    }
+}
+
 fn credentials(s: &connection::StartOk) -> Option<(String, String)> {
     let resp = s.response.as_bytes();
     match s.mechanism.as_str() {
@@ -265,7 +304,7 @@ fn start_method(cfg: &crate::config::Config) -> AMQPClass {
         version_major: 0,
         version_minor: 9,
         server_properties: props,
-        mechanisms: LongString::from("AMQPLAIN PLAIN".as_bytes()),
+        mechanisms: LongString::from(cfg.auth_mechanisms.join(" ").as_bytes()),
         locales: LongString::from("en_US".as_bytes()),
     }))
 }

@@ -179,8 +179,11 @@ impl Connection {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let hb = (heartbeat > 0).then(|| Duration::from_secs(heartbeat as u64));
-        let mut ticker =
-            tokio::time::interval(hb.map(|d| d / 2).unwrap_or(Duration::from_secs(3600)));
+        // The first heartbeat goes out one period after Open-Ok, as
+        // RabbitMQ's: a client that closes at once sees no frame before
+        // its Close-Ok.
+        let period = hb.map(|d| d / 2).unwrap_or(Duration::from_secs(3600));
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_read = Instant::now();
         let mut events = Vec::with_capacity(256);

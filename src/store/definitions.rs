@@ -1,5 +1,5 @@
 //! Durable definitions of one vhost as JSON: exchanges, queues (with their
-//! arguments) and bindings between durable entities. Written whole and
+//! arguments), bindings between durable entities, and policies. Written whole and
 //! atomically before the -Ok of the change is sent.
 
 use amq_protocol::types::FieldTable;
@@ -12,6 +12,19 @@ pub struct Definitions {
     pub exchanges: Vec<ExchangeDef>,
     pub queues: Vec<QueueDef>,
     pub bindings: Vec<BindingDef>,
+    /// Older data dirs have none.
+    #[serde(default)]
+    pub policies: Vec<PolicyDef>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PolicyDef {
+    pub name: String,
+    pub pattern: String,
+    #[serde(rename = "apply-to")]
+    pub apply_to: String,
+    pub priority: i64,
+    pub definition: FieldTable,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

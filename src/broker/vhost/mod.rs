@@ -18,7 +18,7 @@ use crate::queue::Queue;
 use crate::queue::args::QueueArgs;
 use crate::queue::expiry::{ExpiryTimer, now_ms};
 use crate::store::Store;
-use crate::store::definitions::{BindingDef, Definitions, ExchangeDef, QueueDef};
+use crate::store::definitions::{BindingDef, Definitions, ExchangeDef, PolicyDef, QueueDef};
 use crate::store::queue_log::QueueLog;
 use amq_protocol::protocol::BasicProperties;
 use amq_protocol::types::{FieldTable, ShortString};

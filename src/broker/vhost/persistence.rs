@@ -8,6 +8,17 @@ impl Vhost {
     pub fn recover(name: &str, store: Arc<Store>) -> std::io::Result<Arc<Vhost>> {
         let v = Vhost::new(name, store.clone());
         let defs = Definitions::load(&v.definitions_path())?;
+        for p in defs.policies {
+            match Policy::new(&p.name, &p.pattern, &p.apply_to, p.priority, p.definition) {
+                Ok(p) => v
+                    .policies
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(p),
+                Err(e) => tracing::error!("vhost '{name}': {e}; skipped"),
+            }
+        }
+        let policies = v.policies();
         for x in defs.exchanges {
             let (kind, delayed) = if x.kind == DELAYED_TYPE {
                 let dir = store.queue_dir(name, &delay_queue_name(&x.name));
@@ -55,7 +66,8 @@ impl Vhost {
             let (log, recovered) =
                 QueueLog::open(&store.queue_dir(name, &q.name), store.sync.clone())?;
             messages += recovered.len();
-            let args = QueueArgs::parse(&q.arguments, &q.name, name).unwrap_or_default();
+            let effective = policy::queue_arguments(&policies, &q.name, &q.arguments);
+            let args = QueueArgs::parse(&effective, &q.name, name).unwrap_or_default();
             let queue = Queue::with_log(
                 q.name.as_str().into(),
                 true,
@@ -155,6 +167,15 @@ impl Vhost {
                     arguments: q.arguments.clone(),
                 });
             }
+        }
+        for p in self.policies() {
+            d.policies.push(PolicyDef {
+                name: p.name,
+                pattern: p.pattern.as_str().to_string(),
+                apply_to: p.apply_to.as_str().to_string(),
+                priority: p.priority,
+                definition: p.definition,
+            });
         }
         d
     }

@@ -7,18 +7,24 @@ impl Vhost {
     /// Add or replace a policy (by name). It applies at once, as in
     /// RabbitMQ: to existing queues (their limits at once, TTLs for
     /// messages published from then on), to queues declared later, and to
-    /// alternate-exchange lookups.
-    pub fn set_policy(&self, p: Policy) {
-        {
+    /// alternate-exchange lookups. It is saved with the vhost's definitions
+    /// first; true if it replaced one of the same name.
+    pub fn set_policy(&self, p: Policy) -> AmqpResult<bool> {
+        let replaced = {
             let mut ps = self.policies.write().unwrap_or_else(|e| e.into_inner());
+            let before = ps.len();
             ps.retain(|x| x.name != p.name);
+            let replaced = ps.len() != before;
             ps.push(p);
-        }
+            replaced
+        };
+        self.persist_if(true)?;
         self.reapply_policies();
+        Ok(replaced)
     }
 
     /// Remove a policy; true if there was one of that name.
-    pub fn delete_policy(&self, name: &str) -> bool {
+    pub fn delete_policy(&self, name: &str) -> AmqpResult<bool> {
         let removed = {
             let mut ps = self.policies.write().unwrap_or_else(|e| e.into_inner());
             let before = ps.len();
@@ -26,9 +32,15 @@ impl Vhost {
             ps.len() != before
         };
         if removed {
+            self.persist_if(true)?;
             self.reapply_policies();
         }
-        removed
+        Ok(removed)
+    }
+
+    /// The policies, for listing.
+    pub fn list_policies(&self) -> Vec<Policy> {
+        self.policies()
     }
 
     /// Recompute every queue's effective arguments from its own and the

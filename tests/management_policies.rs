@@ -1,0 +1,180 @@
+//! The management API's /api/policies: RabbitMQ's status codes and bodies,
+//! policies applying at once over AMQP, and surviving a restart.
+mod common;
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn start_http() -> TestBroker {
+    start_with(|c| c.management_listen = vec!["127.0.0.1:0".parse().expect("addr")]).await
+}
+
+/// One HTTP/1.1 request: (status, body).
+async fn http(
+    b: &TestBroker,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let addr = b.running.as_ref().expect("running").management_addrs[0];
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(a) = auth {
+        use base64::Engine;
+        let a = base64::engine::general_purpose::STANDARD.encode(a);
+        req.push_str(&format!("Authorization: Basic {a}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut resp = Vec::new();
+    within(s.read_to_end(&mut resp)).await.expect("read");
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status = text[9..12].parse().expect("status");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+const GUEST: Option<&str> = Some("guest:guest");
+
+#[tokio::test]
+async fn policies_are_created_replaced_listed_and_deleted_as_in_rabbitmq() {
+    let b = start_http().await;
+    let def = r#"{"pattern":"^zz","definition":{"max-length":3},"apply-to":"queues","priority":1}"#;
+    assert_eq!(
+        http(&b, "PUT", "/api/policies/%2F/zz", GUEST, def).await.0,
+        201
+    );
+    assert_eq!(
+        http(&b, "PUT", "/api/policies/%2F/zz", GUEST, def).await.0,
+        204
+    );
+    let (code, body) = http(&b, "GET", "/api/policies/%2F/zz", GUEST, "").await;
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        v,
+        serde_json::json!({"vhost":"/","name":"zz","pattern":"^zz","apply-to":"queues",
+            "definition":{"max-length":3},"priority":1})
+    );
+    let (_, all) = http(&b, "GET", "/api/policies", GUEST, "").await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&all).expect("json"),
+        serde_json::json!([v])
+    );
+    assert_eq!(
+        http(&b, "DELETE", "/api/policies/%2F/zz", GUEST, "")
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        http(&b, "DELETE", "/api/policies/%2F/zz", GUEST, "").await,
+        (
+            404,
+            r#"{"error":"Object Not Found","reason":"Not Found"}"#.into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_rabbitmqs_errors() {
+    let b = start_http().await;
+    let (code, body) = http(&b, "GET", "/api/policies", None, "").await;
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            401,
+            r#"{"error":"not_authorized","reason":"Not_Authorized"}"#
+        )
+    );
+    let (code, body) = http(&b, "GET", "/api/policies", Some("guest:wrong"), "").await;
+    assert_eq!(
+        (code, body.as_str()),
+        (401, r#"{"error":"not_authorized","reason":"Login failed"}"#)
+    );
+    let def = r#"{"pattern":"^zz","definition":{"max-length":3}}"#;
+    assert_eq!(
+        http(&b, "PUT", "/api/policies/nohost/zz", GUEST, def).await,
+        (
+            404,
+            r#"{"error":"not_found","reason":"vhost_not_found"}"#.into()
+        )
+    );
+    assert_eq!(
+        http(&b, "PUT", "/api/policies/%2F/zz", GUEST, "{bad").await,
+        (400, r#"{"error":"bad_request","reason":"not_json"}"#.into())
+    );
+    assert_eq!(
+        http(
+            &b,
+            "PUT",
+            "/api/policies/%2F/zz",
+            GUEST,
+            r#"{"pattern":"^zz"}"#
+        )
+        .await,
+        (
+            400,
+            r#"{"error":"bad_request","reason":"[{key_missing,definition}]"}"#.into()
+        )
+    );
+    let (code, _) = http(
+        &b,
+        "PUT",
+        "/api/policies/%2F/zz",
+        GUEST,
+        r#"{"pattern":"(","definition":{"max-length":1}}"#,
+    )
+    .await;
+    assert_eq!(code, 400, "a bad regex");
+    assert_eq!(http(&b, "GET", "/api/nothing", GUEST, "").await.0, 404);
+    // Nothing was half-made.
+    assert_eq!(http(&b, "GET", "/api/policies", GUEST, "").await.1, "[]");
+}
+
+#[tokio::test]
+async fn a_policy_set_over_http_applies_at_once_and_survives_a_restart() {
+    let b = start_http().await;
+    let (_c, ch) = b.channel().await;
+    within(ch.queue_declare(
+        "capped.d".into(),
+        lapin::options::QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        Default::default(),
+    ))
+    .await
+    .expect("declare");
+    let def = r#"{"pattern":"^capped\\.","definition":{"max-length":1},"apply-to":"queues"}"#;
+    assert_eq!(
+        http(&b, "PUT", "/api/policies/%2F/cap", GUEST, def).await.0,
+        201
+    );
+    for i in 0..3u8 {
+        publish_persistent(&ch, "", "capped.d", &[i]).await;
+    }
+    assert_eq!(depth(&ch, "capped.d").await, 1);
+    drop(ch);
+    let b = b
+        .restart_with(|c| c.management_listen = vec!["127.0.0.1:0".parse().expect("addr")])
+        .await;
+    let (_c, ch) = b.channel().await;
+    publish_persistent(&ch, "", "capped.d", b"after").await;
+    assert_eq!(
+        depth(&ch, "capped.d").await,
+        1,
+        "the policy came back with the vhost"
+    );
+    assert_eq!(
+        http(&b, "GET", "/api/policies/%2F/cap", GUEST, "").await.0,
+        200
+    );
+}
