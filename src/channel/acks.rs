@@ -8,6 +8,7 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::queue::consumer::ConsumerHandle;
 use crate::queue::ready::Entry;
 use crate::queue::{DeadLetter, DeathReason, Queue};
+use amq_protocol::protocol::{AMQPClass, basic};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -165,7 +166,8 @@ impl Channel {
         }
     }
 
-    pub(super) fn ack(&mut self, ctx: &mut Ctx, tag: u64, multiple: bool) -> AmqpResult<()> {
+    pub(super) fn basic_ack(&mut self, ctx: &mut Ctx, a: basic::Ack) -> AmqpResult<()> {
+        let (tag, multiple) = (a.delivery_tag, a.multiple);
         let taken = self
             .unacked
             .take(tag, multiple)
@@ -180,7 +182,15 @@ impl Channel {
         Ok(())
     }
 
-    pub(super) fn nack(
+    pub(super) fn basic_nack(&mut self, ctx: &mut Ctx, n: basic::Nack) -> AmqpResult<()> {
+        self.settle_rejected(ctx, n.delivery_tag, n.multiple, n.requeue)
+    }
+
+    pub(super) fn basic_reject(&mut self, ctx: &mut Ctx, r: basic::Reject) -> AmqpResult<()> {
+        self.settle_rejected(ctx, r.delivery_tag, false, r.requeue)
+    }
+
+    fn settle_rejected(
         &mut self,
         ctx: &mut Ctx,
         tag: u64,
@@ -206,7 +216,24 @@ impl Channel {
         Ok(())
     }
 
-    pub(super) fn recover(&mut self, ctx: &mut Ctx, requeue: bool) -> AmqpResult<()> {
+    pub(super) fn basic_recover(&mut self, ctx: &mut Ctx, r: basic::Recover) -> AmqpResult<()> {
+        self.requeue_all(ctx, r.requeue)?;
+        ctx.out.method(
+            self.id,
+            AMQPClass::Basic(basic::AMQPMethod::RecoverOk(basic::RecoverOk {})),
+        );
+        Ok(())
+    }
+
+    pub(super) fn basic_recover_async(
+        &mut self,
+        ctx: &mut Ctx,
+        r: basic::RecoverAsync,
+    ) -> AmqpResult<()> {
+        self.requeue_all(ctx, r.requeue)
+    }
+
+    fn requeue_all(&mut self, ctx: &mut Ctx, requeue: bool) -> AmqpResult<()> {
         if !requeue {
             return Err(AmqpError::not_implemented("requeue=false"));
         }

@@ -12,7 +12,7 @@ use amq_protocol::protocol::{AMQPClass, basic};
 use std::sync::Arc;
 
 impl Channel {
-    pub(super) fn qos(&mut self, ctx: &mut Ctx, q: basic::Qos) -> AmqpResult<()> {
+    pub(super) fn basic_qos(&mut self, ctx: &mut Ctx, q: basic::Qos) -> AmqpResult<()> {
         if q.global {
             self.channel_credit.set_limit(q.prefetch_count);
             self.resume();
@@ -26,7 +26,7 @@ impl Channel {
         Ok(())
     }
 
-    pub(super) fn consume(&mut self, ctx: &mut Ctx, c: basic::Consume) -> AmqpResult<()> {
+    pub(super) fn basic_consume(&mut self, ctx: &mut Ctx, c: basic::Consume) -> AmqpResult<()> {
         let name = self.queue_name(&c.queue)?.to_string();
         let queue = if name == REPLY_TO {
             if !c.no_ack {
@@ -93,7 +93,7 @@ impl Channel {
         Ok(())
     }
 
-    pub(super) fn cancel(&mut self, ctx: &mut Ctx, c: basic::Cancel) -> AmqpResult<()> {
+    pub(super) fn basic_cancel(&mut self, ctx: &mut Ctx, c: basic::Cancel) -> AmqpResult<()> {
         if let Some(cons) = self.consumers.remove(&c.consumer_tag) {
             if self
                 .reply_queue
@@ -117,7 +117,7 @@ impl Channel {
         Ok(())
     }
 
-    pub(super) fn get(&mut self, ctx: &mut Ctx, g: basic::Get) -> AmqpResult<()> {
+    pub(super) fn basic_get(&mut self, ctx: &mut Ctx, g: basic::Get) -> AmqpResult<()> {
         let name = self.queue_name(&g.queue)?.to_string();
         let queue = ctx.vhost.queue_for(&name, ctx.conn_id)?;
         let Some((entry, remaining)) = queue.get(g.no_ack) else {

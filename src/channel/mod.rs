@@ -5,9 +5,10 @@
 
 mod acks;
 mod consume;
-mod declare;
 pub mod deliver;
+mod exchange;
 mod publish;
+mod queue;
 mod tx;
 
 use crate::broker::Vhost;
@@ -103,102 +104,89 @@ impl Channel {
             .map_err(|e| e.on_method(class_id, method_id))
     }
 
+    /// Every method a client may send on a channel, to the function named
+    /// after it (`queue.purge` → `queue_purge`), in the spec's class order.
     fn dispatch(&mut self, ctx: &mut Ctx, m: AMQPClass) -> AmqpResult<After> {
+        use AMQPClass as C;
+        use amq_protocol::protocol::tx::AMQPMethod as T;
+        use amq_protocol::protocol::{exchange::AMQPMethod as X, queue::AMQPMethod as Q};
+        use basic::AMQPMethod as B;
+        use channel::AMQPMethod as Ch;
         match m {
-            AMQPClass::Basic(b) => self.basic(ctx, b)?,
-            AMQPClass::Queue(q) => self.queue_method(ctx, q)?,
-            AMQPClass::Exchange(x) => self.exchange_method(ctx, x)?,
-            AMQPClass::Channel(c) => return self.channel_method(ctx, c),
-            AMQPClass::Confirm(confirm::AMQPMethod::Select(s)) => {
-                if self.tx.is_some() {
-                    return Err(AmqpError::precondition_failed(
-                        "cannot switch from tx to confirm mode",
-                    ));
-                }
-                self.confirm.get_or_insert_with(publish::Confirms::default);
-                if !s.nowait {
-                    ctx.out.method(
-                        self.id,
-                        AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(confirm::SelectOk {})),
-                    );
-                }
-            }
-            AMQPClass::Access(access::AMQPMethod::Request(_)) => ctx.out.method(
-                self.id,
-                AMQPClass::Access(access::AMQPMethod::RequestOk(access::RequestOk {})),
-            ),
-            AMQPClass::Tx(t) => self.tx_method(ctx, t)?,
-            AMQPClass::Connection(_) => {
-                return Err(AmqpError::command_invalid(
-                    "connection method on a non-zero channel",
-                ));
-            }
-            other => {
-                return Err(AmqpError::command_invalid(format!(
-                    "method {}.{} is not valid from a client",
-                    other.get_amqp_class_id(),
-                    other.get_amqp_method_id()
-                )));
-            }
-        }
+            C::Channel(Ch::Open(_)) => self.channel_open(),
+            C::Channel(Ch::Flow(f)) => self.channel_flow(ctx, f),
+            C::Channel(Ch::Close(_)) => return Ok(self.channel_close(ctx)),
+            C::Channel(Ch::CloseOk(_) | Ch::FlowOk(_)) => Ok(()),
+            C::Access(access::AMQPMethod::Request(_)) => self.access_request(ctx),
+            C::Exchange(X::Declare(d)) => self.exchange_declare(ctx, d),
+            C::Exchange(X::Delete(d)) => self.exchange_delete(ctx, d),
+            C::Exchange(X::Bind(b)) => self.exchange_bind(ctx, b),
+            C::Exchange(X::Unbind(u)) => self.exchange_unbind(ctx, u),
+            C::Queue(Q::Declare(d)) => self.queue_declare(ctx, d),
+            C::Queue(Q::Bind(b)) => self.queue_bind(ctx, b),
+            C::Queue(Q::Unbind(u)) => self.queue_unbind(ctx, u),
+            C::Queue(Q::Purge(p)) => self.queue_purge(ctx, p),
+            C::Queue(Q::Delete(d)) => self.queue_delete(ctx, d),
+            C::Basic(B::Qos(q)) => self.basic_qos(ctx, q),
+            C::Basic(B::Consume(c)) => self.basic_consume(ctx, c),
+            C::Basic(B::Cancel(c)) => self.basic_cancel(ctx, c),
+            C::Basic(B::Publish(p)) => self.basic_publish(ctx, p),
+            C::Basic(B::Get(g)) => self.basic_get(ctx, g),
+            C::Basic(B::Ack(a)) => self.basic_ack(ctx, a),
+            C::Basic(B::Reject(r)) => self.basic_reject(ctx, r),
+            C::Basic(B::Nack(n)) => self.basic_nack(ctx, n),
+            C::Basic(B::Recover(r)) => self.basic_recover(ctx, r),
+            C::Basic(B::RecoverAsync(r)) => self.basic_recover_async(ctx, r),
+            C::Confirm(confirm::AMQPMethod::Select(s)) => self.confirm_select(ctx, s),
+            C::Tx(T::Select(_)) => self.tx_select(ctx),
+            C::Tx(T::Commit(_)) => self.tx_commit(ctx),
+            C::Tx(T::Rollback(_)) => self.tx_rollback(ctx),
+            C::Connection(_) => Err(AmqpError::command_invalid(
+                "connection method on a non-zero channel",
+            )),
+            other => Err(AmqpError::command_invalid(format!(
+                "method {}.{} is not valid from a client",
+                other.get_amqp_class_id(),
+                other.get_amqp_method_id()
+            ))),
+        }?;
         Ok(After::Open)
     }
 
-    fn channel_method(&mut self, ctx: &mut Ctx, m: channel::AMQPMethod) -> AmqpResult<After> {
-        match m {
-            channel::AMQPMethod::Open(_) => {
-                Err(AmqpError::channel_error("second 'channel.open' seen"))
-            }
-            channel::AMQPMethod::Flow(f) => {
-                if !f.active {
-                    return Err(AmqpError::not_implemented("active=false"));
-                }
-                ctx.out.method(
-                    self.id,
-                    AMQPClass::Channel(channel::AMQPMethod::FlowOk(channel::FlowOk {
-                        active: true,
-                    })),
-                );
-                Ok(After::Open)
-            }
-            channel::AMQPMethod::Close(_) => {
-                self.release(ctx);
-                ctx.out.method(
-                    self.id,
-                    AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})),
-                );
-                Ok(After::Closed)
-            }
-            channel::AMQPMethod::CloseOk(_) | channel::AMQPMethod::FlowOk(_) => Ok(After::Open),
-            channel::AMQPMethod::OpenOk(_) => Err(AmqpError::command_invalid(
-                "channel.open_ok is not valid from a client",
-            )),
-        }
+    /// A second Channel.Open on an open channel.
+    fn channel_open(&mut self) -> AmqpResult<()> {
+        Err(AmqpError::channel_error("second 'channel.open' seen"))
     }
 
-    fn basic(&mut self, ctx: &mut Ctx, m: basic::AMQPMethod) -> AmqpResult<()> {
-        use basic::AMQPMethod as B;
-        match m {
-            B::Publish(p) => self.publish_method(ctx, p),
-            B::Ack(a) => self.ack(ctx, a.delivery_tag, a.multiple),
-            B::Nack(n) => self.nack(ctx, n.delivery_tag, n.multiple, n.requeue),
-            B::Reject(r) => self.nack(ctx, r.delivery_tag, false, r.requeue),
-            B::Qos(q) => self.qos(ctx, q),
-            B::Consume(c) => self.consume(ctx, c),
-            B::Cancel(c) => self.cancel(ctx, c),
-            B::Get(g) => self.get(ctx, g),
-            B::Recover(r) => {
-                self.recover(ctx, r.requeue)?;
-                ctx.out
-                    .method(self.id, AMQPClass::Basic(B::RecoverOk(basic::RecoverOk {})));
-                Ok(())
-            }
-            B::RecoverAsync(r) => self.recover(ctx, r.requeue),
-            other => Err(AmqpError::command_invalid(format!(
-                "basic method {} is not valid from a client",
-                AMQPClass::Basic(other).get_amqp_method_id()
-            ))),
+    fn channel_flow(&mut self, ctx: &mut Ctx, f: channel::Flow) -> AmqpResult<()> {
+        if !f.active {
+            return Err(AmqpError::not_implemented("active=false"));
         }
+        ctx.out.method(
+            self.id,
+            AMQPClass::Channel(channel::AMQPMethod::FlowOk(channel::FlowOk {
+                active: true,
+            })),
+        );
+        Ok(())
+    }
+
+    fn channel_close(&mut self, ctx: &mut Ctx) -> After {
+        self.release(ctx);
+        ctx.out.method(
+            self.id,
+            AMQPClass::Channel(channel::AMQPMethod::CloseOk(channel::CloseOk {})),
+        );
+        After::Closed
+    }
+
+    /// Access.Request is obsolete; RabbitMQ answers it and ignores it.
+    fn access_request(&mut self, ctx: &mut Ctx) -> AmqpResult<()> {
+        ctx.out.method(
+            self.id,
+            AMQPClass::Access(access::AMQPMethod::RequestOk(access::RequestOk {})),
+        );
+        Ok(())
     }
 
     pub fn handle_header(&mut self, ctx: &mut Ctx, h: ContentHeader) -> AmqpResult<()> {

@@ -9,7 +9,7 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::Exchange;
 use crate::message::Message;
 use crate::queue::Published;
-use amq_protocol::protocol::{AMQPClass, basic};
+use amq_protocol::protocol::{AMQPClass, basic, confirm};
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -90,7 +90,7 @@ pub(super) fn method_during_content(a: Option<&Assembly>) -> AmqpError {
 }
 
 impl Channel {
-    pub(super) fn publish_method(&mut self, _ctx: &mut Ctx, p: basic::Publish) -> AmqpResult<()> {
+    pub(super) fn basic_publish(&mut self, _ctx: &mut Ctx, p: basic::Publish) -> AmqpResult<()> {
         self.publishing = Some(Assembly {
             method: p,
             header: None,
@@ -298,6 +298,22 @@ impl Channel {
         );
         ctx.out
             .content(self.id, &msg.header_raw, &msg.body, ctx.frame_max);
+    }
+
+    pub(super) fn confirm_select(&mut self, ctx: &mut Ctx, s: confirm::Select) -> AmqpResult<()> {
+        if self.tx.is_some() {
+            return Err(AmqpError::precondition_failed(
+                "cannot switch from tx to confirm mode",
+            ));
+        }
+        self.confirm.get_or_insert_with(Confirms::default);
+        if !s.nowait {
+            ctx.out.method(
+                self.id,
+                AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(confirm::SelectOk {})),
+            );
+        }
+        Ok(())
     }
 
     /// True while some confirm waits for the store to reach the disk.

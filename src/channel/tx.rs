@@ -37,43 +37,45 @@ fn not_transactional() -> AmqpError {
 }
 
 impl Channel {
-    pub(super) fn tx_method(&mut self, ctx: &mut Ctx, m: tx::AMQPMethod) -> AmqpResult<()> {
-        use tx::AMQPMethod as T;
-        let reply = match m {
-            T::Select(_) => {
-                if self.confirm.is_some() {
-                    return Err(AmqpError::precondition_failed(
-                        "cannot switch from confirm to tx mode",
-                    ));
-                }
-                self.tx.get_or_insert_with(Tx::default);
-                T::SelectOk(tx::SelectOk {})
-            }
-            T::Commit(_) => {
-                let t = std::mem::take(self.tx.as_mut().ok_or_else(not_transactional)?);
-                for (x, msg, mandatory) in t.publishes {
-                    self.enqueue(ctx, &x, &msg, mandatory);
-                }
-                for (taken, requeue) in t.settled {
-                    finish(ctx.vhost, taken, requeue);
-                }
-                self.wake_shared_prefetch();
-                T::CommitOk(tx::CommitOk {})
-            }
-            T::Rollback(_) => {
-                let t = std::mem::take(self.tx.as_mut().ok_or_else(not_transactional)?);
-                for (taken, _) in t.settled {
-                    self.unacked.restore(taken);
-                }
-                T::RollbackOk(tx::RollbackOk {})
-            }
-            _ => {
-                return Err(AmqpError::command_invalid(
-                    "tx method not valid from a client",
-                ));
-            }
-        };
-        ctx.out.method(self.id, AMQPClass::Tx(reply));
+    pub(super) fn tx_select(&mut self, ctx: &mut Ctx) -> AmqpResult<()> {
+        if self.confirm.is_some() {
+            return Err(AmqpError::precondition_failed(
+                "cannot switch from confirm to tx mode",
+            ));
+        }
+        self.tx.get_or_insert_with(Tx::default);
+        ctx.out.method(
+            self.id,
+            AMQPClass::Tx(tx::AMQPMethod::SelectOk(tx::SelectOk {})),
+        );
+        Ok(())
+    }
+
+    pub(super) fn tx_commit(&mut self, ctx: &mut Ctx) -> AmqpResult<()> {
+        let t = std::mem::take(self.tx.as_mut().ok_or_else(not_transactional)?);
+        for (x, msg, mandatory) in t.publishes {
+            self.enqueue(ctx, &x, &msg, mandatory);
+        }
+        for (taken, requeue) in t.settled {
+            finish(ctx.vhost, taken, requeue);
+        }
+        self.wake_shared_prefetch();
+        ctx.out.method(
+            self.id,
+            AMQPClass::Tx(tx::AMQPMethod::CommitOk(tx::CommitOk {})),
+        );
+        Ok(())
+    }
+
+    pub(super) fn tx_rollback(&mut self, ctx: &mut Ctx) -> AmqpResult<()> {
+        let t = std::mem::take(self.tx.as_mut().ok_or_else(not_transactional)?);
+        for (taken, _) in t.settled {
+            self.unacked.restore(taken);
+        }
+        ctx.out.method(
+            self.id,
+            AMQPClass::Tx(tx::AMQPMethod::RollbackOk(tx::RollbackOk {})),
+        );
         Ok(())
     }
 }

@@ -299,7 +299,7 @@ impl Connection {
                     self.state = State::Done;
                 }
                 Frame::Method(0, AMQPClass::Connection(connection::AMQPMethod::Close(_))) => {
-                    self.close_ok();
+                    self.connection_close();
                 }
                 _ => {}
             }
@@ -325,19 +325,17 @@ impl Connection {
         }
     }
 
+    /// Channel 0 after the handshake: each method to the function named after it.
     fn connection_method(&mut self, m: AMQPClass) -> Result<(), AmqpError> {
         use connection::AMQPMethod as C;
         match m {
             AMQPClass::Connection(C::Close(_)) => {
-                self.close_ok();
+                self.connection_close();
                 Ok(())
             }
             AMQPClass::Connection(C::CloseOk(_)) => Ok(()),
             AMQPClass::Connection(C::UpdateSecret(_)) => {
-                self.out.method(
-                    0,
-                    AMQPClass::Connection(C::UpdateSecretOk(connection::UpdateSecretOk {})),
-                );
+                self.connection_update_secret();
                 Ok(())
             }
             AMQPClass::Connection(C::Blocked(_) | C::Unblocked(_)) => Ok(()),
@@ -369,21 +367,7 @@ impl Connection {
         let Some(ch) = self.channels.get_mut(&id) else {
             return match f {
                 ChannelFrame::Method(AMQPClass::Channel(channel::AMQPMethod::Open(_))) => {
-                    // RabbitMQ limits how many channels are open (those
-                    // closing count), not their numbers.
-                    let open = self.channels.len() + self.closing.len();
-                    if open >= self.channel_max as usize {
-                        return Err(AmqpError::not_allowed(format!(
-                            "number of channels opened ({open}) has reached the negotiated channel_max ({})",
-                            self.channel_max
-                        )));
-                    }
-                    self.channels.insert(id, Channel::new(id));
-                    self.out.method(
-                        id,
-                        AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {})),
-                    );
-                    Ok(())
+                    self.channel_open(id)
                 }
                 ChannelFrame::Method(m) => Err(AmqpError::channel_error("expected 'channel.open'")
                     .on_method(m.get_amqp_class_id(), m.get_amqp_method_id())),
@@ -408,6 +392,34 @@ impl Connection {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Channel.Open of a new channel. RabbitMQ limits how many channels are
+    /// open (those closing count), not their numbers.
+    fn channel_open(&mut self, id: u16) -> Result<(), AmqpError> {
+        let open = self.channels.len() + self.closing.len();
+        if open >= self.channel_max as usize {
+            return Err(AmqpError::not_allowed(format!(
+                "number of channels opened ({open}) has reached the negotiated channel_max ({})",
+                self.channel_max
+            )));
+        }
+        self.channels.insert(id, Channel::new(id));
+        self.out.method(
+            id,
+            AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {})),
+        );
+        Ok(())
+    }
+
+    /// Connection.UpdateSecret: accepted (no credentials expire yet).
+    fn connection_update_secret(&mut self) {
+        self.out.method(
+            0,
+            AMQPClass::Connection(connection::AMQPMethod::UpdateSecretOk(
+                connection::UpdateSecretOk {},
+            )),
+        );
     }
 
     /// Close a channel for a channel-scoped error: give back what it holds,
@@ -525,8 +537,8 @@ impl Connection {
         self.state = State::Closing(Instant::now() + CLOSE_OK_WAIT);
     }
 
-    /// Answer a client's Connection.Close, then wait for it to hang up.
-    fn close_ok(&mut self) {
+    /// Connection.Close from the client: Close-Ok, then wait for it to hang up.
+    fn connection_close(&mut self) {
         self.release_channels();
         self.out.method(
             0,
