@@ -23,35 +23,52 @@ pub struct Message {
     pub cc: Vec<ShortString>,
     /// How many of `cc` came from CC (x-death lists those, not BCC's).
     pub cc_visible: usize,
-    /// Counts this message in `held_bytes` while it lives.
+    /// Counts this message in its broker's `Meter` while it lives.
     _held: Held,
 }
-
-/// Bytes of message data held in memory broker-wide: every live `Message`
-/// (ready, unacked, being delivered), for the memory alarm. A message paged
-/// to disk is dropped from memory and stops counting.
-static HELD: AtomicUsize = AtomicUsize::new(0);
 
 /// What a message costs in memory besides its body and header.
 const OVERHEAD: usize = 256;
 
-pub fn held_bytes() -> usize {
-    HELD.load(Ordering::Relaxed)
+/// Bytes of message data one broker holds in memory: every live `Message`
+/// (ready, unacked, being delivered), for its memory alarm. A message paged
+/// to disk is dropped from memory and stops counting. Each broker has its
+/// own, so brokers in one process do not block each other.
+#[derive(Clone, Copy, Debug)]
+pub struct Meter(&'static AtomicUsize);
+
+impl Meter {
+    /// A new meter. It lives as long as the process (a word per broker
+    /// started), so a message holds a plain reference: no reference count
+    /// to touch per message.
+    pub fn new() -> Meter {
+        Meter(Box::leak(Box::new(AtomicUsize::new(0))))
+    }
+
+    pub fn held(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Default for Meter {
+    fn default() -> Self {
+        Meter::new()
+    }
 }
 
 #[derive(Debug)]
-struct Held(usize);
+struct Held(Meter, usize);
 
 impl Held {
-    fn new(n: usize) -> Held {
-        HELD.fetch_add(n, Ordering::Relaxed);
-        Held(n)
+    fn new(meter: Meter, n: usize) -> Held {
+        meter.0.fetch_add(n, Ordering::Relaxed);
+        Held(meter, n)
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        HELD.fetch_sub(self.0, Ordering::Relaxed);
+        self.0.0.fetch_sub(self.1, Ordering::Relaxed);
     }
 }
 
@@ -62,8 +79,9 @@ impl Message {
         properties: BasicProperties,
         header_raw: Bytes,
         body: Bytes,
+        meter: Meter,
     ) -> Message {
-        let held = Held::new(body.len() + header_raw.len() + OVERHEAD);
+        let held = Held::new(meter, body.len() + header_raw.len() + OVERHEAD);
         Message {
             exchange,
             routing_key,
@@ -79,6 +97,11 @@ impl Message {
     /// Every key it was published with: its routing key, then CC and BCC.
     pub fn routing_keys(&self) -> impl Iterator<Item = &str> + Clone {
         std::iter::once(self.routing_key.as_str()).chain(self.cc.iter().map(|k| k.as_str()))
+    }
+
+    /// The meter it counts in (its broker's).
+    pub fn meter(&self) -> Meter {
+        self._held.0
     }
 
     pub fn body_size(&self) -> usize {
@@ -101,6 +124,7 @@ impl Message {
             properties,
             header_raw,
             self.body.clone(),
+            self._held.0,
         );
         m.cc = self.cc.clone();
         m.cc_visible = self.cc_visible;

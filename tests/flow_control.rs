@@ -68,3 +68,28 @@ async fn a_publisher_is_blocked_above_the_memory_limit_and_resumes() {
     let ch = within(sender).await.expect("sender finished");
     assert_eq!(depth(&ch, "big").await, 0);
 }
+
+/// Memory is counted per broker: one broker's full queues do not block the
+/// publishers of another broker in the same process.
+#[tokio::test]
+async fn brokers_in_one_process_count_their_memory_apart() {
+    let full = start_with(|c| c.memory_limit = Some(1024 * 1024)).await;
+    let (_c, ch) = full.channel().await;
+    declare(&ch, "hoard").await;
+    let body = vec![1u8; BODY];
+    for _ in 0..32 {
+        publish(&ch, "", "hoard", &body).await;
+    }
+    // Its alarm goes on: 2 MiB held against a 1 MiB limit.
+    let alarm = &full.running.as_ref().expect("running").broker.memory;
+    let mut changes = alarm.subscribe();
+    within(changes.wait_for(|on| *on)).await.expect("alarm on");
+    let other = start_with(|c| c.memory_limit = Some(1024 * 1024)).await;
+    let other_alarm = &other.running.as_ref().expect("running").broker.memory;
+    other_alarm.check();
+    assert!(!other_alarm.is_on(), "the other broker holds nothing");
+    let (_c2, ch2) = other.channel().await;
+    declare(&ch2, "free").await;
+    publish(&ch2, "", "free", b"not blocked").await;
+    assert_eq!(depth(&ch2, "free").await, 1);
+}

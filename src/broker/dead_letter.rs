@@ -182,6 +182,7 @@ fn with_death(
         properties,
         header_raw,
         msg.body.clone(),
+        msg.meter(),
     );
     m.cc = cc;
     m.cc_visible = visible;

@@ -3,7 +3,7 @@
 //! blocked (no longer read from) until it falls back below; clients that
 //! announce the `connection.blocked` capability are told so.
 
-use crate::message::held_bytes;
+use crate::message::Meter;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -14,14 +14,16 @@ const CHECK_EVERY: Duration = Duration::from_millis(20);
 
 pub struct MemoryAlarm {
     limit: u64,
+    meter: Meter,
     on: AtomicBool,
     tx: watch::Sender<bool>,
 }
 
 impl MemoryAlarm {
-    pub fn new(limit: u64) -> MemoryAlarm {
+    pub fn new(limit: u64, meter: Meter) -> MemoryAlarm {
         MemoryAlarm {
             limit,
+            meter,
             on: AtomicBool::new(false),
             tx: watch::Sender::new(false),
         }
@@ -43,7 +45,7 @@ impl MemoryAlarm {
 
     /// Compare what is held with the limit; set or clear the alarm.
     pub fn check(&self) {
-        let held = held_bytes() as u64;
+        let held = self.meter.held() as u64;
         let on = held > self.limit;
         if on != self.is_on() {
             self.on.store(on, Ordering::Relaxed);

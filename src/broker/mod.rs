@@ -34,7 +34,7 @@ impl Broker {
         }
         let limit = config.memory_limit.unwrap_or_else(memory::default_limit);
         let broker = Arc::new(Broker {
-            memory: Arc::new(memory::MemoryAlarm::new(limit)),
+            memory: Arc::new(memory::MemoryAlarm::new(limit, store.meter)),
             config,
             store,
             vhosts,

@@ -194,6 +194,7 @@ impl Channel {
             header.properties,
             header.raw,
             body.into_bytes(),
+            ctx.vhost.meter(),
         );
         if msg
             .properties

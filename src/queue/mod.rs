@@ -554,6 +554,7 @@ mod tests {
             Default::default(),
             Bytes::new(),
             Bytes::from(vec![n]),
+            crate::message::Meter::new(),
         ))
     }
 
@@ -658,6 +659,7 @@ mod tests {
             amq_protocol::protocol::BasicProperties::default().with_expiration(ttl_ms.into()),
             Bytes::new(),
             Bytes::from(vec![n]),
+            crate::message::Meter::new(),
         ))
     }
 

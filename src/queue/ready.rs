@@ -311,6 +311,7 @@ mod tests {
                 Default::default(),
                 Bytes::new(),
                 Bytes::from(vec![0u8; seq as usize]),
+                crate::message::Meter::new(),
             )),
             redelivered: false,
             expires: 0,

@@ -91,6 +91,8 @@ fn sync_loop(state: Weak<SyncState>) {
 pub struct Store {
     root: PathBuf,
     pub sync: Arc<SyncState>,
+    /// Message bytes this broker holds in memory (its memory alarm's input).
+    pub meter: crate::message::Meter,
     /// Serialises definition writes (each writes a whole snapshot).
     defs_lock: Mutex<()>,
 }
@@ -126,6 +128,7 @@ impl Store {
         Ok(Arc::new(Store {
             root: root.to_path_buf(),
             sync,
+            meter: crate::message::Meter::new(),
             defs_lock: Mutex::new(()),
         }))
     }

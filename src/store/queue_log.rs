@@ -7,7 +7,7 @@
 use super::SyncState;
 use super::segment::{self, KIND_ACK, KIND_PUBLISH, KIND_RETURNED};
 use crate::codec::ContentHeader;
-use crate::message::Message;
+use crate::message::{Message, Meter};
 use amq_protocol::frame::parsing::parse_content_header;
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
@@ -50,6 +50,8 @@ pub struct QueueLog {
     /// Which segment holds each unacked persisted message.
     location: HashMap<u64, u32>,
     sync: Arc<SyncState>,
+    /// What messages read back from disk count in.
+    meter: Meter,
     scratch: Vec<u8>,
     /// Read handles for paged messages, per segment.
     readers: HashMap<u32, File>,
@@ -62,7 +64,11 @@ fn seg_path(dir: &Path, id: u32) -> PathBuf {
 impl QueueLog {
     /// Open (creating) a queue's log and return what it still holds, in
     /// queue order.
-    pub fn open(dir: &Path, sync: Arc<SyncState>) -> io::Result<(QueueLog, Vec<Recovered>)> {
+    pub fn open(
+        dir: &Path,
+        sync: Arc<SyncState>,
+        meter: Meter,
+    ) -> io::Result<(QueueLog, Vec<Recovered>)> {
         fs::create_dir_all(dir)?;
         let mut ids: Vec<u32> = fs::read_dir(dir)?
             .filter_map(|e| e.ok())
@@ -148,6 +154,7 @@ impl QueueLog {
             live,
             location,
             sync,
+            meter,
             scratch: Vec::new(),
             readers: HashMap::new(),
         };
@@ -181,7 +188,7 @@ impl QueueLog {
                 "not a publish record",
             ));
         }
-        decode_publish(&payload)
+        decode_publish(&payload, self.meter)
             .map(|(_, m)| m)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "undecodable publish record"))
     }
@@ -352,7 +359,7 @@ fn stored_priority(p: &[u8]) -> Option<u8> {
     p.get(at).copied()
 }
 
-fn decode_publish(p: &[u8]) -> Option<(u64, Message)> {
+fn decode_publish(p: &[u8], meter: Meter) -> Option<(u64, Message)> {
     let seq = u64::from_be_bytes(p.get(..8)?.try_into().ok()?);
     let mut off = 16;
     let mut short = || -> Option<String> {
@@ -384,6 +391,7 @@ fn decode_publish(p: &[u8]) -> Option<(u64, Message)> {
             header.properties,
             header.raw,
             Bytes::copy_from_slice(p.get(off..)?),
+            meter,
         ),
     ))
 }
@@ -401,6 +409,7 @@ mod tests {
             props.clone(),
             crate::message::encode_header(&props, 3),
             Bytes::from_static(b"abc"),
+            Meter::new(),
         );
         let mut out = Vec::new();
         encode_publish(9, 0, &m, &mut out);

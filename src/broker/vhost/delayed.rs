@@ -21,9 +21,12 @@ impl Vhost {
             None if durable => {
                 let dir = self.store.queue_dir(&self.name, &name);
                 let _ = std::fs::remove_dir_all(&dir);
-                let (l, _) = QueueLog::open(&dir, self.store.sync.clone()).map_err(|e| {
-                    AmqpError::internal_error(format!("cannot create delayed-message storage: {e}"))
-                })?;
+                let (l, _) = QueueLog::open(&dir, self.store.sync.clone(), self.store.meter)
+                    .map_err(|e| {
+                        AmqpError::internal_error(format!(
+                            "cannot create delayed-message storage: {e}"
+                        ))
+                    })?;
                 Some(l)
             }
             None => None,

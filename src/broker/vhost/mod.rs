@@ -126,6 +126,11 @@ impl Vhost {
         AmqpError::not_found(format!("no queue '{name}' in vhost '{}'", self.name))
     }
 
+    /// What this vhost's messages count in (its broker's meter).
+    pub fn meter(&self) -> crate::message::Meter {
+        self.store.meter
+    }
+
     pub fn exchange(&self, name: &str) -> AmqpResult<Arc<Exchange>> {
         self.exchanges
             .get(name)
@@ -372,9 +377,10 @@ impl Vhost {
                     let dir = self.store.queue_dir(&self.name, &name);
                     // A fresh queue starts empty whatever an earlier one left.
                     let _ = std::fs::remove_dir_all(&dir);
-                    let (log, _) = QueueLog::open(&dir, self.store.sync.clone()).map_err(|e| {
-                        AmqpError::internal_error(format!("cannot create queue storage: {e}"))
-                    })?;
+                    let (log, _) = QueueLog::open(&dir, self.store.sync.clone(), self.store.meter)
+                        .map_err(|e| {
+                            AmqpError::internal_error(format!("cannot create queue storage: {e}"))
+                        })?;
                     Some(log)
                 } else {
                     None

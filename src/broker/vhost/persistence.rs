@@ -22,7 +22,7 @@ impl Vhost {
         for x in defs.exchanges {
             let (kind, delayed) = if x.kind == DELAYED_TYPE {
                 let dir = store.queue_dir(name, &delay_queue_name(&x.name));
-                let (log, recovered) = QueueLog::open(&dir, store.sync.clone())?;
+                let (log, recovered) = QueueLog::open(&dir, store.sync.clone(), store.meter)?;
                 tracing::info!(
                     "vhost '{name}': exchange '{}' holds {} delayed messages",
                     x.name,
@@ -63,8 +63,11 @@ impl Vhost {
         }
         let mut messages = 0;
         for q in defs.queues {
-            let (log, recovered) =
-                QueueLog::open(&store.queue_dir(name, &q.name), store.sync.clone())?;
+            let (log, recovered) = QueueLog::open(
+                &store.queue_dir(name, &q.name),
+                store.sync.clone(),
+                store.meter,
+            )?;
             messages += recovered.len();
             let effective = policy::queue_arguments(&policies, &q.name, &q.arguments);
             let args = QueueArgs::parse(&effective, &q.name, name).unwrap_or_default();
