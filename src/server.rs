@@ -49,6 +49,7 @@ impl Running {
         {
             self.tasks.abort_all();
         }
+        self.broker.stop_background().await;
     }
 
     /// Wait until a shutdown is requested through `shutdown()` elsewhere or

@@ -94,3 +94,38 @@ async fn shutdown_closes_connections_with_320() {
     .await;
     assert_eq!(code, Some(320));
 }
+
+/// A vhost created while the broker runs gets its timers too: a TTL there
+/// expires and dead-letters on time.
+#[tokio::test]
+async fn a_vhost_created_at_runtime_expires_messages() {
+    let b = start().await;
+    b.running
+        .as_ref()
+        .expect("running")
+        .broker
+        .ensure_vhost("later")
+        .expect("vhost");
+    let url = b.url.replace("/%2f", "/later");
+    let c = within(Connection::connect(&url, ConnectionProperties::default()))
+        .await
+        .expect("connect to the new vhost");
+    let ch = within(c.create_channel()).await.expect("channel");
+    declare(&ch, "dead").await;
+    let mut args = lapin::types::FieldTable::default();
+    args.insert("x-message-ttl".into(), lapin::types::AMQPValue::LongInt(1));
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        lapin::types::AMQPValue::LongString("".into()),
+    );
+    args.insert(
+        "x-dead-letter-routing-key".into(),
+        lapin::types::AMQPValue::LongString("dead".into()),
+    );
+    within(ch.queue_declare("brief".into(), Default::default(), args))
+        .await
+        .expect("declare");
+    let mut dead = consume(&ch, "dead", true).await;
+    publish(&ch, "", "brief", b"gone soon").await;
+    assert_eq!(next(&mut dead).await.data, b"gone soon");
+}

@@ -61,14 +61,21 @@ impl MemoryAlarm {
         }
     }
 
-    /// Check periodically for as long as the alarm is in use.
-    pub fn spawn(self: &Arc<Self>) {
+    /// Check periodically until `stop` says so.
+    pub fn spawn(
+        self: &Arc<Self>,
+        tasks: &mut tokio::task::JoinSet<()>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let mut tick = tokio::time::interval(CHECK_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => return,
+                }
                 let Some(alarm) = weak.upgrade() else { return };
                 alarm.check();
             }

@@ -18,6 +18,10 @@ pub use vhost::Vhost;
 
 pub struct Broker {
     pub config: Config,
+    /// Background tasks (expiry timers, the memory alarm), joined at shutdown.
+    tasks: std::sync::Mutex<tokio::task::JoinSet<()>>,
+    /// Tells them to stop.
+    stop: tokio::sync::watch::Sender<bool>,
     pub store: Arc<Store>,
     vhosts: DashMap<String, Arc<Vhost>>,
     next_conn_id: AtomicU64,
@@ -39,6 +43,8 @@ impl Broker {
             store,
             vhosts,
             next_conn_id: AtomicU64::new(1),
+            tasks: Default::default(),
+            stop: tokio::sync::watch::Sender::new(false),
         });
         if let Some(path) = broker.config.definitions.clone() {
             broker
@@ -55,15 +61,37 @@ impl Broker {
         }
         let v = Vhost::recover(name, self.store.clone())?;
         self.vhosts.insert(name.to_string(), v.clone());
+        // A vhost made at runtime needs its timers as the others have them
+        // (at boot they start with the rest, once there is a runtime).
+        if tokio::runtime::Handle::try_current().is_ok() && self.started() {
+            v.spawn_housekeeping(&mut self.lock_tasks(), self.stop.subscribe());
+        }
         Ok(v)
     }
 
-    /// Start each vhost's housekeeping (message expiry); needs a tokio runtime.
+    fn lock_tasks(&self) -> std::sync::MutexGuard<'_, tokio::task::JoinSet<()>> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn started(&self) -> bool {
+        !self.lock_tasks().is_empty()
+    }
+
+    /// Start the background tasks: the memory alarm and each vhost's
+    /// housekeeping (message expiry). Needs a tokio runtime.
     pub fn spawn_housekeeping(&self) {
-        self.memory.spawn();
+        let mut tasks = self.lock_tasks();
+        self.memory.spawn(&mut tasks, self.stop.subscribe());
         for v in self.vhosts.iter() {
-            v.spawn_housekeeping();
+            v.spawn_housekeeping(&mut tasks, self.stop.subscribe());
         }
+    }
+
+    /// Stop the background tasks and wait for them to end.
+    pub async fn stop_background(&self) {
+        self.stop.send_replace(true);
+        let mut tasks = std::mem::take(&mut *self.lock_tasks());
+        while tasks.join_next().await.is_some() {}
     }
 
     /// Every vhost, by name.

@@ -33,6 +33,8 @@ pub struct Vhost {
     timer: Arc<ExpiryTimer>,
     exchanges: DashMap<ShortString, Arc<Exchange>>,
     queues: DashMap<ShortString, Arc<Queue>>,
+    /// Its housekeeping task runs.
+    housekeeping: std::sync::atomic::AtomicBool,
 }
 
 pub struct ExchangeSpec<'a> {
@@ -70,6 +72,7 @@ impl Vhost {
             timer: Arc::default(),
             exchanges: DashMap::new(),
             queues: DashMap::new(),
+            housekeeping: Default::default(),
         };
         for (n, k) in [
             ("", ExchangeKind::Direct),
@@ -87,11 +90,22 @@ impl Vhost {
         v
     }
 
-    /// Expire messages when their time comes and dead-letter them.
-    pub fn spawn_housekeeping(self: &Arc<Self>) {
+    /// Expire messages when their time comes and dead-letter them, until
+    /// `stop` says so. Once per vhost: later calls do nothing.
+    pub fn spawn_housekeeping(
+        self: &Arc<Self>,
+        tasks: &mut tokio::task::JoinSet<()>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        if self
+            .housekeeping
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
         let weak = Arc::downgrade(self);
         let timer = self.timer.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             loop {
                 let wait = timer
                     .next()
@@ -99,6 +113,7 @@ impl Vhost {
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
                     _ = timer.changed.notified() => {}
+                    _ = stop.changed() => return,
                 }
                 let Some(v) = weak.upgrade() else { return };
                 let now = now_ms();
