@@ -73,18 +73,20 @@ async fn a_publisher_is_blocked_above_the_memory_limit_and_resumes() {
 /// publishers of another broker in the same process.
 #[tokio::test]
 async fn brokers_in_one_process_count_their_memory_apart() {
-    let full = start_with(|c| c.memory_limit = Some(1024 * 1024)).await;
+    let full = start_with(|c| c.memory_limit = Some(BODY as u64)).await;
     let (_c, ch) = full.channel().await;
     declare(&ch, "hoard").await;
+    // Two bodies, so the second fits in socket buffers once the broker
+    // stops reading this publisher.
     let body = vec![1u8; BODY];
-    for _ in 0..32 {
+    for _ in 0..2 {
         publish(&ch, "", "hoard", &body).await;
     }
-    // Its alarm goes on: 2 MiB held against a 1 MiB limit.
+    // Its alarm goes on: 128 KiB held against a 64 KiB limit.
     let alarm = &full.running.as_ref().expect("running").broker.memory;
     let mut changes = alarm.subscribe();
     within(changes.wait_for(|on| *on)).await.expect("alarm on");
-    let other = start_with(|c| c.memory_limit = Some(1024 * 1024)).await;
+    let other = start_with(|c| c.memory_limit = Some(BODY as u64)).await;
     let other_alarm = &other.running.as_ref().expect("running").broker.memory;
     other_alarm.check();
     assert!(!other_alarm.is_on(), "the other broker holds nothing");

@@ -1,0 +1,165 @@
+//! Exchange.Declare and Delete with RabbitMQ's rules: reserved names,
+//! equivalence, the default exchange, auto-delete cascades.
+
+use super::*;
+
+impl Vhost {
+    pub fn declare_exchange(&self, s: &ExchangeSpec) -> AmqpResult<()> {
+        if s.passive {
+            // RabbitMQ refuses even a passive declare of the default exchange.
+            if s.name.is_empty() {
+                return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
+            }
+            return self.exchange(s.name).map(|_| ());
+        }
+        let delayed = s.kind == DELAYED_TYPE;
+        let kind = if delayed {
+            delayed_type(s.arguments)?
+        } else {
+            ExchangeKind::parse(s.kind).ok_or_else(|| {
+                // RabbitMQ's words: "" names an Erlang atom that is no type.
+                let what = if s.kind.is_empty() {
+                    "invalid"
+                } else {
+                    "unknown"
+                };
+                AmqpError::command_invalid(format!("{what} exchange type '{}'", s.kind))
+            })?
+        };
+        if s.name.is_empty() {
+            return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
+        }
+        match self.exchanges.entry(s.name.into()) {
+            Entry::Occupied(e) => {
+                let x = e.get();
+                let (n, v) = (s.name, self.name.as_str());
+                if x.kind != kind || x.delayed.is_some() != delayed {
+                    return Err(AmqpError::precondition_failed(format!(
+                        "inequivalent arg 'type' for exchange '{n}' in vhost '{v}': received '{}' but current is '{}'",
+                        s.kind,
+                        x.type_name()
+                    )));
+                }
+                equivalence::flag("durable", n, "exchange", v, s.durable, x.durable)?;
+                equivalence::flag(
+                    "auto_delete",
+                    n,
+                    "exchange",
+                    v,
+                    s.auto_delete,
+                    x.auto_delete,
+                )?;
+                equivalence::flag("internal", n, "exchange", v, s.internal, x.internal)?;
+                equivalence::exchange_args(n, v, s.arguments, &x.arguments)
+            }
+            Entry::Vacant(_) if s.name.starts_with("amq.") => {
+                Err(AmqpError::access_refused(format!(
+                    "exchange name '{}' contains reserved prefix 'amq.*'",
+                    s.name
+                )))
+            }
+            Entry::Vacant(e) => {
+                if kind == ExchangeKind::ConsistentHash {
+                    consistent_hash::check_arguments(s.arguments)
+                        .map_err(AmqpError::precondition_failed)?;
+                }
+                check_dedup_arguments(kind, s.arguments)?;
+                let queue = if delayed {
+                    Some(self.delay_queue(s.name, s.durable, Vec::new(), None)?)
+                } else {
+                    None
+                };
+                let x = Exchange::with_delay_queue(
+                    s.name.into(),
+                    kind,
+                    s.durable,
+                    s.auto_delete,
+                    s.internal,
+                    s.arguments.clone(),
+                    queue,
+                );
+                e.insert(x);
+                self.persist_if(s.durable)
+            }
+        }
+    }
+
+    pub fn delete_exchange(&self, name: &str, if_unused: bool) -> AmqpResult<()> {
+        if name.is_empty() {
+            return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
+        }
+        if name.starts_with("amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "deletion of system exchange '{name}' in vhost '{}' not allowed",
+                self.name
+            )));
+        }
+        // Deleting an exchange that does not exist succeeds, as in RabbitMQ.
+        let Some(x) = self.exchanges.get(name).map(|x| x.clone()) else {
+            return Ok(());
+        };
+        if if_unused && x.has_bindings() {
+            return Err(AmqpError::precondition_failed(format!(
+                "exchange '{name}' in vhost '{}' in use",
+                self.name
+            )));
+        }
+        self.exchanges.remove(name);
+        if let Some(q) = &x.delayed {
+            q.delete();
+        }
+        let durable = x.durable;
+        self.drop_bindings_to(&Destination::Exchange(x));
+        self.persist_if(durable)
+    }
+
+    /// Remove every binding leading to `dest` (being deleted), and any
+    /// auto-delete exchange that loses its last binding that way.
+    pub(super) fn drop_bindings_to(&self, dest: &Destination) {
+        let mut emptied = vec![];
+        for x in self.exchanges.iter() {
+            let removed = match dest {
+                Destination::Queue(q) => x.unbind_queue(q),
+                Destination::Exchange(e) => x.unbind_exchange(e),
+            };
+            if removed && x.auto_delete && !x.has_bindings() {
+                emptied.push(x.clone());
+            }
+        }
+        for x in emptied {
+            if self
+                .exchanges
+                .remove_if(&x.name, |_, x| !x.has_bindings())
+                .is_some()
+            {
+                self.drop_bindings_to(&Destination::Exchange(x));
+            }
+        }
+    }
+}
+
+/// x-message-deduplication arguments: LavinMQ's checks for any exchange,
+/// and the plugin's for its exchange type (which needs a cache size).
+fn check_dedup_arguments(kind: ExchangeKind, args: &FieldTable) -> AmqpResult<()> {
+    let plugin = kind == ExchangeKind::MessageDeduplication;
+    let parsed = crate::dedup::DedupArgs::parse(args, plugin);
+    if plugin {
+        let bad_ttl = match &parsed {
+            Ok(Some(a)) => a.cache_ttl == Some(0),
+            Ok(None) => false,
+            Err(e) => e.starts_with("x-cache-ttl"),
+        };
+        let size_ok = matches!(&parsed, Ok(Some(a)) if a.cache_size.is_some_and(|n| n > 0));
+        if !size_ok && !bad_ttl {
+            return Err(AmqpError::precondition_failed(
+                "Missing or invalid argument, 'x-cache-size' must be an integer greater than 0",
+            ));
+        }
+        if bad_ttl {
+            return Err(AmqpError::precondition_failed(
+                "Invalid argument, 'x-cache-ttl' must be an integer greater than 0",
+            ));
+        }
+    }
+    parsed.map(|_| ()).map_err(AmqpError::precondition_failed)
+}

@@ -1,0 +1,160 @@
+//! Queue.Declare and Delete with RabbitMQ's rules: server-named and
+//! reserved names, exclusivity, equivalence, policies, direct reply-to.
+
+use super::*;
+
+impl Vhost {
+    /// What a passive declare of the pseudo-queue itself answers with.
+    fn reply_queue_stub(&self) -> Arc<Queue> {
+        Queue::new(REPLY_TO.into(), false, None, false, FieldTable::default())
+    }
+
+    /// The hidden queue behind a channel's direct reply-to consumer; its
+    /// name is what requests carry in reply_to.
+    pub fn reply_queue(&self) -> Arc<Queue> {
+        let name = names::generate(&format!("{REPLY_TO}."));
+        let q = Queue::new(
+            name.as_str().into(),
+            false,
+            None,
+            true,
+            FieldTable::default(),
+        );
+        self.queues.insert(name.as_str().into(), q.clone());
+        q
+    }
+
+    /// Declare (or find, or check) a queue: the queue, its ready-message and
+    /// consumer counts.
+    pub fn declare_queue(&self, s: &QueueSpec) -> AmqpResult<(Arc<Queue>, usize, usize)> {
+        if s.passive && s.name == REPLY_TO {
+            return Ok((self.reply_queue_stub(), 0, 0));
+        }
+        if s.passive {
+            let q = self.queue_for(s.name, s.conn_id)?;
+            q.touch();
+            let (m, c) = q.counts();
+            return Ok((q, m, c));
+        }
+        let name = if s.name.is_empty() {
+            names::queue_name()
+        } else if s.name.starts_with("amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "queue name '{}' contains reserved prefix 'amq.*'",
+                s.name
+            )));
+        } else {
+            s.name.to_string()
+        };
+        // The declared arguments must stand on their own (a routing key
+        // without a dead-letter exchange is refused even when a policy
+        // supplies the exchange), then with the policy's.
+        QueueArgs::parse(s.arguments, &name, &self.name)?;
+        let effective = policy::queue_arguments(&self.policies(), &name, s.arguments);
+        let args = QueueArgs::parse(&effective, &name, &self.name)?;
+        args.check_properties(&name, &self.name, s.durable, s.exclusive, s.auto_delete)?;
+        let q = match self.queues.entry(name.as_str().into()) {
+            Entry::Occupied(e) => {
+                let q = e.get().clone();
+                drop(e);
+                self.check_exclusive(&q, s.conn_id)?;
+                // The exclusive flag must match, even on the owning connection.
+                if s.exclusive != q.exclusive_owner.is_some() {
+                    return Err(self.locked(&name));
+                }
+                let v = self.name.as_str();
+                equivalence::flag("durable", &name, "queue", v, s.durable, q.durable)?;
+                equivalence::flag(
+                    "auto_delete",
+                    &name,
+                    "queue",
+                    v,
+                    s.auto_delete,
+                    q.auto_delete,
+                )?;
+                equivalence::queue_args(&name, v, s.arguments, &q.arguments)?;
+                q.touch();
+                q
+            }
+            Entry::Vacant(e) => {
+                let persistent = s.durable && !s.exclusive;
+                let log = if persistent {
+                    let dir = self.store.queue_dir(&self.name, &name);
+                    // A fresh queue starts empty whatever an earlier one left.
+                    let _ = std::fs::remove_dir_all(&dir);
+                    let (log, _) = QueueLog::open(&dir, self.store.sync.clone(), self.store.meter)
+                        .map_err(|e| {
+                            AmqpError::internal_error(format!("cannot create queue storage: {e}"))
+                        })?;
+                    Some(log)
+                } else {
+                    None
+                };
+                let q = Queue::with_log(
+                    name.as_str().into(),
+                    s.durable,
+                    s.exclusive.then_some(s.conn_id),
+                    s.auto_delete,
+                    s.arguments.clone(),
+                    log,
+                    Vec::new(),
+                    args,
+                    Some(self.timer.clone()),
+                );
+                e.insert(q.clone());
+                self.persist_if(persistent)?;
+                q.touch();
+                q
+            }
+        };
+        let (m, c) = q.counts();
+        Ok((q, m, c))
+    }
+
+    /// Delete a queue by name; the number of ready messages it held.
+    /// A queue that does not exist counts as deleted (RabbitMQ does the same).
+    pub fn delete_queue(
+        &self,
+        name: &str,
+        conn_id: u64,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> AmqpResult<usize> {
+        let q = match self.queues.get(name) {
+            Some(q) => q.clone(),
+            None => return Ok(0),
+        };
+        self.check_exclusive(&q, conn_id)?;
+        let (ready, consumers) = q.counts();
+        if if_unused && consumers > 0 {
+            return Err(AmqpError::precondition_failed(format!(
+                "queue '{name}' in vhost '{}' in use",
+                self.name
+            )));
+        }
+        if if_empty && ready > 0 {
+            return Err(AmqpError::precondition_failed(format!(
+                "queue '{name}' in vhost '{}' is not empty",
+                self.name
+            )));
+        }
+        Ok(self.remove_queue(&q))
+    }
+
+    /// Unregister and delete a queue, dropping its bindings and any
+    /// auto-delete exchange left without bindings.
+    pub fn remove_queue(&self, q: &Arc<Queue>) -> usize {
+        self.queues
+            .remove_if(q.name.as_str(), |_, v| Arc::ptr_eq(v, q));
+        let mut emptied = vec![];
+        for x in self.exchanges.iter() {
+            if x.unbind_queue(q) && x.auto_delete && !x.has_bindings() {
+                emptied.push(x.name.clone());
+            }
+        }
+        for name in emptied {
+            self.exchanges.remove_if(&name, |_, x| !x.has_bindings());
+        }
+        q.delete()
+    }
+}
