@@ -42,11 +42,11 @@ macro_rules! ctx {
     };
 }
 
-/// How long we wait for Close-Ok after sending Connection.Close.
-const CLOSE_OK_WAIT: Duration = Duration::from_secs(3);
-/// After Close-Ok, how long at most we wait for the client to close its
-/// socket (RabbitMQ's ?CLOSING_TIMEOUT; the heartbeat timeout if shorter).
-const CLOSED_WAIT: Duration = Duration::from_secs(30);
+// After the macro, which they use.
+mod blocked;
+mod close;
+
+use close::State;
 
 pub async fn serve(
     mut sock: TcpStream,
@@ -115,28 +115,6 @@ pub async fn serve(
     drop(conn);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     tracing::debug!(%peer, "connection closed");
-}
-
-#[derive(PartialEq, Eq)]
-enum State {
-    Open,
-    /// We sent Connection.Close and wait for Close-Ok until then.
-    Closing(Instant),
-    /// We sent Close-Ok: frames are read and dropped until the client
-    /// closes its socket or the deadline passes. Closing at once would
-    /// reset the connection under frames the client had still buffered,
-    /// and it would never see its Close-Ok.
-    Closed(Instant),
-    Done,
-}
-
-impl State {
-    fn deadline(&self) -> Option<Instant> {
-        match self {
-            State::Closing(d) | State::Closed(d) => Some(*d),
-            _ => None,
-        }
-    }
 }
 
 struct Connection {
@@ -422,42 +400,6 @@ impl Connection {
         );
     }
 
-    /// Close a channel for a channel-scoped error: give back what it holds,
-    /// send Channel.Close, and ignore its frames until Close-Ok.
-    fn close_channel(&mut self, id: u16, e: AmqpError) {
-        tracing::debug!(conn = self.id, channel = id, "channel error: {e}");
-        if let Some(mut ch) = self.channels.remove(&id) {
-            let mut ctx = ctx!(self);
-            ch.flush_confirms(&mut ctx);
-            ch.release(&mut ctx);
-        }
-        self.out.method(
-            id,
-            AMQPClass::Channel(channel::AMQPMethod::Close(channel::Close {
-                reply_code: e.code as u16,
-                reply_text: e.reply_text().into(),
-                class_id: e.class_id,
-                method_id: e.method_id,
-            })),
-        );
-        self.closing.insert(id, ());
-    }
-
-    /// Consumer acknowledgement timeout: close (406) every channel holding a
-    /// delivery unacknowledged past its time; its messages are requeued.
-    fn close_timed_out_channels(&mut self) {
-        let now = crate::queue::expiry::now_ms();
-        let late: Vec<(u16, AmqpError)> = self
-            .channels
-            .iter()
-            .filter_map(|(id, ch)| ch.ack_timed_out(now).map(|e| (*id, e)))
-            .collect();
-        for (id, e) in late {
-            tracing::warn!(conn = self.id, channel = id, "{}", e.text);
-            self.close_channel(id, e);
-        }
-    }
-
     fn queue_event(&mut self, ev: QueueEvent) {
         match ev {
             QueueEvent::Deliver(d) => {
@@ -495,70 +437,6 @@ impl Connection {
         }
     }
 
-    /// The memory alarm is on and this connection publishes: stop reading
-    /// from it, and tell a client that understands it why.
-    fn block(&mut self) {
-        if self.blocked {
-            return;
-        }
-        self.blocked = true;
-        tracing::debug!(conn = self.id, "blocked by the memory alarm");
-        if self.blocked_notify {
-            self.out.method(
-                0,
-                AMQPClass::Connection(connection::AMQPMethod::Blocked(connection::Blocked {
-                    reason: "low on memory".into(),
-                })),
-            );
-        }
-    }
-
-    fn unblock(&mut self) {
-        self.blocked = false;
-        tracing::debug!(conn = self.id, "unblocked");
-        if self.blocked_notify {
-            self.out.method(
-                0,
-                AMQPClass::Connection(connection::AMQPMethod::Unblocked(connection::Unblocked {})),
-            );
-        }
-    }
-
-    /// Send Connection.Close for a connection-scoped error.
-    fn fail(&mut self, e: AmqpError) {
-        if self.state != State::Open {
-            return;
-        }
-        tracing::info!(conn = self.id, "closing connection: {e}");
-        // Read again, for the client's Close-Ok.
-        self.blocked = false;
-        self.release_channels();
-        self.out.method(0, handshake::close_method(&e));
-        self.state = State::Closing(Instant::now() + CLOSE_OK_WAIT);
-    }
-
-    /// Connection.Close from the client: Close-Ok, then wait for it to hang up.
-    fn connection_close(&mut self) {
-        self.release_channels();
-        self.out.method(
-            0,
-            AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})),
-        );
-        let wait = match self.heartbeat {
-            0 => CLOSED_WAIT,
-            hb => CLOSED_WAIT.min(Duration::from_secs(hb as u64)),
-        };
-        self.blocked = false;
-        self.state = State::Closed(Instant::now() + wait);
-    }
-
-    fn release_channels(&mut self) {
-        let mut ctx = ctx!(self);
-        for (_, mut ch) in self.channels.drain() {
-            ch.release(&mut ctx);
-        }
-    }
-
     fn flush(&mut self) {
         if self.out.is_empty() {
             return;
@@ -568,21 +446,6 @@ impl Connection {
             delivered: std::mem::take(&mut self.delivered_bytes),
         };
         let _ = self.wtx.send(batch);
-    }
-
-    /// The connection is gone: give back everything it held and delete its
-    /// exclusive queues. No message in flight to it is lost.
-    fn cleanup(&mut self, inbox: &mut mpsc::UnboundedReceiver<QueueEvent>) {
-        self.release_channels();
-        inbox.close();
-        while let Ok(ev) = inbox.try_recv() {
-            if let QueueEvent::Deliver(d) = ev {
-                give_back(d);
-            }
-        }
-        for q in self.exclusive_queues.drain(..) {
-            self.vhost.remove_queue(&q);
-        }
     }
 }
 

@@ -1,0 +1,36 @@
+//! Publisher flow control (RabbitMQ's memory alarm): a connection that
+//! publishes while the alarm is on is no longer read from, and a client
+//! that understands it is told with Connection.Blocked / Unblocked.
+
+use super::*;
+
+impl Connection {
+    /// The memory alarm is on and this connection publishes: stop reading
+    /// from it, and tell a client that understands it why.
+    pub(super) fn block(&mut self) {
+        if self.blocked {
+            return;
+        }
+        self.blocked = true;
+        tracing::debug!(conn = self.id, "blocked by the memory alarm");
+        if self.blocked_notify {
+            self.out.method(
+                0,
+                AMQPClass::Connection(connection::AMQPMethod::Blocked(connection::Blocked {
+                    reason: "low on memory".into(),
+                })),
+            );
+        }
+    }
+
+    pub(super) fn unblock(&mut self) {
+        self.blocked = false;
+        tracing::debug!(conn = self.id, "unblocked");
+        if self.blocked_notify {
+            self.out.method(
+                0,
+                AMQPClass::Connection(connection::AMQPMethod::Unblocked(connection::Unblocked {})),
+            );
+        }
+    }
+}
