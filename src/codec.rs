@@ -194,10 +194,6 @@ impl Outbox {
         self.len == 0
     }
 
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
     pub fn method(&mut self, channel: u16, class: AMQPClass) {
         self.frame(&AMQPFrame::Method(channel, class));
     }

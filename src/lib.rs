@@ -27,19 +27,19 @@
 
 pub mod broker;
 mod cc;
-pub mod channel;
-pub mod codec;
+pub(crate) mod channel;
+pub(crate) mod codec;
 pub mod config;
-pub mod connection;
-pub mod dedup;
-pub mod error;
-pub mod exchange;
-pub mod field;
+pub(crate) mod connection;
+pub(crate) mod dedup;
+pub(crate) mod error;
+pub(crate) mod exchange;
+pub(crate) mod field;
 mod management;
-pub mod message;
-pub mod queue;
+pub(crate) mod message;
+pub(crate) mod queue;
 pub mod server;
-pub mod store;
+pub(crate) mod store;
 
 pub use broker::Broker;
 pub use config::Config;

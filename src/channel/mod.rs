@@ -23,8 +23,6 @@ use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use acks::Unacked;
-
 /// What a channel handler may use of its connection.
 pub struct Ctx<'a> {
     pub out: &'a mut Outbox,

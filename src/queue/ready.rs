@@ -49,14 +49,6 @@ impl Slot {
         }
     }
 
-    pub fn expires(&self) -> u64 {
-        match self {
-            Slot::Mem(e) => e.expires,
-            Slot::Disk(p) => p.expires,
-            Slot::Gone(_) => 0,
-        }
-    }
-
     pub fn body_size(&self) -> usize {
         match self {
             Slot::Mem(e) => e.msg.body_size(),
