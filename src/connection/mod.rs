@@ -34,7 +34,7 @@ macro_rules! ctx {
             frame_max: $c.frame_max,
             max_message_size: $c.broker.config.max_message_size,
             cancel_notify: $c.cancel_notify,
-            durable: *$c.durable.borrow(),
+            durable: $c.broker.store.sync.synced(),
             consumer_timeout: $c.broker.config.consumer_timeout,
             exclusive_queues: &mut $c.exclusive_queues,
             user: &$c.user,

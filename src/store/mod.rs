@@ -31,6 +31,9 @@ pub struct SyncState {
     dirty: Mutex<Vec<Arc<File>>>,
     wake: Condvar,
     durable: watch::Sender<u64>,
+    /// The same value as `durable`, for readers on the hot path: a load
+    /// instead of the watch's read lock.
+    synced: AtomicU64,
     fsync: bool,
 }
 
@@ -52,8 +55,14 @@ impl SyncState {
         t
     }
 
+    /// Wake-ups when more becomes durable.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.durable.subscribe()
+    }
+
+    /// The highest ticket known to be on disk.
+    pub fn synced(&self) -> u64 {
+        self.synced.load(Ordering::Acquire)
     }
 }
 
@@ -83,6 +92,7 @@ fn sync_loop(state: Weak<SyncState>) {
         }
         if upto > synced {
             synced = upto;
+            s.synced.store(upto, Ordering::Release);
             let _ = s.durable.send(upto);
         }
     }
@@ -119,6 +129,7 @@ impl Store {
             dirty: Mutex::new(Vec::new()),
             wake: Condvar::new(),
             durable: tx,
+            synced: AtomicU64::new(0),
             fsync,
         });
         let weak = Arc::downgrade(&sync);
