@@ -270,3 +270,22 @@ async fn unbinding_what_is_already_gone_succeeds() {
         .expect_err("the default exchange");
     assert_eq!(protocol_error(&e).0, 403);
 }
+
+#[tokio::test]
+async fn an_empty_exchange_type_is_invalid_and_closes_the_connection() {
+    let b = start().await;
+    let c = b.connect().await;
+    let ch = within(c.create_channel()).await.expect("channel");
+    let e = within(ch.exchange_declare(
+        "typeless".into(),
+        lapin::ExchangeKind::Custom(String::new()),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect_err("503");
+    assert_eq!(
+        protocol_error(&e),
+        (503, "COMMAND_INVALID - invalid exchange type ''".into())
+    );
+}
