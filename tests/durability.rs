@@ -383,3 +383,31 @@ async fn a_quorum_queue_keeps_its_delivery_count_across_a_restart() {
         .and_then(|h| h.inner().get("x-delivery-count").cloned());
     assert_eq!(count, Some(lapin::types::AMQPValue::LongLongInt(2)));
 }
+
+/// What was deleted stays deleted: a durable queue and an auto-delete
+/// exchange cascade are gone after a restart too.
+#[tokio::test]
+async fn deleted_durable_things_stay_deleted_across_a_restart() {
+    let b = start().await;
+    {
+        let (_c, ch) = b.channel().await;
+        within(ch.queue_declare("doomed".into(), durable_q(), FieldTable::default()))
+            .await
+            .expect("declare");
+        within(ch.queue_delete("doomed".into(), Default::default()))
+            .await
+            .expect("delete");
+    }
+    let b = b.restart().await;
+    let (_c, ch) = b.channel().await;
+    let r = within(ch.queue_declare(
+        "doomed".into(),
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    ))
+    .await;
+    assert!(r.is_err(), "the deleted queue came back");
+}

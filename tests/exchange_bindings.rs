@@ -238,3 +238,62 @@ async fn consistent_hash_sends_a_key_to_one_queue_and_honours_weights() {
     .expect_err("weight must be an integer");
     assert_eq!(reply_code(&err), Some(406));
 }
+
+/// An auto-delete queue going with its last consumer takes the auto-delete
+/// exchanges that are left without bindings with it, through
+/// exchange-to-exchange bindings too, as in RabbitMQ.
+#[tokio::test]
+async fn auto_delete_cascades_from_a_queue_through_exchange_bindings() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    let auto = ExchangeDeclareOptions {
+        auto_delete: true,
+        ..Default::default()
+    };
+    for (x, kind) in [
+        ("outer", ExchangeKind::Fanout),
+        ("inner", ExchangeKind::Direct),
+    ] {
+        within(ch.exchange_declare(x.into(), kind, auto, FieldTable::default()))
+            .await
+            .expect("exchange");
+    }
+    within(ch.exchange_bind(
+        "inner".into(),
+        "outer".into(),
+        "".into(),
+        Default::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect("e2e bind");
+    within(ch.queue_declare(
+        "leaf".into(),
+        QueueDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    ))
+    .await
+    .expect("queue");
+    bind(&ch, "leaf", "inner", "k").await;
+    let c = consume(&ch, "leaf", true).await;
+    within(ch.basic_cancel(c.tag(), Default::default()))
+        .await
+        .expect("cancel");
+    for x in ["inner", "outer"] {
+        let (_c, probe) = b.channel().await;
+        let r = within(probe.exchange_declare(
+            x.into(),
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        ))
+        .await;
+        assert!(r.is_err(), "{x} should be gone");
+    }
+}

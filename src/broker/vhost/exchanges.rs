@@ -115,7 +115,10 @@ impl Vhost {
 
     /// Remove every binding leading to `dest` (being deleted), and any
     /// auto-delete exchange that loses its last binding that way.
-    pub(super) fn drop_bindings_to(&self, dest: &Destination) {
+    /// True if a durable exchange went that way (the saved definitions
+    /// then need writing).
+    pub(super) fn drop_bindings_to(&self, dest: &Destination) -> bool {
+        let mut durable = false;
         let mut emptied = vec![];
         for x in self.exchanges.iter() {
             let removed = match dest {
@@ -132,9 +135,11 @@ impl Vhost {
                 .remove_if(&x.name, |_, x| !x.has_bindings())
                 .is_some()
             {
-                self.drop_bindings_to(&Destination::Exchange(x));
+                durable |= x.durable;
+                durable |= self.drop_bindings_to(&Destination::Exchange(x));
             }
         }
+        durable
     }
 }
 

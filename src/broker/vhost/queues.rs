@@ -146,14 +146,14 @@ impl Vhost {
     pub fn remove_queue(&self, q: &Arc<Queue>) -> usize {
         self.queues
             .remove_if(q.name.as_str(), |_, v| Arc::ptr_eq(v, q));
-        let mut emptied = vec![];
-        for x in self.exchanges.iter() {
-            if x.unbind_queue(q) && x.auto_delete && !x.has_bindings() {
-                emptied.push(x.name.clone());
-            }
-        }
-        for name in emptied {
-            self.exchanges.remove_if(&name, |_, x| !x.has_bindings());
+        // Auto-delete exchanges left without bindings go too, and so on
+        // through exchange-to-exchange bindings, as in RabbitMQ.
+        let durable_exchanges = self.drop_bindings_to(&Destination::Queue(q.clone()));
+        let durable_queue = q.durable && q.exclusive_owner.is_none();
+        if (durable_queue || durable_exchanges)
+            && let Err(e) = self.persist_if(true)
+        {
+            tracing::error!("queue '{}' deleted, but {e}", q.name);
         }
         q.delete()
     }
