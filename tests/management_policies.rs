@@ -1,45 +1,10 @@
 //! The management API's /api/policies: RabbitMQ's status codes and bodies,
 //! policies applying at once over AMQP, and surviving a restart.
 mod common;
+#[path = "common/http.rs"]
+mod http;
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn start_http() -> TestBroker {
-    start_with(|c| c.management_listen = vec!["127.0.0.1:0".parse().expect("addr")]).await
-}
-
-/// One HTTP/1.1 request: (status, body).
-async fn http(
-    b: &TestBroker,
-    method: &str,
-    path: &str,
-    auth: Option<&str>,
-    body: &str,
-) -> (u16, String) {
-    let addr = b.running.as_ref().expect("running").management_addrs[0];
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(a) = auth {
-        use base64::Engine;
-        let a = base64::engine::general_purpose::STANDARD.encode(a);
-        req.push_str(&format!("Authorization: Basic {a}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut resp = Vec::new();
-    within(s.read_to_end(&mut resp)).await.expect("read");
-    let text = String::from_utf8_lossy(&resp).into_owned();
-    let status = text[9..12].parse().expect("status");
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
+use http::{http, start_http};
 
 const GUEST: Option<&str> = Some("guest:guest");
 

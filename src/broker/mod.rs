@@ -1,6 +1,7 @@
 //! The broker's shared registries: vhosts, users, and connection ids.
 //! Everything here is read-mostly; the publish path only looks things up.
 
+pub mod connections;
 pub mod dead_letter;
 pub mod equivalence;
 pub mod import;
@@ -18,6 +19,8 @@ pub use vhost::Vhost;
 
 pub struct Broker {
     pub config: Config,
+    /// Open connections, for the management API.
+    pub connections: connections::Connections,
     /// Background tasks (expiry timers, the memory alarm), joined at shutdown.
     tasks: std::sync::Mutex<tokio::task::JoinSet<()>>,
     /// Tells them to stop.
@@ -45,6 +48,7 @@ impl Broker {
             next_conn_id: AtomicU64::new(1),
             tasks: Default::default(),
             stop: tokio::sync::watch::Sender::new(false),
+            connections: Default::default(),
         });
         if let Some(path) = broker.config.definitions.clone() {
             broker

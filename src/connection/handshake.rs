@@ -15,6 +15,8 @@ use tokio::net::TcpStream;
 pub struct Negotiated {
     pub vhost: Arc<Vhost>,
     pub user: String,
+    pub mechanism: String,
+    pub client_properties: FieldTable,
     pub channel_max: u16,
     pub frame_max: u32,
     pub heartbeat: u16,
@@ -141,6 +143,8 @@ pub async fn negotiate(
     Ok(Negotiated {
         vhost,
         user,
+        mechanism: start_ok.mechanism.to_string(),
+        client_properties: start_ok.client_properties.clone(),
         channel_max,
         frame_max,
         heartbeat: tune_ok.heartbeat,

@@ -5,6 +5,7 @@
 mod handshake;
 mod writer;
 
+use crate::broker::connections::ConnectionInfo;
 use crate::broker::{Broker, Vhost};
 use crate::channel::{After, Channel, Ctx};
 use crate::codec::{self, Frame, Outbox};
@@ -86,12 +87,29 @@ pub async fn serve(
         Ok(Ok(n)) => n,
     };
     tracing::debug!(%peer, user = %n.user, vhost = %n.vhost.name, "connection open");
+    let local = sock.local_addr().unwrap_or(peer);
     let (rd, wr) = sock.into_split();
     let (sink, inbox) = Sink::new();
+    let id = broker.next_conn_id();
+    broker.connections.add(Arc::new(ConnectionInfo {
+        id,
+        name: ConnectionInfo::name_of(peer, local),
+        peer,
+        local,
+        user: n.user.clone(),
+        vhost: n.vhost.name.clone(),
+        auth_mechanism: n.mechanism.clone(),
+        client_properties: n.client_properties.clone(),
+        channel_max: n.channel_max,
+        frame_max: n.frame_max,
+        heartbeat: n.heartbeat,
+        connected_at: crate::queue::expiry::now_ms(),
+        inbox: sink.clone(),
+    }));
     let (wtx, wrx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(writer::run(wr, wrx, sink.clone()));
     let mut conn = Connection {
-        id: broker.next_conn_id(),
+        id,
         user: n.user.clone(),
         heartbeat: n.heartbeat,
         broker: broker.clone(),
@@ -113,6 +131,7 @@ pub async fn serve(
     };
     conn.run(rd, n.leftover, n.heartbeat, inbox, shutdown).await;
     drop(conn);
+    broker.connections.remove(id);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     tracing::debug!(%peer, "connection closed");
 }
@@ -434,6 +453,7 @@ impl Connection {
                     ch.resume();
                 }
             }
+            QueueEvent::ForceClose(reason) => self.fail(AmqpError::connection_forced(reason)),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The management HTTP API on RabbitMQ's paths, JSON shapes and status
 //! codes (its port 15672). It reads and changes the broker through the same
-//! functions as AMQP. So far: policies, and who the caller is.
+//! functions as AMQP. So far: policies, connections, and who the caller is.
 
+mod connections;
 mod policies;
 
 use crate::broker::Broker;
@@ -69,6 +70,7 @@ fn router(broker: Arc<Broker>) -> Router {
     Router::new()
         .route("/api/whoami", axum::routing::get(whoami))
         .merge(policies::routes())
+        .merge(connections::routes())
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware::from_fn_with_state(broker.clone(), authenticate))
         .with_state(broker)

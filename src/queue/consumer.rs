@@ -78,6 +78,9 @@ pub enum QueueEvent {
     Cancelled(Arc<ConsumerHandle>),
     /// The connection wrote out its backlog; busy consumers may take more.
     Resume,
+    /// Close the connection: 320 CONNECTION_FORCED with this reason (the
+    /// management API's DELETE /api/connections/{name}).
+    ForceClose(String),
 }
 
 /// The queue's way back to a consumer's connection.

@@ -1,0 +1,106 @@
+//! `/api/connections`: list, show and close (DELETE, with RabbitMQ's
+//! `X-Reason` header) the broker's open connections.
+
+use super::{ApiError, ApiResult};
+use crate::broker::Broker;
+use crate::broker::connections::ConnectionInfo;
+use crate::broker::policy::table_json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub(super) fn routes() -> Router<Arc<Broker>> {
+    Router::new()
+        .route("/api/connections", get(list))
+        .route("/api/connections/", get(list))
+        .route("/api/connections/{name}", get(show).delete(close))
+        .route("/api/vhosts/{vhost}/connections", get(list_vhost))
+}
+
+fn to_json(b: &Broker, c: &ConnectionInfo) -> Value {
+    let user_name = match c.client_properties.inner().get("connection_name") {
+        Some(v) => crate::broker::policy::value_json(v),
+        None => Value::Null,
+    };
+    json!({
+        "name": c.name,
+        "node": b.config.cluster_name,
+        "type": "network",
+        "protocol": "AMQP 0-9-1",
+        "state": "running",
+        "user": c.user,
+        "vhost": c.vhost,
+        "auth_mechanism": c.auth_mechanism,
+        "host": c.local.ip().to_canonical().to_string(),
+        "port": c.local.port(),
+        "peer_host": c.peer.ip().to_canonical().to_string(),
+        "peer_port": c.peer.port(),
+        "ssl": false,
+        "channel_max": c.channel_max,
+        "frame_max": c.frame_max,
+        "timeout": c.heartbeat,
+        "connected_at": c.connected_at,
+        "client_properties": table_json(&c.client_properties),
+        "user_provided_name": user_name,
+    })
+}
+
+async fn list(State(b): State<Arc<Broker>>) -> impl IntoResponse {
+    let out: Vec<Value> = b
+        .connections
+        .list()
+        .iter()
+        .map(|c| to_json(&b, c))
+        .collect();
+    axum::Json(Value::Array(out))
+}
+
+async fn list_vhost(
+    State(b): State<Arc<Broker>>,
+    Path(vhost): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    b.vhost(&vhost).ok_or_else(ApiError::not_found)?;
+    let out: Vec<Value> = b
+        .connections
+        .list()
+        .iter()
+        .filter(|c| c.vhost == vhost)
+        .map(|c| to_json(&b, c))
+        .collect();
+    Ok(axum::Json(Value::Array(out)))
+}
+
+async fn show(
+    State(b): State<Arc<Broker>>,
+    Path(name): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let c = b
+        .connections
+        .by_name(&name)
+        .ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(to_json(&b, &c)))
+}
+
+/// Close with 320 CONNECTION_FORCED and the X-Reason header's text, or
+/// RabbitMQ's "Closed via management plugin".
+async fn close(
+    State(b): State<Arc<Broker>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let c = b
+        .connections
+        .by_name(&name)
+        .ok_or_else(ApiError::not_found)?;
+    let reason = headers
+        .get("x-reason")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("Closed via management plugin");
+    tracing::info!(connection = %c.name, "closing connection through the management API: {reason}");
+    c.close(reason);
+    Ok(StatusCode::NO_CONTENT)
+}
