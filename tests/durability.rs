@@ -397,8 +397,39 @@ async fn deleted_durable_things_stay_deleted_across_a_restart() {
         within(ch.queue_delete("doomed".into(), Default::default()))
             .await
             .expect("delete");
+        // A durable auto-delete exchange whose last binding goes to a
+        // transient queue: deleting the queue takes the exchange.
+        within(ch.exchange_declare(
+            "fleeting".into(),
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                durable: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        ))
+        .await
+        .expect("exchange");
+        declare(&ch, "transient").await;
+        bind(&ch, "transient", "fleeting", "k").await;
+        within(ch.queue_delete("transient".into(), Default::default()))
+            .await
+            .expect("delete");
     }
     let b = b.restart().await;
+    let (_c, probe) = b.channel().await;
+    let gone = within(probe.exchange_declare(
+        "fleeting".into(),
+        ExchangeKind::Direct,
+        ExchangeDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    ))
+    .await;
+    assert!(gone.is_err(), "the auto-deleted exchange came back");
     let (_c, ch) = b.channel().await;
     let r = within(ch.queue_declare(
         "doomed".into(),

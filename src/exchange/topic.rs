@@ -8,7 +8,7 @@
 //! the number of bindings.
 
 use super::Destination;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Default)]
 pub(crate) struct Trie {
@@ -27,6 +27,12 @@ struct Node {
 
 /// Keys longer than this many words are split onto the heap.
 const STACK_WORDS: usize = 32;
+
+thread_local! {
+    /// Scratch for `Node::collect`, kept per thread so routing through `#`
+    /// does not allocate per message.
+    static SEEN: std::cell::RefCell<HashSet<(usize, usize)>> = Default::default();
+}
 
 /// The words of a key or pattern, RabbitMQ's way: "" has none.
 fn words(s: &str) -> impl Iterator<Item = &str> {
@@ -94,25 +100,45 @@ impl Node {
         removed
     }
 
-    fn collect<'a>(&'a self, key: &[&str], out: &mut impl FnMut(&'a Destination)) {
+    /// `seen` holds the (`#` node, words left) pairs already walked: a
+    /// pattern like `#.a.#.a.#` reaches the same pair along exponentially
+    /// many paths, and each needs walking once (destinations are
+    /// deduplicated by the caller).
+    fn collect<'a>(
+        &'a self,
+        key: &[&str],
+        out: &mut impl FnMut(&'a Destination),
+        seen: &mut HashSet<(usize, usize)>,
+    ) {
         let Some((first, rest)) = key.split_first() else {
             self.dests.iter().for_each(&mut *out);
             if let Some(h) = &self.hash {
-                h.collect(key, out);
+                h.collect_once(key, out, seen);
             }
             return;
         };
         if let Some(n) = self.words.get(*first) {
-            n.collect(rest, out);
+            n.collect(rest, out, seen);
         }
         if let Some(n) = &self.star {
-            n.collect(rest, out);
+            n.collect(rest, out, seen);
         }
         if let Some(h) = &self.hash {
             // '#' takes zero, one, ... or all of the remaining words.
             for skip in 0..=key.len() {
-                h.collect(&key[skip..], out);
+                h.collect_once(&key[skip..], out, seen);
             }
+        }
+    }
+
+    fn collect_once<'a>(
+        &'a self,
+        key: &[&str],
+        out: &mut impl FnMut(&'a Destination),
+        seen: &mut HashSet<(usize, usize)>,
+    ) {
+        if seen.insert((self as *const Node as usize, key.len())) {
+            self.collect(key, out, seen);
         }
     }
 }
@@ -149,18 +175,27 @@ impl Trie {
     /// Every destination a binding matching `key` leads to (a destination
     /// bound by several matching patterns comes once per pattern).
     pub(crate) fn route<'a>(&'a self, key: &str, mut out: impl FnMut(&'a Destination)) {
-        let mut stack: [&str; STACK_WORDS] = [""; STACK_WORDS];
-        let mut n = 0;
-        for w in words(key) {
-            if n == STACK_WORDS {
-                let heap: Vec<&str> = words(key).collect();
-                self.root.collect(&heap, &mut out);
-                return;
+        SEEN.with(|seen| {
+            let mut seen = seen.borrow_mut();
+            let mut stack: [&str; STACK_WORDS] = [""; STACK_WORDS];
+            let mut n = 0;
+            let mut heap: Vec<&str> = Vec::new();
+            for w in words(key) {
+                if n == STACK_WORDS {
+                    heap = words(key).collect();
+                    break;
+                }
+                stack[n] = w;
+                n += 1;
             }
-            stack[n] = w;
-            n += 1;
-        }
-        self.root.collect(&stack[..n], &mut out);
+            let key = if heap.is_empty() {
+                &stack[..n]
+            } else {
+                &heap[..]
+            };
+            self.root.collect(key, &mut out, &mut seen);
+            seen.clear();
+        })
     }
 }
 
@@ -271,6 +306,23 @@ mod tests {
         assert_eq!(routed(&t, "x.y"), ["b"]);
         assert!(t.remove("x.*", &Destination::Queue(b)));
         assert!(t.root.is_empty());
+    }
+
+    /// Patterns of many '#' against a long key: each (node, position) is
+    /// walked once, so this returns at once instead of in exponential time.
+    #[test]
+    fn many_hashes_against_a_long_key_route_in_polynomial_time() {
+        let mut t = Trie::default();
+        let p = vec!["#.a"; 60].join(".") + ".#";
+        t.insert(&p, Destination::Queue(queue("deep")));
+        t.insert(
+            &vec!["#"; 120].join("."),
+            Destination::Queue(queue("hashes")),
+        );
+        let key = vec!["a"; 120].join(".");
+        assert_eq!(routed(&t, &key), ["deep", "hashes"]);
+        let miss = vec!["a"; 59].join(".");
+        assert_eq!(routed(&t, &miss), ["hashes"]);
     }
 
     fn word() -> impl Strategy<Value = String> {

@@ -59,22 +59,23 @@ impl Vhost {
         };
         self.check_exclusive(&q, conn_id)?;
         let durable = x.durable && q.durable;
-        if self.unbind_dest(&x, &Destination::Queue(q), key, args) {
-            self.persist_if(durable)?;
+        match self.unbind_dest(&x, &Destination::Queue(q), key, args) {
+            Some(cascaded) => self.persist_if(durable || cascaded),
+            None => Ok(()),
         }
-        Ok(())
     }
 
-    /// Remove one binding; true if it existed.
+    /// Remove one binding: None if there was none, else whether a durable
+    /// auto-delete exchange went with it (the definitions need saving).
     fn unbind_dest(
         &self,
         x: &Arc<Exchange>,
         dest: &Destination,
         key: &str,
         args: &FieldTable,
-    ) -> bool {
+    ) -> Option<bool> {
         if !x.unbind(dest, key, args) {
-            return false;
+            return None;
         }
         if x.auto_delete
             && !x.has_bindings()
@@ -83,9 +84,13 @@ impl Vhost {
                 .remove_if(&x.name, |_, x| !x.has_bindings())
                 .is_some()
         {
-            self.drop_bindings_to(&Destination::Exchange(x.clone()));
+            if let Some(q) = &x.delayed {
+                q.delete();
+            }
+            let cascaded = self.drop_bindings_to(&Destination::Exchange(x.clone()));
+            return Some(x.durable || cascaded);
         }
-        true
+        Some(false)
     }
 
     /// Exchange.Bind: messages routed by `source` also go through `destination`.
@@ -125,10 +130,10 @@ impl Vhost {
             return Ok(());
         };
         let durable = src.durable && dst.durable;
-        if self.unbind_dest(&src, &Destination::Exchange(dst), key, args) {
-            self.persist_if(durable)?;
+        match self.unbind_dest(&src, &Destination::Exchange(dst), key, args) {
+            Some(cascaded) => self.persist_if(durable || cascaded),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn exchange_pair(

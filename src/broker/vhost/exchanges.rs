@@ -109,8 +109,8 @@ impl Vhost {
             q.delete();
         }
         let durable = x.durable;
-        self.drop_bindings_to(&Destination::Exchange(x));
-        self.persist_if(durable)
+        let cascaded = self.drop_bindings_to(&Destination::Exchange(x));
+        self.persist_if(durable || cascaded)
     }
 
     /// Remove every binding leading to `dest` (being deleted), and any
@@ -135,6 +135,9 @@ impl Vhost {
                 .remove_if(&x.name, |_, x| !x.has_bindings())
                 .is_some()
             {
+                if let Some(q) = &x.delayed {
+                    q.delete();
+                }
                 durable |= x.durable;
                 durable |= self.drop_bindings_to(&Destination::Exchange(x));
             }
