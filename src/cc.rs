@@ -59,21 +59,35 @@ fn rabbit_type(v: &AMQPValue) -> &'static str {
     }
 }
 
-/// The CC header's keys alone (what a stored message still carries).
-pub(crate) fn cc_keys(props: &BasicProperties) -> Vec<ShortString> {
-    let mut out = Vec::new();
-    if let Some(h) = props.headers() {
-        let _ = keys_of(CC, h.inner().get(CC), &mut out);
+/// A message's extra routing keys.
+#[derive(Clone, Debug)]
+pub(crate) struct CcKeys {
+    /// CC's keys, then BCC's.
+    pub keys: Vec<ShortString>,
+    /// How many of `keys` are CC's (x-death lists those, not BCC's).
+    pub visible: usize,
+}
+
+impl CcKeys {
+    fn boxed(keys: Vec<ShortString>, visible: usize) -> Option<Box<CcKeys>> {
+        (!keys.is_empty()).then(|| Box::new(CcKeys { keys, visible }))
     }
-    out
+
+    /// The CC header's keys alone (what a message recovered from disk
+    /// still carries: its BCC header was stripped before it was stored).
+    pub fn from_header(props: &BasicProperties) -> Option<Box<CcKeys>> {
+        let mut keys = Vec::new();
+        if let Some(h) = props.headers() {
+            let _ = keys_of(CC, h.inner().get(CC), &mut keys);
+        }
+        let n = keys.len();
+        Self::boxed(keys, n)
+    }
 }
 
 /// What sender-selected distribution makes of a message being published.
 pub(crate) struct Split {
-    /// CC keys, then BCC keys.
-    pub keys: Vec<ShortString>,
-    /// How many of `keys` are CC's.
-    pub visible: usize,
+    pub cc: Option<Box<CcKeys>>,
     /// With a BCC header: the properties and content header without it.
     pub without_bcc: Option<(BasicProperties, Bytes)>,
 }
@@ -82,22 +96,22 @@ pub(crate) struct Split {
 /// BCC header, its properties and content header without it.
 pub(crate) fn split(props: &BasicProperties, body_size: u64) -> AmqpResult<Split> {
     let mut out = Split {
-        keys: Vec::new(),
-        visible: 0,
+        cc: None,
         without_bcc: None,
     };
     let Some(h) = props.headers() else {
         return Ok(out);
     };
-    keys_of(CC, h.inner().get(CC), &mut out.keys)?;
-    out.visible = out.keys.len();
-    let Some(bcc) = h.inner().get(BCC) else {
-        return Ok(out);
-    };
-    keys_of(BCC, Some(bcc), &mut out.keys)?;
-    let props = props.clone().with_headers(without(h, BCC));
-    let raw = encode_header(&props, body_size);
-    out.without_bcc = Some((props, raw));
+    let mut keys = Vec::new();
+    keys_of(CC, h.inner().get(CC), &mut keys)?;
+    let visible = keys.len();
+    if let Some(bcc) = h.inner().get(BCC) {
+        keys_of(BCC, Some(bcc), &mut keys)?;
+        let props = props.clone().with_headers(without(h, BCC));
+        let raw = encode_header(&props, body_size);
+        out.without_bcc = Some((props, raw));
+    }
+    out.cc = CcKeys::boxed(keys, visible);
     Ok(out)
 }
 

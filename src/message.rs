@@ -17,12 +17,10 @@ pub struct Message {
     /// Content header payload: class, weight, body size, property flags and list.
     pub header_raw: Bytes,
     pub body: Bytes,
-    /// Sender-selected distribution: the keys of its CC header, then those
-    /// of its BCC header (removed from the header itself), routed as well
-    /// as `routing_key`; empty for almost every message.
-    pub cc: Vec<ShortString>,
-    /// How many of `cc` came from CC (x-death lists those, not BCC's).
-    pub cc_visible: usize,
+    /// Sender-selected distribution: the CC and BCC keys it is routed with
+    /// as well as `routing_key`. Boxed: almost no message has any, and the
+    /// rest should not pay for them in size.
+    pub(crate) cc: Option<Box<crate::cc::CcKeys>>,
     /// Counts this message in its broker's `Meter` while it lives.
     _held: Held,
 }
@@ -88,15 +86,18 @@ impl Message {
             properties,
             header_raw,
             body,
-            cc: Vec::new(),
-            cc_visible: 0,
+            cc: None,
             _held: held,
         }
     }
 
     /// Every key it was published with: its routing key, then CC and BCC.
     pub fn routing_keys(&self) -> impl Iterator<Item = &str> + Clone {
-        std::iter::once(self.routing_key.as_str()).chain(self.cc.iter().map(|k| k.as_str()))
+        let cc = self
+            .cc
+            .iter()
+            .flat_map(|c| c.keys.iter().map(|k| k.as_str()));
+        std::iter::once(self.routing_key.as_str()).chain(cc)
     }
 
     /// The meter it counts in (its broker's).
@@ -127,7 +128,6 @@ impl Message {
             self._held.0,
         );
         m.cc = self.cc.clone();
-        m.cc_visible = self.cc_visible;
         m
     }
 

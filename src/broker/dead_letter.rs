@@ -108,12 +108,9 @@ fn with_death(
     own_key: Option<&str>,
 ) -> Message {
     // A message recovered from disk has its CC keys in its header only.
-    let (cc, visible) = if msg.cc.is_empty() {
-        let cc = crate::cc::cc_keys(&msg.properties);
-        let n = cc.len();
-        (cc, n)
-    } else {
-        (msg.cc.clone(), msg.cc_visible)
+    let cc = match &msg.cc {
+        Some(c) => Some(c.clone()),
+        None => crate::cc::CcKeys::from_header(&msg.properties),
     };
     let mut deaths = deaths(&msg.properties);
     let same = deaths.iter().position(|v| match v {
@@ -142,8 +139,8 @@ fn with_death(
             t.insert("time".into(), now);
             t.insert("exchange".into(), text(msg.exchange.as_str()));
             // RabbitMQ lists the routing key and CC's keys, not BCC's.
-            let keys = std::iter::once(msg.routing_key.as_str())
-                .chain(cc[..visible].iter().map(|k| k.as_str()));
+            let visible = cc.iter().flat_map(|c| c.keys[..c.visible].iter());
+            let keys = std::iter::once(msg.routing_key.as_str()).chain(visible.map(|k| k.as_str()));
             t.insert(
                 "routing-keys".into(),
                 AMQPValue::FieldArray(FieldArray::from(keys.map(text).collect::<Vec<_>>())),
@@ -168,11 +165,10 @@ fn with_death(
     let (key, cc) = match own_key {
         Some(k) => {
             headers = crate::cc::strip_cc(&headers);
-            (k, Vec::new())
+            (k, None)
         }
         None => (msg.routing_key.as_str(), cc),
     };
-    let visible = visible.min(cc.len());
     // The expiration moves into x-death: the dead letter must not expire again for it.
     let properties = rebuild(&msg.properties, headers);
     let header_raw = crate::message::encode_header(&properties, msg.body.len() as u64);
@@ -185,7 +181,6 @@ fn with_death(
         msg.meter(),
     );
     m.cc = cc;
-    m.cc_visible = visible;
     m
 }
 

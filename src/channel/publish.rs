@@ -212,8 +212,7 @@ impl Channel {
             msg.header_raw = crate::message::encode_header(&msg.properties, msg.body.len() as u64);
         }
         let cc = crate::cc::split(&msg.properties, msg.body.len() as u64).map_err(fail)?;
-        msg.cc = cc.keys;
-        msg.cc_visible = cc.visible;
+        msg.cc = cc.cc;
         if let Some((props, raw)) = cc.without_bcc {
             msg.properties = props;
             msg.header_raw = raw;

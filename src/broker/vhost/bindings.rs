@@ -59,24 +59,23 @@ impl Vhost {
         };
         self.check_exclusive(&q, conn_id)?;
         let durable = x.durable && q.durable;
-        match self.unbind_dest(&x, &Destination::Queue(q), key, args) {
-            Some(cascaded) => self.persist_if(durable || cascaded),
-            None => Ok(()),
-        }
+        self.unbind_dest(&x, &Destination::Queue(q), key, args, durable)
     }
 
-    /// Remove one binding: None if there was none, else whether a durable
-    /// auto-delete exchange went with it (the definitions need saving).
+    /// Remove one binding if it is there, with any auto-delete exchange it
+    /// leaves empty, and save the definitions if something durable went.
     fn unbind_dest(
         &self,
         x: &Arc<Exchange>,
         dest: &Destination,
         key: &str,
         args: &FieldTable,
-    ) -> Option<bool> {
+        durable: bool,
+    ) -> AmqpResult<()> {
         if !x.unbind(dest, key, args) {
-            return None;
+            return Ok(());
         }
+        let mut durable = durable;
         if x.auto_delete
             && !x.has_bindings()
             && self
@@ -87,10 +86,10 @@ impl Vhost {
             if let Some(q) = &x.delayed {
                 q.delete();
             }
-            let cascaded = self.drop_bindings_to(&Destination::Exchange(x.clone()));
-            return Some(x.durable || cascaded);
+            durable |= x.durable;
+            durable |= self.drop_bindings_to(&Destination::Exchange(x.clone()));
         }
-        Some(false)
+        self.persist_if(durable)
     }
 
     /// Exchange.Bind: messages routed by `source` also go through `destination`.
@@ -130,10 +129,7 @@ impl Vhost {
             return Ok(());
         };
         let durable = src.durable && dst.durable;
-        match self.unbind_dest(&src, &Destination::Exchange(dst), key, args) {
-            Some(cascaded) => self.persist_if(durable || cascaded),
-            None => Ok(()),
-        }
+        self.unbind_dest(&src, &Destination::Exchange(dst), key, args, durable)
     }
 
     fn exchange_pair(

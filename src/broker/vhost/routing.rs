@@ -12,20 +12,9 @@ impl Vhost {
     /// bindings, and to the alternate exchange when nothing matched.
     /// An exchange with deduplication drops a duplicate here: it routes nowhere.
     pub fn route(&self, x: &Arc<Exchange>, msg: &Message, r: &mut Routed) {
-        self.route_keys(x, msg.routing_keys(), &msg.properties, r);
-    }
-
-    /// `route` with the keys given apart from the message (a dead letter's).
-    pub fn route_keys<'k>(
-        &self,
-        x: &Arc<Exchange>,
-        keys: impl Iterator<Item = &'k str> + Clone,
-        props: &BasicProperties,
-        r: &mut Routed,
-    ) {
         r.clear();
-        if passes(x, props, r) {
-            self.route_admitted(x, keys, props, r);
+        if passes(x, &msg.properties, r) {
+            self.route_admitted(x, msg.routing_keys(), &msg.properties, r);
         }
     }
 
