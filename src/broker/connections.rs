@@ -1,7 +1,7 @@
 //! The broker's registry of open connections: who and where they are, for
 //! the management API (and, later, ctl), and a way to close one.
 
-use crate::queue::consumer::{QueueEvent, Sink};
+use crate::queue::consumer::{InboxEvent, Sink};
 use amq_protocol::types::FieldTable;
 use dashmap::DashMap;
 use std::net::SocketAddr;
@@ -37,7 +37,7 @@ impl ConnectionInfo {
 
     /// Ask the connection to close with 320 CONNECTION_FORCED and `reason`.
     pub fn close(&self, reason: &str) {
-        let _ = self.inbox.send(QueueEvent::ForceClose(reason.to_string()));
+        let _ = self.inbox.send(InboxEvent::ForceClose(reason.to_string()));
     }
 }
 

@@ -55,7 +55,7 @@ impl Connection {
             0,
             AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})),
         );
-        let wait = match self.heartbeat {
+        let wait = match self.info.heartbeat {
             0 => CLOSED_WAIT,
             hb => CLOSED_WAIT.min(Duration::from_secs(hb as u64)),
         };
@@ -108,11 +108,11 @@ impl Connection {
 
     /// The connection is gone: give back everything it held and delete its
     /// exclusive queues. No message in flight to it is lost.
-    pub(super) fn cleanup(&mut self, inbox: &mut mpsc::UnboundedReceiver<QueueEvent>) {
+    pub(super) fn cleanup(&mut self, inbox: &mut mpsc::UnboundedReceiver<InboxEvent>) {
         self.release_channels();
         inbox.close();
         while let Ok(ev) = inbox.try_recv() {
-            if let QueueEvent::Deliver(d) = ev {
+            if let InboxEvent::Deliver(d) = ev {
                 give_back(d);
             }
         }

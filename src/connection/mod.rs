@@ -11,7 +11,7 @@ use crate::channel::{After, Channel, Ctx};
 use crate::codec::{self, Frame, Outbox};
 use crate::error::{AmqpError, Scope};
 use crate::queue::Queue;
-use crate::queue::consumer::{DELIVERY_OVERHEAD, QueueEvent, Sink};
+use crate::queue::consumer::{DELIVERY_OVERHEAD, InboxEvent, Sink};
 use amq_protocol::protocol::{AMQPClass, basic, channel, connection};
 use bytes::BytesMut;
 use std::collections::HashMap;
@@ -38,7 +38,7 @@ macro_rules! ctx {
             durable: $c.broker.store.sync.synced(),
             consumer_timeout: $c.broker.config.consumer_timeout,
             exclusive_queues: &mut $c.exclusive_queues,
-            user: &$c.user,
+            user: &$c.info.user,
         }
     };
 }
@@ -91,7 +91,7 @@ pub async fn serve(
     let (rd, wr) = sock.into_split();
     let (sink, inbox) = Sink::new();
     let id = broker.next_conn_id();
-    broker.connections.add(Arc::new(ConnectionInfo {
+    let info = Arc::new(ConnectionInfo {
         id,
         name: ConnectionInfo::name_of(peer, local),
         peer,
@@ -105,13 +105,13 @@ pub async fn serve(
         heartbeat: n.heartbeat,
         connected_at: crate::queue::expiry::now_ms(),
         inbox: sink.clone(),
-    }));
+    });
+    broker.connections.add(info.clone());
     let (wtx, wrx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(writer::run(wr, wrx, sink.clone()));
     let mut conn = Connection {
         id,
-        user: n.user.clone(),
-        heartbeat: n.heartbeat,
+        info,
         broker: broker.clone(),
         vhost: n.vhost.clone(),
         channel_max: n.channel_max,
@@ -138,10 +138,8 @@ pub async fn serve(
 
 struct Connection {
     id: u64,
-    /// The authenticated user.
-    user: String,
-    /// Negotiated heartbeat interval, seconds (0: none).
-    heartbeat: u16,
+    /// Who and where it is, as the broker's registry shows it.
+    info: Arc<ConnectionInfo>,
     broker: Arc<Broker>,
     vhost: Arc<Vhost>,
     channel_max: u16,
@@ -172,7 +170,7 @@ impl Connection {
         mut rd: OwnedReadHalf,
         mut rbuf: BytesMut,
         heartbeat: u16,
-        mut inbox: mpsc::UnboundedReceiver<QueueEvent>,
+        mut inbox: mpsc::UnboundedReceiver<InboxEvent>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let hb = (heartbeat > 0).then(|| Duration::from_secs(heartbeat as u64));
@@ -419,9 +417,9 @@ impl Connection {
         );
     }
 
-    fn queue_event(&mut self, ev: QueueEvent) {
+    fn queue_event(&mut self, ev: InboxEvent) {
         match ev {
-            QueueEvent::Deliver(d) => {
+            InboxEvent::Deliver(d) => {
                 let cost = d.entry.msg.body_size() + DELIVERY_OVERHEAD;
                 let ch = match self.state {
                     State::Open => self.channels.get_mut(&d.consumer.channel),
@@ -442,18 +440,18 @@ impl Connection {
                     }
                 }
             }
-            QueueEvent::Cancelled(handle) => {
+            InboxEvent::Cancelled(handle) => {
                 if let Some(ch) = self.channels.get_mut(&handle.channel) {
                     let mut ctx = ctx!(self);
                     ch.consumer_cancelled(&mut ctx, &handle);
                 }
             }
-            QueueEvent::Resume => {
+            InboxEvent::Resume => {
                 for ch in self.channels.values() {
                     ch.resume();
                 }
             }
-            QueueEvent::ForceClose(reason) => self.fail(AmqpError::connection_forced(reason)),
+            InboxEvent::ForceClose(reason) => self.fail(AmqpError::connection_forced(reason)),
         }
     }
 

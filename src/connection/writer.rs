@@ -2,7 +2,7 @@
 //! connection task has queued, writes it with as few syscalls as it can,
 //! and reports written delivery bytes so busy consumers can resume.
 
-use crate::queue::consumer::{QueueEvent, Sink};
+use crate::queue::consumer::{InboxEvent, Sink};
 use bytes::{Buf, Bytes};
 use std::io::IoSlice;
 use tokio::io::AsyncWriteExt;
@@ -31,7 +31,7 @@ pub async fn run(mut w: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Batch>, 
             break;
         }
         if delivered > 0 && sink.state().written(delivered) {
-            let _ = sink.send(QueueEvent::Resume);
+            let _ = sink.send(InboxEvent::Resume);
         }
     }
     let _ = w.shutdown().await;

@@ -72,7 +72,9 @@ pub struct Delivery {
     pub ack_timeout: Option<u64>,
 }
 
-pub enum QueueEvent {
+/// What arrives in a connection's inbox: from its queues (deliveries,
+/// cancels, resume) and from the broker (a forced close).
+pub enum InboxEvent {
     Deliver(Delivery),
     /// The queue went away under this consumer (queue deleted).
     Cancelled(Arc<ConsumerHandle>),
@@ -86,7 +88,7 @@ pub enum QueueEvent {
 /// The queue's way back to a consumer's connection.
 #[derive(Clone)]
 pub struct Sink {
-    tx: mpsc::UnboundedSender<QueueEvent>,
+    tx: mpsc::UnboundedSender<InboxEvent>,
     state: Arc<SinkState>,
 }
 
@@ -99,7 +101,7 @@ pub struct SinkState {
 }
 
 impl Sink {
-    pub fn new() -> (Sink, mpsc::UnboundedReceiver<QueueEvent>) {
+    pub fn new() -> (Sink, mpsc::UnboundedReceiver<InboxEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
             Sink {
@@ -114,7 +116,7 @@ impl Sink {
         &self.state
     }
 
-    pub fn send(&self, ev: QueueEvent) -> Result<(), QueueEvent> {
+    pub fn send(&self, ev: InboxEvent) -> Result<(), InboxEvent> {
         self.tx.send(ev).map_err(|e| e.0)
     }
 
@@ -178,9 +180,9 @@ impl ConsumerHandle {
     pub(super) fn deliver(&self, d: Delivery) -> Result<(), Delivery> {
         let cost = d.entry.msg.body_size() + DELIVERY_OVERHEAD;
         self.sink.state.unwritten.fetch_add(cost, Ordering::Relaxed);
-        match self.sink.send(QueueEvent::Deliver(d)) {
+        match self.sink.send(InboxEvent::Deliver(d)) {
             Ok(()) => Ok(()),
-            Err(QueueEvent::Deliver(d)) => {
+            Err(InboxEvent::Deliver(d)) => {
                 self.sink.state.unwritten.fetch_sub(cost, Ordering::Relaxed);
                 Err(d)
             }

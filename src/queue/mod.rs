@@ -18,7 +18,7 @@ use crate::message::Message;
 use crate::store::queue_log::QueueLog;
 use amq_protocol::types::{FieldTable, ShortString};
 use args::{Overflow, QueueArgs};
-use consumer::{ConsumerHandle, Delivery, QueueEvent};
+use consumer::{ConsumerHandle, Delivery, InboxEvent};
 use expiry::{ExpiryTimer, now_ms};
 use ready::{Entry, Levels, Paged, Slot};
 use std::collections::BTreeSet;
@@ -360,7 +360,7 @@ impl Queue {
             log.destroy();
         }
         for c in st.consumers.drain(..) {
-            let _ = c.sink.send(QueueEvent::Cancelled(c.clone()));
+            let _ = c.sink.send(InboxEvent::Cancelled(c.clone()));
         }
         n
     }

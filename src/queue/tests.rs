@@ -28,10 +28,10 @@ fn consumer(sink: &Sink, prefetch: u16, no_ack: bool) -> Arc<ConsumerHandle> {
     })
 }
 
-fn bodies(rx: &mut tokio::sync::mpsc::UnboundedReceiver<QueueEvent>) -> Vec<u8> {
+fn bodies(rx: &mut tokio::sync::mpsc::UnboundedReceiver<InboxEvent>) -> Vec<u8> {
     let mut out = vec![];
     while let Ok(ev) = rx.try_recv() {
-        if let QueueEvent::Deliver(d) = ev {
+        if let InboxEvent::Deliver(d) = ev {
             out.push(d.entry.msg.body[0]);
         }
     }
