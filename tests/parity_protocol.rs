@@ -289,3 +289,73 @@ async fn an_empty_exchange_type_is_invalid_and_closes_the_connection() {
         (503, "COMMAND_INVALID - invalid exchange type ''".into())
     );
 }
+
+/// Connection.StartOk with `mechanism`, `response`; the server's answer.
+async fn start_ok_with(b: &TestBroker, mechanism: &str, response: &[u8]) -> Peer0 {
+    let mut sock = tokio::net::TcpStream::connect(b.addr)
+        .await
+        .expect("connect");
+    sock.write_all(b"AMQP\x00\x00\x09\x01")
+        .await
+        .expect("header");
+    let mut p = Peer0 { sock };
+    p.method().await; // Start
+    let mut args = 0u32.to_be_bytes().to_vec();
+    args.extend(raw::short_str(mechanism));
+    args.extend_from_slice(&(response.len() as u32).to_be_bytes());
+    args.extend_from_slice(response);
+    args.extend(raw::short_str("en_US"));
+    p.sock
+        .write_all(&raw::method(0, 10, 11, &args))
+        .await
+        .expect("start-ok");
+    p
+}
+
+/// A peer before Tune, reading whole method frames on channel 0.
+struct Peer0 {
+    sock: tokio::net::TcpStream,
+}
+
+impl Peer0 {
+    /// (class, method, arguments) of the next frame.
+    async fn method(&mut self) -> (u16, u16, Vec<u8>) {
+        let mut head = [0u8; 7];
+        within(self.sock.read_exact(&mut head))
+            .await
+            .expect("frame");
+        let size = u32::from_be_bytes([head[3], head[4], head[5], head[6]]) as usize;
+        let mut rest = vec![0u8; size + 1];
+        within(self.sock.read_exact(&mut rest))
+            .await
+            .expect("payload");
+        let class = u16::from_be_bytes([rest[0], rest[1]]);
+        let method = u16::from_be_bytes([rest[2], rest[3]]);
+        (class, method, rest[4..size].to_vec())
+    }
+}
+
+#[tokio::test]
+async fn rabbit_cr_demo_logs_in_when_configured_and_is_refused_otherwise() {
+    let b = start_with(|c| c.auth_mechanisms.push("RABBIT-CR-DEMO".into())).await;
+    let mut p = start_ok_with(&b, "RABBIT-CR-DEMO", b"guest").await;
+    let (class, method, args) = p.method().await;
+    assert_eq!((class, method), (10, 20), "Connection.Secure");
+    assert_eq!(&args[4..], b"Please tell me your password");
+    let answer = b"My password is guest";
+    let mut ok = (answer.len() as u32).to_be_bytes().to_vec();
+    ok.extend_from_slice(answer);
+    p.sock
+        .write_all(&raw::method(0, 10, 21, &ok))
+        .await
+        .expect("secure-ok");
+    let (class, method, _) = p.method().await;
+    assert_eq!((class, method), (10, 30), "logged in: Connection.Tune");
+    // Not offered (RabbitMQ's default): as RabbitMQ, the socket closes
+    // without a Close method.
+    let b = start().await;
+    let mut p = start_ok_with(&b, "RABBIT-CR-DEMO", b"guest").await;
+    let mut rest = Vec::new();
+    let n = within(p.sock.read_to_end(&mut rest)).await.unwrap_or(0);
+    assert_eq!(n, 0, "no frame, just the end of the stream");
+}

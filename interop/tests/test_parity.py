@@ -853,3 +853,69 @@ def test_a_policy_applies_to_an_existing_queue_and_clearing_it_lifts_it(ch, name
         return depth(ch, q) >= 2
     wait_for(lifted, what="the cleared policy's limit to go")
     assert get_one(ch, q)[2] == b"3"
+
+
+# --- Publishing checks: user_id ---------------------------------------------------------------
+
+def test_a_user_id_other_than_the_users_is_refused(conn, names):
+    q = names.queue("uid")
+    ch = conn.channel()
+    ch.queue_declare(q)
+    ch.basic_publish("", q, b"own", pika.BasicProperties(user_id="guest"))
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.basic_publish("", q, b"other", pika.BasicProperties(user_id="mallory"))
+        ch.queue_declare(q, passive=True)
+    assert e.value.reply_code == 406
+    assert e.value.reply_text == (
+        "PRECONDITION_FAILED - user_id property set to 'mallory' but authenticated user was 'guest'")
+    assert depth(conn.channel(), q) == 1
+
+
+# --- The management API closes a connection --------------------------------------------------
+# MANAGEMENT_URL names the broker's management API (interop/run sets it for the
+# ferretmq it starts; for RabbitMQ, enable rabbitmq_management and set it).
+
+MANAGEMENT_URL = os.environ.get("MANAGEMENT_URL")
+
+
+def management(method, path, headers=None):
+    import base64
+    import urllib.error
+    import urllib.request
+    u = urlparse(MANAGEMENT_URL)
+    req = urllib.request.Request(f"{u.scheme}://{u.hostname}:{u.port}{path}", method=method)
+    auth = base64.b64encode(f"{u.username or 'guest'}:{u.password or 'guest'}".encode()).decode()
+    req.add_header("Authorization", f"Basic {auth}")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+@pytest.mark.skipif(not MANAGEMENT_URL, reason="MANAGEMENT_URL not set")
+def test_deleting_a_connection_over_http_closes_it_with_320(connect):
+    from urllib.parse import quote
+    label = f"interop-conn-{uuid.uuid4().hex[:8]}"
+    c = connect(client_properties={"connection_name": label})
+    c.channel()
+    found = []
+
+    def listed():
+        _, body = management("GET", "/api/connections/")
+        found[:] = [x for x in json.loads(body)
+                    if x.get("client_properties", {}).get("connection_name") == label]
+        return bool(found)
+
+    # RabbitMQ lists a new connection only once its statistics arrive.
+    wait_for(listed)
+    assert found[0]["user"] == "guest" and found[0]["vhost"] == "/"
+    status, _ = management("DELETE", "/api/connections/" + quote(found[0]["name"], safe=""),
+                           {"X-Reason": "bye now"})
+    assert status == 204
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as e:
+        c.process_data_events(time_limit=10)
+    assert (e.value.reply_code, e.value.reply_text) == (320, "CONNECTION_FORCED - bye now")
+    assert management("DELETE", "/api/connections/nobody")[0] == 404

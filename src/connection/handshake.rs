@@ -67,11 +67,13 @@ pub async fn negotiate(
         .auth_mechanisms
         .iter()
         .any(|m| m == start_ok.mechanism.as_str());
+    // RabbitMQ answers a mechanism it does not offer with no Close at all
+    // (a handshake error before Tune): it closes the socket.
     let unsupported = || {
-        Refused::WithClose(AmqpError::access_refused(format!(
-            "unsupported authentication mechanism '{}'",
+        Refused::Silently(format!(
+            "unknown authentication mechanism '{}'",
             start_ok.mechanism
-        )))
+        ))
     };
     let (user, pass) = match start_ok.mechanism.as_str() {
         _ if !offered => return Err(unsupported()),
