@@ -1,7 +1,7 @@
 //! The broker's registry of open connections: who and where they are, for
 //! the management API (and, later, ctl), and a way to close one.
 
-use crate::queue::consumer::{InboxEvent, Sink};
+use crate::queue::inbox::{InboxEvent, Sink};
 use amq_protocol::types::FieldTable;
 use dashmap::DashMap;
 use std::net::SocketAddr;

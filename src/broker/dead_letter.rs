@@ -6,15 +6,15 @@
 use super::Vhost;
 use crate::exchange::Routed;
 use crate::message::Message;
-use crate::queue::expiry::now_ms;
-use crate::queue::{DeadLetter, DeathReason, Queue};
+use crate::queue::{Dead, DeathReason, Queue};
 use amq_protocol::protocol::BasicProperties;
 use amq_protocol::types::{AMQPValue, FieldArray, FieldTable, LongString};
 use std::sync::Arc;
 
 impl Vhost {
     /// Dead-letter what `queue` let go of, per its x-dead-letter-* arguments.
-    pub fn dead_letter(&self, queue: &Queue, dead: Vec<DeadLetter>) {
+    pub fn dead_letter(&self, queue: &Queue, dead: Dead) {
+        let Dead(dead) = dead;
         if dead.is_empty() {
             return;
         }
@@ -31,7 +31,6 @@ impl Vhost {
             return;
         };
         let mut routed = Routed::default();
-        let mut overflow = Vec::new();
         for d in dead {
             let own_key = args.dead_letter_routing_key.as_deref();
             let msg = Arc::new(with_death(&d.msg, queue, d.reason, dlx_name, own_key));
@@ -44,10 +43,8 @@ impl Vhost {
                     );
                     continue;
                 }
-                let _ = target.publish(msg.clone(), &mut overflow);
-                if !overflow.is_empty() {
-                    self.dead_letter(&target, std::mem::take(&mut overflow));
-                }
+                let (_, overflow) = target.publish(msg.clone());
+                self.dead_letter(&target, overflow);
             }
             for dx in routed.delayed.drain(..) {
                 let _ = self.hold_delayed(&dx, &msg);
@@ -120,7 +117,7 @@ fn with_death(
         }
         _ => false,
     });
-    let now = AMQPValue::Timestamp(now_ms() / 1000);
+    let now = AMQPValue::Timestamp(crate::clock::system_now_ms() / 1000);
     let entry = match same.map(|i| deaths.remove(i)) {
         Some(AMQPValue::FieldTable(mut t)) => {
             let count = match field(&t, "count") {

@@ -5,17 +5,18 @@
 use super::{Channel, Ctx};
 use crate::broker::Vhost;
 use crate::error::{AmqpError, AmqpResult};
+use crate::queue::Queue;
 use crate::queue::consumer::ConsumerHandle;
-use crate::queue::ready::Entry;
-use crate::queue::{DeadLetter, DeathReason, Queue};
 use amq_protocol::protocol::{AMQPClass, basic};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
+/// A delivery tag and what it stands for: a message checked out of a queue.
 pub struct Unacked {
     pub tag: u64,
     pub queue: Arc<Queue>,
-    pub entry: Entry,
+    /// The message's sequence number in its queue.
+    pub seq: u64,
     /// The consumer whose prefetch this delivery counts against (None for Basic.Get).
     pub consumer: Option<Arc<ConsumerHandle>>,
     /// The consumer acknowledgement timeout it runs under, ms (0: none).
@@ -115,33 +116,19 @@ pub(super) fn finish(vhost: &Vhost, taken: Vec<Unacked>, how: Settle) {
             c.channel_credit.give_back(1);
         }
     }
-    let mut queues: Vec<(Arc<Queue>, Vec<Entry>)> = Vec::new();
+    let mut queues: Vec<(Arc<Queue>, Vec<u64>)> = Vec::new();
     for u in taken {
         match queues.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
-            Some((_, v)) => v.push(u.entry),
-            None => queues.push((u.queue, vec![u.entry])),
+            Some((_, v)) => v.push(u.seq),
+            None => queues.push((u.queue, vec![u.seq])),
         }
     }
-    for (q, entries) in queues {
-        if how == Settle::Requeue {
-            let mut dead = Vec::new();
-            q.requeue(entries, &mut dead);
-            vhost.dead_letter(&q, dead);
-            continue;
+    for (q, seqs) in queues {
+        match how {
+            Settle::Ack => q.ack(&seqs),
+            Settle::Requeue => vhost.dead_letter(&q, q.requeue(&seqs)),
+            Settle::Reject => vhost.dead_letter(&q, q.reject(&seqs)),
         }
-        let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
-        q.settle(&seqs);
-        if how == Settle::Reject && q.args().dead_letter_exchange.is_some() {
-            let dead = entries
-                .into_iter()
-                .map(|e| DeadLetter {
-                    msg: e.msg,
-                    reason: DeathReason::Rejected,
-                })
-                .collect();
-            vhost.dead_letter(&q, dead);
-        }
-        q.dispatch();
     }
 }
 

@@ -151,7 +151,7 @@ impl Channel {
             self.unacked.push(Unacked {
                 tag,
                 queue,
-                entry,
+                seq: entry.seq,
                 consumer: None,
                 timeout,
                 deadline: deadline(timeout),
@@ -189,7 +189,7 @@ impl Channel {
             self.unacked.push(Unacked {
                 tag,
                 queue: d.queue,
-                entry: d.entry,
+                seq: d.entry.seq,
                 consumer: Some(d.consumer),
                 timeout,
                 deadline: deadline(timeout),
@@ -233,6 +233,6 @@ fn deadline(timeout: u64) -> u64 {
     if timeout == 0 {
         0
     } else {
-        crate::queue::expiry::now_ms().saturating_add(timeout)
+        crate::clock::system_now_ms().saturating_add(timeout)
     }
 }

@@ -247,9 +247,9 @@ impl Channel {
             ticket: 0,
             failed: false,
         };
-        let mut dead = Vec::new();
         for q in routed.queues.drain(..) {
-            match q.publish(msg.clone(), &mut dead) {
+            let (published, dead) = q.publish(msg.clone());
+            match published {
                 Published::Accepted { ticket } => {
                     delivered = true;
                     done.ticket = done.ticket.max(ticket);
@@ -265,7 +265,7 @@ impl Channel {
                 Published::Failed => done.failed = true,
             }
             if !dead.is_empty() {
-                ctx.vhost.dead_letter(&q, std::mem::take(&mut dead));
+                ctx.vhost.dead_letter(&q, dead);
             }
         }
         for dx in routed.delayed.drain(..) {

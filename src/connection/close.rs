@@ -87,7 +87,7 @@ impl Connection {
     /// Consumer acknowledgement timeout: close (406) every channel holding a
     /// delivery unacknowledged past its time; its messages are requeued.
     pub(super) fn close_timed_out_channels(&mut self) {
-        let now = crate::queue::expiry::now_ms();
+        let now = crate::clock::system_now_ms();
         let late: Vec<(u16, AmqpError)> = self
             .channels
             .iter()
@@ -108,10 +108,9 @@ impl Connection {
 
     /// The connection is gone: give back everything it held and delete its
     /// exclusive queues. No message in flight to it is lost.
-    pub(super) fn cleanup(&mut self, inbox: &mut mpsc::UnboundedReceiver<InboxEvent>) {
+    pub(super) fn cleanup(&mut self, inbox: &mut InboxRx) {
         self.release_channels();
-        inbox.close();
-        while let Ok(ev) = inbox.try_recv() {
+        for ev in inbox.close() {
             if let InboxEvent::Deliver(d) = ev {
                 give_back(d);
             }

@@ -11,7 +11,8 @@ use crate::channel::{After, Channel, Ctx};
 use crate::codec::{self, Frame, Outbox};
 use crate::error::{AmqpError, Scope};
 use crate::queue::Queue;
-use crate::queue::consumer::{DELIVERY_OVERHEAD, InboxEvent, Sink};
+use crate::queue::consumer::DELIVERY_OVERHEAD;
+use crate::queue::inbox::{InboxEvent, InboxRx, Sink};
 use amq_protocol::protocol::{AMQPClass, basic, channel, connection};
 use bytes::BytesMut;
 use std::collections::HashMap;
@@ -103,7 +104,7 @@ pub async fn serve(
         channel_max: n.channel_max,
         frame_max: n.frame_max,
         heartbeat: n.heartbeat,
-        connected_at: crate::queue::expiry::now_ms(),
+        connected_at: crate::clock::system_now_ms(),
         inbox: sink.clone(),
     });
     broker.connections.add(info.clone());
@@ -170,7 +171,7 @@ impl Connection {
         mut rd: OwnedReadHalf,
         mut rbuf: BytesMut,
         heartbeat: u16,
-        mut inbox: mpsc::UnboundedReceiver<InboxEvent>,
+        mut inbox: InboxRx,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let hb = (heartbeat > 0).then(|| Duration::from_secs(heartbeat as u64));
@@ -206,8 +207,7 @@ impl Connection {
                         self.process_input(&mut rbuf);
                     }
                 },
-                n = inbox.recv_many(&mut events, 256) => {
-                    if n == 0 { break; }
+                () = inbox.recv_many(&mut events) => {
                     for ev in events.drain(..) {
                         self.queue_event(ev);
                     }
@@ -435,7 +435,7 @@ impl Connection {
                 match result {
                     Ok(()) => self.delivered_bytes += cost,
                     Err(d) => {
-                        self.sink.state().written(cost);
+                        self.sink.written(cost);
                         give_back(d);
                     }
                 }
@@ -487,6 +487,6 @@ fn give_back(d: crate::queue::consumer::Delivery) {
 
 /// Sleep until a wall-clock time in ms (deadlines are kept as such).
 async fn sleep_until_ms(at: u64) {
-    let wait = at.saturating_sub(crate::queue::expiry::now_ms());
+    let wait = at.saturating_sub(crate::clock::system_now_ms());
     tokio::time::sleep(Duration::from_millis(wait)).await;
 }

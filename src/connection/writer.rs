@@ -2,7 +2,7 @@
 //! connection task has queued, writes it with as few syscalls as it can,
 //! and reports written delivery bytes so busy consumers can resume.
 
-use crate::queue::consumer::{InboxEvent, Sink};
+use crate::queue::inbox::{InboxEvent, Sink};
 use bytes::{Buf, Bytes};
 use std::io::IoSlice;
 use tokio::io::AsyncWriteExt;
@@ -30,7 +30,7 @@ pub async fn run(mut w: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Batch>, 
         if write_all(&mut w, &mut chunks).await.is_err() {
             break;
         }
-        if delivered > 0 && sink.state().written(delivered) {
+        if delivered > 0 && sink.written(delivered) {
             let _ = sink.send(InboxEvent::Resume);
         }
     }

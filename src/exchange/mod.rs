@@ -221,7 +221,7 @@ impl Exchange {
             return true;
         };
         let mut w = window.lock().unwrap_or_else(|p| p.into_inner());
-        w.admit(key, props, crate::queue::expiry::now_ms())
+        w.admit(key, props, crate::clock::system_now_ms())
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Bindings> {
@@ -395,7 +395,7 @@ pub fn delay_of(props: &BasicProperties) -> Option<u64> {
             .parse()
             .ok()?,
     };
-    (d > 0).then(|| crate::queue::expiry::now_ms() + d as u64)
+    (d > 0).then(|| crate::clock::system_now_ms() + d as u64)
 }
 
 #[cfg(test)]

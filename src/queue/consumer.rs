@@ -1,14 +1,14 @@
-//! What a queue knows of a consumer, and the sink through which it hands
-//! deliveries to the consumer's connection. The queue never blocks on a
-//! consumer: the sink is unbounded, and a consumer whose connection has too
-//! much unwritten counts as busy until it drains.
+//! What a queue knows of a consumer: its prefetch credit and the sink into
+//! its connection's inbox. The queue never blocks on a consumer: the inbox
+//! is unbounded, and a consumer whose connection has too much unwritten
+//! counts as busy until it drains.
 
 use super::Queue;
+use super::inbox::Sink;
 use super::ready::Entry;
 use amq_protocol::types::ShortString;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use tokio::sync::mpsc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Prefetch accounting: how many deliveries are unacknowledged against a limit
 /// (0 = unlimited). Shared between queues when it is a channel's global limit.
@@ -57,85 +57,18 @@ impl Credit {
     }
 }
 
-/// Unwritten delivery bytes above which a connection's consumers are busy.
-const BUSY_BYTES: usize = 2 * 1024 * 1024;
-/// ...and below which the connection asks its queues to resume.
-pub const RESUME_BYTES: usize = 512 * 1024;
 /// Per-delivery overhead counted against the watermark (frames, bookkeeping).
 pub const DELIVERY_OVERHEAD: usize = 96;
 
+/// A message on its way to a consumer's connection. For a consumer that
+/// acknowledges, `entry` is a copy: the queue keeps the message checked out
+/// until it is settled.
 pub struct Delivery {
     pub consumer: Arc<ConsumerHandle>,
     pub queue: Arc<Queue>,
     pub entry: Entry,
     /// The queue's consumer acknowledgement timeout, ms, if it sets one.
     pub ack_timeout: Option<u64>,
-}
-
-/// What arrives in a connection's inbox: from its queues (deliveries,
-/// cancels, resume) and from the broker (a forced close).
-pub enum InboxEvent {
-    Deliver(Delivery),
-    /// The queue went away under this consumer (queue deleted).
-    Cancelled(Arc<ConsumerHandle>),
-    /// The connection wrote out its backlog; busy consumers may take more.
-    Resume,
-    /// Close the connection: 320 CONNECTION_FORCED with this reason (the
-    /// management API's DELETE /api/connections/{name}).
-    ForceClose(String),
-}
-
-/// The queue's way back to a consumer's connection.
-#[derive(Clone)]
-pub struct Sink {
-    tx: mpsc::UnboundedSender<InboxEvent>,
-    state: Arc<SinkState>,
-}
-
-#[derive(Default)]
-pub struct SinkState {
-    /// Bytes handed to the connection and not yet written to its socket.
-    pub unwritten: AtomicUsize,
-    /// Set when a queue skipped a consumer because the connection was busy.
-    pub stalled: AtomicBool,
-}
-
-impl Sink {
-    pub fn new() -> (Sink, mpsc::UnboundedReceiver<InboxEvent>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (
-            Sink {
-                tx,
-                state: Arc::default(),
-            },
-            rx,
-        )
-    }
-
-    pub fn state(&self) -> &Arc<SinkState> {
-        &self.state
-    }
-
-    pub fn send(&self, ev: InboxEvent) -> Result<(), InboxEvent> {
-        self.tx.send(ev).map_err(|e| e.0)
-    }
-
-    fn busy(&self) -> bool {
-        if self.state.unwritten.load(Ordering::Relaxed) > BUSY_BYTES {
-            self.state.stalled.store(true, Ordering::Relaxed);
-            true
-        } else {
-            false
-        }
-    }
-}
-
-impl SinkState {
-    /// The connection wrote `bytes` of deliveries; true if queues should resume.
-    pub fn written(&self, bytes: usize) -> bool {
-        let before = self.unwritten.fetch_sub(bytes, Ordering::Relaxed);
-        before.saturating_sub(bytes) < RESUME_BYTES && self.stalled.swap(false, Ordering::Relaxed)
-    }
 }
 
 pub struct ConsumerHandle {
@@ -173,20 +106,6 @@ impl ConsumerHandle {
         if !self.no_ack {
             self.credit.give_back(1);
             self.channel_credit.give_back(1);
-        }
-    }
-
-    /// Hand a delivery to the connection; gives it back if the connection is gone.
-    pub(super) fn deliver(&self, d: Delivery) -> Result<(), Delivery> {
-        let cost = d.entry.msg.body_size() + DELIVERY_OVERHEAD;
-        self.sink.state.unwritten.fetch_add(cost, Ordering::Relaxed);
-        match self.sink.send(InboxEvent::Deliver(d)) {
-            Ok(()) => Ok(()),
-            Err(InboxEvent::Deliver(d)) => {
-                self.sink.state.unwritten.fetch_sub(cost, Ordering::Relaxed);
-                Err(d)
-            }
-            Err(_) => unreachable!("send returns the event it was given"),
         }
     }
 }

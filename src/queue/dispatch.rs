@@ -1,18 +1,16 @@
 //! Handing ready messages to consumers: highest consumer priority first,
 //! round-robin within a priority, single-active-consumer, prefetch credit.
 
-use super::*;
+use super::consumer::ConsumerHandle;
+use super::ready::Entry;
+use super::state::{Effects, Handout, QueueState};
+use std::sync::Arc;
 
 impl QueueState {
     /// The consumer for the next message, its credit taken: the highest
     /// priority group with room, round-robin within the group; under
-    /// single-active-consumer only the first consumer. `dead` holds
-    /// consumers whose connection went away during this dispatch.
-    pub(super) fn pick(
-        &mut self,
-        single_active: bool,
-        dead: &[Arc<ConsumerHandle>],
-    ) -> Option<Arc<ConsumerHandle>> {
+    /// single-active-consumer only the first consumer.
+    fn pick(&mut self, single_active: bool) -> Option<usize> {
         let n = if single_active {
             self.consumers.len().min(1)
         } else {
@@ -36,11 +34,11 @@ impl QueueState {
             for k in 0..len {
                 let i = start + (*rr + k) % len;
                 let c = &self.consumers[i];
-                if dead.iter().any(|d| Arc::ptr_eq(d, c)) || !c.try_take() {
+                if !c.try_take() {
                     continue;
                 }
                 *rr = (*rr + k + 1) % len;
-                return Some(c.clone());
+                return Some(i);
             }
             start += len;
         }
@@ -48,52 +46,56 @@ impl QueueState {
     }
 
     /// Hand ready messages to consumers until the ready list is empty or no
-    /// consumer has room.
-    pub(super) fn dispatch(&mut self, queue: &Arc<Queue>) {
+    /// consumer has room. A consumer that acknowledges gets a copy; the
+    /// message stays checked out here until it is settled.
+    pub(super) fn dispatch(&mut self, fx: &mut Effects) {
         if self.consumers.is_empty() {
             return;
         }
         let single_active = self.args.single_active_consumer;
         let count_deliveries = self.args.delivery_limit.is_some();
-        let mut settled_on_send: Vec<u64> = Vec::new();
-        let mut dead: Vec<Arc<ConsumerHandle>> = Vec::new();
+        let mut settled_on_send: smallvec::SmallVec<[u64; 4]> = smallvec::SmallVec::new();
         while !self.ready.is_empty() {
-            let Some(c) = self.pick(single_active, &dead) else {
+            let Some(i) = self.pick(single_active) else {
                 break;
             };
             let Some(mut entry) = self.pop_ready() else {
-                c.give_back();
+                self.consumers[i].give_back();
                 break;
             };
             if count_deliveries {
                 entry.msg = Arc::new(entry.msg.with_delivery_count(entry.returns));
             }
-            if c.no_ack {
+            if self.consumers[i].no_ack {
                 if self.log.is_some() || self.dedup.is_some() {
                     settled_on_send.push(entry.seq);
                 }
             } else {
-                self.unacked += 1;
+                self.checked_out.insert(entry.seq, entry.clone());
             }
-            let d = Delivery {
-                consumer: c.clone(),
-                queue: queue.clone(),
-                entry,
-                ack_timeout: self.args.consumer_timeout,
-            };
-            if let Err(d) = c.deliver(d) {
-                // The connection is gone; its cleanup removes the consumer.
-                c.give_back();
-                if !c.no_ack {
-                    self.unacked -= 1;
-                }
-                settled_on_send.retain(|s| *s != d.entry.seq);
-                self.ready.requeue(d.entry);
-                dead.push(c);
-            }
+            fx.deliveries.push(Handout { consumer: i, entry });
         }
         if !settled_on_send.is_empty() {
             self.forget(settled_on_send);
+        }
+    }
+
+    /// A delivery its connection would not take (it is gone): the message
+    /// goes back to its place and the consumer's credit is returned.
+    pub(super) fn undeliverable(&mut self, consumer: &ConsumerHandle, entry: Entry) {
+        consumer.give_back();
+        let entry = match consumer.no_ack {
+            true => entry,
+            false => match self.checked_out.remove(&entry.seq) {
+                Some(e) => e,
+                None => return,
+            },
+        };
+        if !self.deleted {
+            if entry.expires != 0 {
+                self.expiry.insert((entry.expires, entry.seq));
+            }
+            self.ready.requeue(entry);
         }
     }
 }

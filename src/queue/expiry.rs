@@ -5,20 +5,12 @@
 use super::Queue;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
 #[derive(Default)]
 pub struct ExpiryTimer {
     due: Mutex<BTreeMap<u64, Vec<Weak<Queue>>>>,
     pub changed: Notify,
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 impl ExpiryTimer {

@@ -2,84 +2,74 @@
 //! the queue's, anywhere in the queue), when an unused queue goes
 //! (x-expires), and what a full queue does (max-length, drop-head).
 
-use super::*;
+use super::args::QueueArgs;
+use super::ready::Slot;
+use super::state::{Effects, QueueState};
+use super::{DeadLetter, DeathReason};
+use crate::message::Message;
+use std::sync::Arc;
 
-impl Queue {
-    pub(super) fn schedule(self: &Arc<Self>, st: &mut QueueState) {
-        let unused = self.unused_deadline(st);
-        let Some(next) = st
+impl QueueState {
+    /// Ask for the timer if the earliest deadline (a message's expiry or
+    /// the queue's own) is earlier than the one it already has.
+    pub(super) fn schedule(&mut self, fx: &mut Effects) {
+        if !self.timed {
+            return;
+        }
+        let Some(next) = self
             .expiry
             .first()
             .map(|&(at, _)| at)
             .into_iter()
-            .chain(unused)
+            .chain(self.unused_deadline())
             .min()
         else {
             return;
         };
-        if st.scheduled.is_none_or(|s| next < s)
-            && let Some(t) = &self.timer
-        {
-            st.scheduled = Some(next);
-            t.schedule(next, self);
+        if self.scheduled.is_none_or(|s| next < s) {
+            self.scheduled = Some(next);
+            fx.arm = Some(next);
         }
     }
 
     /// When an x-expires queue is due for deletion, if it is unused now.
-    pub(super) fn unused_deadline(&self, st: &QueueState) -> Option<u64> {
-        let ms = st.args.expires?;
-        (st.consumers.is_empty() && !st.deleted).then(|| st.last_used.saturating_add(ms))
+    fn unused_deadline(&self) -> Option<u64> {
+        let ms = self.args.expires?;
+        (self.consumers.is_empty() && !self.deleted).then(|| self.last_used.saturating_add(ms))
     }
 
-    /// Expire every ready message whose time has come (anywhere in the
-    /// queue, not only at its head) into `dead`, and reschedule. True when
-    /// the queue itself has been unused for its x-expires and must go.
-    pub fn expire(self: &Arc<Self>, now: u64, dead: &mut Vec<DeadLetter>) -> bool {
-        let mut st = self.lock();
-        st.scheduled = None;
-        st.expire_due(now, dead);
-        if self.unused_deadline(&st).is_some_and(|at| at <= now) {
+    /// The timer fired: expire every ready message whose time has come
+    /// (anywhere in the queue, not only at its head). True when the queue
+    /// itself has been unused for its x-expires and must go.
+    pub(super) fn expire(&mut self, now: u64, fx: &mut Effects) -> bool {
+        self.scheduled = None;
+        self.expire_due(now, fx);
+        if self.unused_deadline().is_some_and(|at| at <= now) {
             return true;
         }
-        self.schedule(&mut st);
+        self.schedule(fx);
         false
     }
 
-    /// Arm the timer for what a recovered queue holds.
-    pub fn start_timers(self: &Arc<Self>) {
-        let mut st = self.lock();
-        st.last_used = now_ms();
-        self.schedule(&mut st);
-    }
-
     /// The queue was used (declared, read or consumed from): an x-expires
-    /// countdown starts again.
-    pub fn touch(self: &Arc<Self>) {
-        let mut st = self.lock();
-        if st.args.expires.is_none() {
-            return;
-        }
-        st.last_used = now_ms();
-        self.schedule(&mut st);
+    /// countdown starts again. Also arms the timer for what a recovered
+    /// queue holds.
+    pub(super) fn touch(&mut self, now: u64, fx: &mut Effects) {
+        self.last_used = now;
+        self.schedule(fx);
     }
-}
 
-impl QueueState {
     pub(super) fn is_full(&self, incoming: usize) -> bool {
         let args = &self.args;
         args.max_length.is_some_and(|m| self.ready.len() >= m)
             || args
                 .max_length_bytes
-                .is_some_and(|m| self.ready_bytes_total() + incoming > m)
-    }
-
-    pub(super) fn ready_bytes_total(&self) -> usize {
-        self.ready.total_bytes()
+                .is_some_and(|m| self.ready.total_bytes() + incoming > m)
     }
 
     /// max-length with drop-head: drop (dead-letter) from the head until
     /// the queue fits.
-    pub(super) fn drop_head(&mut self, dead: &mut Vec<DeadLetter>) {
+    pub(super) fn drop_head(&mut self, fx: &mut Effects) {
         let args = self.args.clone();
         if args.max_length.is_none() && args.max_length_bytes.is_none() {
             return;
@@ -87,18 +77,18 @@ impl QueueState {
         while args.max_length.is_some_and(|m| self.ready.len() > m)
             || args
                 .max_length_bytes
-                .is_some_and(|m| self.ready_bytes_total() > m)
+                .is_some_and(|m| self.ready.total_bytes() > m)
         {
             let Some(e) = self.pop_ready() else { break };
             self.forget([e.seq]);
-            dead.push(DeadLetter {
+            fx.dead.push(DeadLetter {
                 msg: e.msg,
                 reason: DeathReason::Maxlen,
             });
         }
     }
 
-    pub(super) fn expire_due(&mut self, now: u64, dead: &mut Vec<DeadLetter>) {
+    pub(super) fn expire_due(&mut self, now: u64, fx: &mut Effects) {
         while let Some(&(at, seq)) = self.expiry.first() {
             if at > now {
                 break;
@@ -118,7 +108,7 @@ impl QueueState {
             };
             self.forget([seq]);
             if let Some(msg) = msg {
-                dead.push(DeadLetter {
+                fx.dead.push(DeadLetter {
                     msg,
                     reason: DeathReason::Expired,
                 });
@@ -127,9 +117,9 @@ impl QueueState {
     }
 }
 
-/// When a message published now expires: the queue's TTL and the
+/// When a message published at `now` expires: the queue's TTL and the
 /// message's own expiration, whichever comes first (0: never).
-pub(super) fn deadline(args: &QueueArgs, msg: &Message) -> u64 {
+pub(super) fn deadline(args: &QueueArgs, msg: &Message, now: u64) -> u64 {
     let own = msg
         .properties
         .expiration()
@@ -137,7 +127,7 @@ pub(super) fn deadline(args: &QueueArgs, msg: &Message) -> u64 {
         .and_then(|e| crate::message::parse_expiration(e.as_str()).ok());
     match (args.message_ttl, own) {
         (None, None) => 0,
-        (a, b) => now_ms()
+        (a, b) => now
             .saturating_add(a.unwrap_or(u64::MAX).min(b.unwrap_or(u64::MAX)))
             .max(1),
     }

@@ -1,27 +1,34 @@
 //! A queue: its messages, its consumers and round-robin dispatch to them.
-//! State sits behind one short `std` mutex per queue (never held across an
-//! await, never shared between queues); publishers and acking consumers call
-//! in directly, so a delivery needs no task hop.
+//!
+//! [`state::QueueState`] is the queue as a state machine; [`Queue`] is its
+//! handle: one short `std` mutex per queue (never held across an await,
+//! never shared between queues) around it, the time read from the vhost's
+//! clock, and the effects of each operation carried out after it is
+//! applied. Publishers and acking consumers call in directly, so a delivery
+//! needs no task hop.
 
 pub mod args;
 pub mod consumer;
 mod dispatch;
 pub mod expiry;
+pub mod inbox;
 mod limits;
 mod publish;
 pub mod ready;
+mod state;
 
-use limits::deadline;
-
+use crate::clock::Clock;
 use crate::dedup::QueueDedup;
 use crate::message::Message;
 use crate::store::queue_log::QueueLog;
 use amq_protocol::types::{FieldTable, ShortString};
-use args::{Overflow, QueueArgs};
-use consumer::{ConsumerHandle, Delivery, InboxEvent};
-use expiry::{ExpiryTimer, now_ms};
-use ready::{Entry, Levels, Paged, Slot};
-use std::collections::BTreeSet;
+use args::QueueArgs;
+use consumer::{ConsumerHandle, Delivery};
+use expiry::ExpiryTimer;
+use inbox::{InboxEvent, Sink};
+use ready::{Entry, Levels, Paged};
+use smallvec::SmallVec;
+use state::{Effects, QueueState};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 pub struct Queue {
@@ -35,6 +42,7 @@ pub struct Queue {
     /// the state lock; `QueueState::args` is the same, for those inside.
     args: RwLock<Arc<QueueArgs>>,
     timer: Option<Arc<ExpiryTimer>>,
+    clock: Clock,
     state: Mutex<QueueState>,
 }
 
@@ -64,28 +72,15 @@ pub struct DeadLetter {
     pub reason: DeathReason,
 }
 
+/// Messages a queue let go of, which must go to `Vhost::dead_letter`.
+#[must_use = "dead letters are lost unless passed to Vhost::dead_letter"]
 #[derive(Default)]
-struct QueueState {
-    ready: Levels,
-    /// Delivered and not yet acknowledged (the channels hold the messages).
-    unacked: usize,
-    consumers: Vec<Arc<ConsumerHandle>>,
-    /// Round-robin position per consumer priority.
-    next_consumer: Vec<(i32, usize)>,
-    next_seq: u64,
-    had_consumer: bool,
-    deleted: bool,
-    /// The message log of a durable queue.
-    log: Option<QueueLog>,
-    /// (deadline ms, seq) of ready messages that expire.
-    expiry: BTreeSet<(u64, u64)>,
-    /// The earliest deadline handed to the timer, if any.
-    scheduled: Option<u64>,
-    /// Last declare, get or consumer change, ms (for x-expires).
-    last_used: u64,
-    /// x-message-deduplication state.
-    dedup: Option<QueueDedup>,
-    args: Arc<QueueArgs>,
+pub struct Dead(pub Vec<DeadLetter>);
+
+impl Dead {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// What became of a publish to one queue.
@@ -131,12 +126,13 @@ impl Queue {
             Vec::new(),
             QueueArgs::default(),
             None,
+            Clock::System,
         )
     }
 
     /// A queue backed by a message log, holding what the log recovered.
     #[allow(clippy::too_many_arguments)]
-    pub fn with_log(
+    pub(crate) fn with_log(
         name: ShortString,
         durable: bool,
         exclusive_owner: Option<u64>,
@@ -146,10 +142,13 @@ impl Queue {
         recovered: Vec<crate::store::queue_log::Recovered>,
         args: QueueArgs,
         timer: Option<Arc<ExpiryTimer>>,
+        clock: Clock,
     ) -> Arc<Queue> {
+        let now = clock.now_ms();
         let mut st = QueueState {
             log,
-            last_used: now_ms(),
+            last_used: now,
+            timed: timer.is_some(),
             ready: Levels::new(args.max_priority),
             dedup: args.dedup.as_ref().map(QueueDedup::new),
             args: Arc::new(args.clone()),
@@ -169,7 +168,7 @@ impl Queue {
             if expires != 0 {
                 st.expiry.insert((expires, seq));
             }
-            st.recover_dedup_key(seq, loc);
+            st.recover_dedup_key(seq, loc, now);
             let level = st.ready.level_of(Some(priority));
             st.ready.push_paged(
                 Paged {
@@ -190,6 +189,7 @@ impl Queue {
             arguments,
             args: RwLock::new(Arc::new(args)),
             timer,
+            clock,
             state: Mutex::new(st),
         })
     }
@@ -199,241 +199,188 @@ impl Queue {
         self.args.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// New effective arguments (a policy changed). Only what policies may
-    /// set changes; limits apply at once (dead-lettering into `dead`), TTLs
-    /// to messages published from now on.
-    pub fn set_args(self: &Arc<Self>, args: QueueArgs, dead: &mut Vec<DeadLetter>) {
-        let mut st = self.lock();
-        let args = Arc::new(args);
-        *self.args.write().unwrap_or_else(|p| p.into_inner()) = args.clone();
-        st.args = args;
-        if st.args.overflow == Overflow::DropHead {
-            st.drop_head(dead);
-        }
-        self.schedule(&mut st);
-    }
-
     fn lock(&self) -> MutexGuard<'_, QueueState> {
         // A panic elsewhere while holding the lock leaves state that is still
         // consistent enough to serve; do not cascade it to every publisher.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Apply one operation to the state and carry out its effects:
+    /// deliveries go into their connections' inboxes before the lock is
+    /// released (so they arrive in queue order whoever dispatched them),
+    /// the connections are woken, the timer armed and consumers told of a
+    /// deletion after it. Dead letters go back to the caller.
+    fn apply<T>(
+        self: &Arc<Self>,
+        op: impl FnOnce(&mut QueueState, u64, &mut Effects) -> T,
+    ) -> (T, Dead) {
+        let now = self.clock.now_ms();
+        let mut fx = Effects::default();
+        let mut wake: SmallVec<[Sink; 2]> = SmallVec::new();
+        let out = {
+            let mut st = self.lock();
+            let out = op(&mut st, now, &mut fx);
+            self.hand_over(&mut st, &mut fx, &mut wake);
+            out
+        };
+        for sink in wake {
+            sink.wake();
+        }
+        if let (Some(at), Some(t)) = (fx.arm, &self.timer) {
+            t.schedule(at, self);
+        }
+        for c in fx.cancelled {
+            let _ = c.sink.send(InboxEvent::Cancelled(c.clone()));
+        }
+        (out, Dead(fx.dead))
+    }
+
+    fn hand_over(
+        self: &Arc<Self>,
+        st: &mut QueueState,
+        fx: &mut Effects,
+        wake: &mut SmallVec<[Sink; 2]>,
+    ) {
+        let ack_timeout = st.args.consumer_timeout;
+        let mut refused: SmallVec<[Delivery; 1]> = SmallVec::new();
+        for h in fx.deliveries.drain(..) {
+            let c = &st.consumers[h.consumer];
+            let d = Delivery {
+                consumer: c.clone(),
+                queue: self.clone(),
+                entry: h.entry,
+                ack_timeout,
+            };
+            match c.sink.push_delivery(d) {
+                Ok(false) => {}
+                // Only a push into an empty inbox needs a wake; rarely twice.
+                Ok(true) => {
+                    if !wake.iter().any(|w| w.same(&c.sink)) {
+                        wake.push(c.sink.clone());
+                    }
+                }
+                Err(d) => refused.push(d),
+            }
+        }
+        for d in refused {
+            st.undeliverable(&d.consumer, d.entry);
+        }
+    }
+}
+
+/// The operations, each applied through [`Queue::apply`].
+impl Queue {
+    /// Enqueue a routed message (persisting it first if it is persistent
+    /// and the queue durable) and hand what can go to consumers.
+    pub fn publish(self: &Arc<Self>, msg: Arc<Message>) -> (Published, Dead) {
+        let (p, dead) = self.apply(|st, now, fx| st.publish(msg, None, now, fx));
+        if p == Published::Failed {
+            tracing::error!("queue '{}': a message could not be persisted", self.name);
+        }
+        (p, dead)
+    }
+
+    /// Hold a message for a delayed-message exchange until `due` (ms).
+    pub fn delay(self: &Arc<Self>, msg: Arc<Message>, due: u64) -> Published {
+        // The hidden queue has no limits and no consumers: nothing dies here.
+        let (p, _none) = self.apply(|st, now, fx| st.publish(msg, Some(due.max(1)), now, fx));
+        p
+    }
+
+    /// New effective arguments (a policy changed). Only what policies may
+    /// set changes; limits apply at once, TTLs to messages published from
+    /// now on.
+    pub fn set_args(self: &Arc<Self>, args: QueueArgs) -> Dead {
+        let args = Arc::new(args);
+        *self.args.write().unwrap_or_else(|p| p.into_inner()) = args.clone();
+        self.apply(|st, _, fx| {
+            st.args = args;
+            if st.args.overflow == args::Overflow::DropHead {
+                st.drop_head(fx);
+            }
+            st.schedule(fx);
+        })
+        .1
+    }
+
     /// Try again to hand ready messages to consumers (after credit was freed).
     pub fn dispatch(self: &Arc<Self>) {
-        self.lock().dispatch(self);
+        let ((), _none) = self.apply(|st, _, fx| st.dispatch(fx));
     }
 
     /// Basic.Get: the next ready message and how many remain after it.
-    pub fn get(&self, no_ack: bool) -> Option<(Entry, usize)> {
-        let mut st = self.lock();
-        st.last_used = now_ms();
-        let mut e = st.pop_ready()?;
-        if st.args.delivery_limit.is_some() {
-            e.msg = Arc::new(e.msg.with_delivery_count(e.returns));
-        }
-        if no_ack {
-            st.forget([e.seq]);
-        } else {
-            st.unacked += 1;
-        }
-        Some((e, st.ready.len()))
+    pub fn get(self: &Arc<Self>, no_ack: bool) -> Option<(Entry, usize)> {
+        self.apply(|st, now, _| st.get(no_ack, now)).0
     }
 
-    /// Return delivered messages to the ready list at their original place
-    /// (their TTL keeps running from the original enqueue).
-    /// Messages past their x-delivery-limit go to `dead` instead.
-    pub fn requeue(
-        self: &Arc<Self>,
-        entries: impl IntoIterator<Item = Entry>,
-        dead: &mut Vec<DeadLetter>,
-    ) {
-        let mut st = self.lock();
-        let mut timed = false;
-        for mut e in entries {
-            e.redelivered = true;
-            e.returns += 1;
-            st.unacked = st.unacked.saturating_sub(1);
-            if st.args.delivery_limit.is_some_and(|l| e.returns as u64 > l) {
-                st.forget([e.seq]);
-                dead.push(DeadLetter {
-                    msg: e.msg,
-                    reason: DeathReason::DeliveryLimit,
-                });
-                continue;
-            }
-            if !st.deleted {
-                if e.expires != 0 {
-                    st.expiry.insert((e.expires, e.seq));
-                    timed = true;
-                }
-                // A delivery limit must hold across restarts too.
-                if st.args.delivery_limit.is_some()
-                    && let Some(log) = st.log.as_mut()
-                {
-                    log.returned([(e.seq, e.returns)]);
-                }
-                st.ready.requeue(e);
-            }
-        }
-        st.dispatch(self);
-        if timed {
-            self.schedule(&mut st);
-        }
+    /// Basic.Ack of checked-out messages; the queue dispatches again.
+    pub fn ack(self: &Arc<Self>, seqs: &[u64]) {
+        let ((), _none) = self.apply(|st, _, fx| st.ack(seqs, fx));
     }
 
-    /// A delivery that never reached its consumer (cancelled or disconnected
-    /// while in flight): back to its place, not marked redelivered.
-    pub fn return_undelivered(self: &Arc<Self>, entry: Entry, counted_unacked: bool) {
-        let mut st = self.lock();
-        if counted_unacked {
-            st.unacked = st.unacked.saturating_sub(1);
-        }
-        if !st.deleted {
-            if entry.expires != 0 {
-                st.expiry.insert((entry.expires, entry.seq));
-            }
-            st.ready.requeue(entry);
-        }
-        st.dispatch(self);
+    /// Rejected (or nacked) without requeue.
+    pub fn reject(self: &Arc<Self>, seqs: &[u64]) -> Dead {
+        self.apply(|st, _, fx| st.reject(seqs, fx)).1
     }
 
-    /// Delivered messages that were acknowledged (or otherwise dropped).
-    pub fn settle(&self, seqs: &[u64]) {
-        let mut st = self.lock();
-        st.unacked = st.unacked.saturating_sub(seqs.len());
-        st.forget(seqs.iter().copied());
+    /// Back to the ready list, marked redelivered.
+    pub fn requeue(self: &Arc<Self>, seqs: &[u64]) -> Dead {
+        self.apply(|st, _, fx| st.requeue(seqs, fx)).1
+    }
+
+    /// A delivery that never reached its consumer goes back to its place.
+    pub fn return_undelivered(self: &Arc<Self>, entry: Entry, checked_out: bool) {
+        let ((), _none) = self.apply(|st, _, fx| st.return_undelivered(entry, checked_out, fx));
     }
 
     pub fn add_consumer(self: &Arc<Self>, c: Arc<ConsumerHandle>) -> Result<(), ConsumeRefused> {
-        let mut st = self.lock();
-        if st.deleted {
-            return Err(ConsumeRefused::Deleted);
-        }
-        if st.consumers.iter().any(|c| c.exclusive) || (c.exclusive && !st.consumers.is_empty()) {
-            return Err(ConsumeRefused::InExclusiveUse);
-        }
-        // Highest priority first; a newcomer goes after its equals.
-        let at = st.consumers.partition_point(|x| x.priority >= c.priority);
-        st.consumers.insert(at, c);
-        st.had_consumer = true;
-        st.dispatch(self);
-        Ok(())
+        self.apply(|st, _, fx| st.add_consumer(c, fx)).0
     }
 
     /// Remove a consumer; true when this makes an auto-delete queue due for deletion.
     pub fn remove_consumer(self: &Arc<Self>, c: &Arc<ConsumerHandle>) -> bool {
-        let mut st = self.lock();
-        st.last_used = now_ms();
-        let before = st.consumers.len();
-        st.consumers.retain(|x| !Arc::ptr_eq(x, c));
-        if st.consumers.len() != before {
-            st.next_consumer.clear();
-        }
-        if st.consumers.is_empty() && st.args.expires.is_some() {
-            self.schedule(&mut st);
-        }
-        self.auto_delete && st.had_consumer && st.consumers.is_empty() && !st.deleted
+        let auto_delete = self.auto_delete;
+        self.apply(|st, now, fx| st.remove_consumer(c, auto_delete, now, fx))
+            .0
     }
 
-    pub fn purge(&self) -> usize {
-        let mut st = self.lock();
-        let seqs = st.ready.drain_seqs();
-        st.forget(seqs.iter().copied());
-        st.expiry.clear();
-        seqs.len()
+    pub fn purge(self: &Arc<Self>) -> usize {
+        self.apply(|st, _, _| st.purge()).0
     }
 
     /// (ready messages, consumers), as Queue.Declare-Ok reports them.
     pub fn counts(&self) -> (usize, usize) {
-        let st = self.lock();
-        (st.ready.len(), st.consumers.len())
+        let (ready, _, consumers) = self.lock().counts();
+        (ready, consumers)
     }
 
-    /// Mark deleted, drop the ready messages and tell every consumer's
-    /// connection that its consumer is gone. Returns the ready count.
-    pub fn delete(&self) -> usize {
-        let mut st = self.lock();
-        st.deleted = true;
-        let n = st.ready.clear();
-        if let Some(log) = st.log.take() {
-            log.destroy();
-        }
-        for c in st.consumers.drain(..) {
-            let _ = c.sink.send(InboxEvent::Cancelled(c.clone()));
-        }
-        n
+    /// Mark deleted, drop its messages and tell every consumer's connection
+    /// that its consumer is gone. Returns the ready count.
+    pub fn delete(self: &Arc<Self>) -> usize {
+        self.apply(|st, _, fx| st.delete(fx)).0
     }
-}
 
-/// Body bytes of persistent messages a durable queue holds in memory; past
-/// this, newly published ones are kept on disk only until delivered.
-const PAGE_AFTER_BYTES: usize = 8 * 1024 * 1024;
-/// What an in-memory message costs besides its body (properties, header, Arc).
-const MESSAGE_OVERHEAD: usize = 256;
+    /// The timer fired at `now`: expire what is due. True when the queue
+    /// has been unused for its x-expires and must go.
+    pub fn expire(self: &Arc<Self>, now: u64) -> (bool, Dead) {
+        self.apply(|st, _, fx| st.expire(now, fx))
+    }
 
-impl QueueState {
-    /// The next ready message, read back from the log if it was paged. A
-    /// message that cannot be read is reported and skipped, not delivered
-    /// half-formed.
-    fn pop_ready(&mut self) -> Option<Entry> {
-        loop {
-            match self.ready.pop()? {
-                Slot::Mem(e) => return Some(e),
-                Slot::Gone(_) => continue,
-                Slot::Disk(p) => {
-                    let read = match self.log.as_mut() {
-                        Some(log) => log.read(p.loc),
-                        None => Err(std::io::Error::other("no log")),
-                    };
-                    match read {
-                        Ok(msg) => {
-                            return Some(Entry {
-                                seq: p.seq,
-                                msg: Arc::new(msg),
-                                redelivered: p.redelivered,
-                                expires: p.expires,
-                                returns: p.returns,
-                            });
-                        }
-                        Err(e) => {
-                            tracing::error!(
-                                "cannot read message {} back from its log: {e}; dropped",
-                                p.seq
-                            );
-                            self.forget([p.seq]);
-                        }
-                    }
-                }
-            }
+    /// Arm the timer for what a recovered queue holds.
+    pub fn start_timers(self: &Arc<Self>) {
+        self.touch_always();
+    }
+
+    /// The queue was used (declared, read or consumed from): an x-expires
+    /// countdown starts again.
+    pub fn touch(self: &Arc<Self>) {
+        if self.args().expires.is_some() {
+            self.touch_always();
         }
     }
 
-    /// A deduplicating queue takes back the value of a message recovered at
-    /// boot (read from its log: deduplication queues pay that at startup).
-    fn recover_dedup_key(&mut self, seq: u64, loc: crate::store::queue_log::Location) {
-        let (Some(d), Some(a)) = (self.dedup.as_mut(), self.args.dedup.as_ref()) else {
-            return;
-        };
-        let Some(Ok(msg)) = self.log.as_mut().map(|l| l.read(loc)) else {
-            return;
-        };
-        if let Some(k) = a.key_of(&msg.properties) {
-            d.record(k, seq, &msg.properties, now_ms());
-        }
-    }
-
-    /// These messages are gone for good: record it in the log, if any,
-    /// and free their deduplication keys.
-    fn forget(&mut self, seqs: impl IntoIterator<Item = u64> + Clone) {
-        if let Some(d) = self.dedup.as_mut() {
-            for seq in seqs.clone() {
-                d.forget(seq);
-            }
-        }
-        if let Some(log) = self.log.as_mut() {
-            log.ack(seqs);
-        }
+    fn touch_always(self: &Arc<Self>) {
+        let ((), _none) = self.apply(|st, now, fx| st.touch(now, fx));
     }
 }
 

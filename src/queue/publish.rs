@@ -1,77 +1,116 @@
-//! Taking a message in: deduplication, the overflow rule, persistence and
-//! paging, TTL, then dispatch to consumers, all under the queue's lock.
+//! Taking a message in, one step each: deduplication, the overflow rule,
+//! persistence, paging, enqueue with its TTL, then dispatch and the limits.
 
-use super::*;
+use super::args::Overflow;
+use super::limits::deadline;
+use super::ready::{Entry, Paged};
+use super::state::{Effects, QueueState};
+use super::{DeadLetter, DeathReason, Published};
+use crate::message::Message;
+use crate::store::queue_log::Location;
+use std::sync::Arc;
 
-impl Queue {
-    /// Enqueue a routed message (persisting it first if it is persistent
-    /// and the queue durable) and hand what can go to consumers. Messages the
-    /// queue lets go of meanwhile (max-length) are added to `dead`.
-    pub fn publish(self: &Arc<Self>, msg: Arc<Message>, dead: &mut Vec<DeadLetter>) -> Published {
-        self.publish_until(msg, None, dead)
-    }
+/// Body bytes of persistent messages a durable queue holds in memory; past
+/// this, newly published ones are kept on disk only until delivered.
+const PAGE_AFTER_BYTES: usize = 8 * 1024 * 1024;
+/// What an in-memory message costs besides its body (properties, header, Arc).
+const MESSAGE_OVERHEAD: usize = 256;
 
-    /// Hold a message for a delayed-message exchange until `due` (ms).
-    pub fn delay(self: &Arc<Self>, msg: Arc<Message>, due: u64) -> Published {
-        self.publish_until(msg, Some(due.max(1)), &mut Vec::new())
-    }
-
-    /// Enqueue until `due` (a delayed message), or by the TTLs that apply.
-    fn publish_until(
-        self: &Arc<Self>,
+impl QueueState {
+    /// Enqueue a routed message, or hold it until `due` (a delayed-message
+    /// exchange's queue), and hand what can go to consumers.
+    pub(super) fn publish(
+        &mut self,
         msg: Arc<Message>,
         due: Option<u64>,
-        dead: &mut Vec<DeadLetter>,
+        now: u64,
+        fx: &mut Effects,
     ) -> Published {
-        let mut st = self.lock();
-        let expires = due.unwrap_or_else(|| deadline(&st.args, &msg));
-        if st.deleted {
+        if self.deleted {
             return Published::Dropped;
         }
-        let args = st.args.clone();
-        let dedup_key = match (&args.dedup, &st.dedup) {
-            (Some(a), Some(d)) => match a.key_of(&msg.properties) {
-                Some(k) if d.is_duplicate(&k, now_ms()) => return Published::Duplicate,
-                k => k,
-            },
-            _ => None,
+        let dedup_key = match self.dedup_key(&msg, now) {
+            Ok(k) => k,
+            Err(()) => return Published::Duplicate,
         };
-        if args.overflow != Overflow::DropHead && st.is_full(msg.body_size()) {
-            if args.overflow == Overflow::RejectPublishDlx {
-                dead.push(DeadLetter {
+        if self.args.overflow != Overflow::DropHead && self.is_full(msg.body_size()) {
+            if self.args.overflow == Overflow::RejectPublishDlx {
+                fx.dead.push(DeadLetter {
                     msg,
                     reason: DeathReason::Maxlen,
                 });
             }
             return Published::Rejected;
         }
-        let seq = st.next_seq;
-        let mut persisted = None;
-        // A delayed-message exchange keeps every message it holds.
-        if (msg.is_persistent() || args.delay_for.is_some())
-            && let Some(log) = st.log.as_mut()
-        {
-            match log.append(seq, expires, &msg) {
-                Ok(p) => persisted = Some(p),
-                Err(e) => {
-                    tracing::error!("queue '{}': cannot persist a message: {e}", self.name);
-                    return Published::Failed;
-                }
+        let expires = due.unwrap_or_else(|| deadline(&self.args, &msg, now));
+        let seq = self.next_seq;
+        let Ok(persisted) = self.persist(seq, expires, &msg) else {
+            return Published::Failed;
+        };
+        self.next_seq += 1;
+        if let (Some(k), Some(d)) = (dedup_key, self.dedup.as_mut()) {
+            d.record(k, seq, &msg.properties, now);
+        }
+        self.enqueue(seq, msg, expires, persisted.map(|(_, loc)| loc));
+        self.dispatch(fx);
+        if self.args.overflow == Overflow::DropHead {
+            self.drop_head(fx);
+        }
+        if expires != 0 {
+            // TTL 0 (or already past): expired now unless a consumer took it.
+            if expires <= now {
+                self.expire_due(now, fx);
             }
+            self.schedule(fx);
         }
-        st.next_seq += 1;
-        if let (Some(k), Some(d)) = (dedup_key, st.dedup.as_mut()) {
-            d.record(k, seq, &msg.properties, now_ms());
+        Published::Accepted {
+            ticket: persisted.map_or(0, |(t, _)| t),
         }
-        match persisted {
-            // A long backlog keeps its bodies on disk only; so does a
-            // delayed-message exchange, whose messages wait long anyway.
-            Some((_, loc))
-                if args.delay_for.is_some()
-                    || st.ready.bytes() + st.ready.len() * MESSAGE_OVERHEAD >= PAGE_AFTER_BYTES =>
+    }
+
+    /// The message's deduplication value, if the queue deduplicates;
+    /// `Err` if it is a duplicate.
+    fn dedup_key(&self, msg: &Message, now: u64) -> Result<Option<crate::dedup::Key>, ()> {
+        let (Some(a), Some(d)) = (&self.args.dedup, &self.dedup) else {
+            return Ok(None);
+        };
+        match a.key_of(&msg.properties) {
+            Some(k) if d.is_duplicate(&k, now) => Err(()),
+            k => Ok(k),
+        }
+    }
+
+    /// Write a persistent message (or any a delayed-message exchange holds)
+    /// to the queue's log: its sync ticket and place there.
+    fn persist(
+        &mut self,
+        seq: u64,
+        expires: u64,
+        msg: &Message,
+    ) -> Result<Option<(u64, Location)>, ()> {
+        if !(msg.is_persistent() || self.args.delay_for.is_some()) {
+            return Ok(None);
+        }
+        let Some(log) = self.log.as_mut() else {
+            return Ok(None);
+        };
+        log.append(seq, expires, msg).map(Some).map_err(|e| {
+            tracing::error!("cannot persist a message: {e}");
+        })
+    }
+
+    /// Into the ready list: in memory, or only its place in the log for a
+    /// long backlog and for a delayed-message exchange, whose messages wait
+    /// long anyway.
+    fn enqueue(&mut self, seq: u64, msg: Arc<Message>, expires: u64, on_disk: Option<Location>) {
+        match on_disk {
+            Some(loc)
+                if self.args.delay_for.is_some()
+                    || self.ready.bytes() + self.ready.len() * MESSAGE_OVERHEAD
+                        >= PAGE_AFTER_BYTES =>
             {
-                let level = st.ready.level_of(*msg.properties.priority());
-                st.ready.push_paged(
+                let level = self.ready.level_of(*msg.properties.priority());
+                self.ready.push_paged(
                     Paged {
                         seq,
                         loc,
@@ -82,7 +121,7 @@ impl Queue {
                     level,
                 )
             }
-            _ => st.ready.push(Entry {
+            _ => self.ready.push(Entry {
                 seq,
                 msg,
                 redelivered: false,
@@ -91,21 +130,7 @@ impl Queue {
             }),
         }
         if expires != 0 {
-            st.expiry.insert((expires, seq));
-        }
-        st.dispatch(self);
-        if args.overflow == Overflow::DropHead {
-            st.drop_head(dead);
-        }
-        if expires != 0 {
-            // TTL 0 (or already past): expired now unless a consumer took it.
-            if expires <= now_ms() {
-                st.expire_due(now_ms(), dead);
-            }
-            self.schedule(&mut st);
-        }
-        Published::Accepted {
-            ticket: persisted.map_or(0, |(t, _)| t),
+            self.expiry.insert((expires, seq));
         }
     }
 }

@@ -1,6 +1,9 @@
-//! Unit tests of the queue: dispatch, prefetch, limits, expiry (no tokio runtime).
+//! Unit tests of the queue: dispatch, prefetch, limits, expiry, driven
+//! without a tokio runtime and, where time matters, with a manual clock.
 
-use super::consumer::{Credit, Sink};
+use super::args::Overflow;
+use super::consumer::Credit;
+use super::inbox::InboxRx;
 use super::*;
 use bytes::Bytes;
 
@@ -28,14 +31,22 @@ fn consumer(sink: &Sink, prefetch: u16, no_ack: bool) -> Arc<ConsumerHandle> {
     })
 }
 
-fn bodies(rx: &mut tokio::sync::mpsc::UnboundedReceiver<InboxEvent>) -> Vec<u8> {
-    let mut out = vec![];
-    while let Ok(ev) = rx.try_recv() {
-        if let InboxEvent::Deliver(d) = ev {
-            out.push(d.entry.msg.body[0]);
-        }
-    }
-    out
+fn bodies(rx: &mut InboxRx) -> Vec<u8> {
+    deliveries(rx).iter().map(|d| d.entry.msg.body[0]).collect()
+}
+
+fn deliveries(rx: &mut InboxRx) -> Vec<Delivery> {
+    rx.try_recv_all()
+        .into_iter()
+        .filter_map(|ev| match ev {
+            InboxEvent::Deliver(d) => Some(d),
+            _ => None,
+        })
+        .collect()
+}
+
+fn accepted(p: (Published, Dead)) -> bool {
+    matches!(p.0, Published::Accepted { .. }) && p.1.is_empty()
 }
 
 #[test]
@@ -45,17 +56,15 @@ fn prefetch_limits_deliveries_until_credit_returns() {
     let c = consumer(&sink, 2, false);
     q.add_consumer(c.clone()).expect("added");
     for i in 0..5 {
-        assert_eq!(
-            q.publish(msg(i), &mut vec![]),
-            Published::Accepted { ticket: 0 }
-        );
+        assert!(accepted(q.publish(msg(i))));
     }
-    assert_eq!(bodies(&mut rx), vec![0, 1]);
+    let first = deliveries(&mut rx);
+    assert_eq!(first.len(), 2);
     c.credit.give_back(1);
-    q.settle(&[0]);
-    q.dispatch();
+    q.ack(&[first[0].entry.seq]);
     assert_eq!(bodies(&mut rx), vec![2]);
     assert_eq!(q.counts(), (2, 1));
+    assert_eq!(q.lock().counts(), (2, 2, 1));
 }
 
 #[test]
@@ -66,7 +75,7 @@ fn consumers_take_turns() {
     q.add_consumer(consumer(&s1, 0, true)).expect("c1");
     q.add_consumer(consumer(&s2, 0, true)).expect("c2");
     for i in 0..6 {
-        q.publish(msg(i), &mut vec![]);
+        assert!(accepted(q.publish(msg(i))));
     }
     assert_eq!(bodies(&mut r1), vec![0, 2, 4]);
     assert_eq!(bodies(&mut r2), vec![1, 3, 5]);
@@ -75,11 +84,13 @@ fn consumers_take_turns() {
 #[test]
 fn a_vanished_connection_gives_its_delivery_back() {
     let q = Queue::new("q".into(), false, None, false, FieldTable::default());
-    let (sink, rx) = Sink::new();
-    drop(rx);
-    q.add_consumer(consumer(&sink, 0, false)).expect("added");
-    q.publish(msg(1), &mut vec![]);
-    assert_eq!(q.counts().0, 1);
+    let (sink, mut rx) = Sink::new();
+    let _ = rx.close();
+    let c = consumer(&sink, 1, false);
+    q.add_consumer(c.clone()).expect("added");
+    assert!(accepted(q.publish(msg(1))));
+    assert_eq!(q.lock().counts(), (1, 0, 1));
+    assert!(c.credit.try_take(), "its credit was given back");
 }
 
 #[test]
@@ -106,6 +117,7 @@ fn with_args(args: QueueArgs) -> Arc<Queue> {
         Vec::new(),
         args,
         None,
+        Clock::System,
     )
 }
 
@@ -128,7 +140,7 @@ fn drop_head_keeps_the_newest_and_reports_the_dropped() {
     });
     let mut dead = vec![];
     for i in 0..4 {
-        q.publish(msg(i), &mut dead);
+        dead.extend(q.publish(msg(i)).1.0);
     }
     let dropped: Vec<u8> = dead.iter().map(|d| d.msg.body[0]).collect();
     assert_eq!(dropped, vec![0, 1]);
@@ -143,12 +155,9 @@ fn reject_publish_refuses_when_full() {
         overflow: Overflow::RejectPublish,
         ..Default::default()
     });
-    let mut dead = vec![];
-    assert!(matches!(
-        q.publish(msg(0), &mut dead),
-        Published::Accepted { .. }
-    ));
-    assert_eq!(q.publish(msg(1), &mut dead), Published::Rejected);
+    assert!(accepted(q.publish(msg(0))));
+    let (p, dead) = q.publish(msg(1));
+    assert_eq!(p, Published::Rejected);
     assert!(dead.is_empty());
     assert_eq!(q.counts().0, 1);
 }
@@ -156,12 +165,11 @@ fn reject_publish_refuses_when_full() {
 #[test]
 fn a_message_expires_at_its_own_time_even_behind_longer_ttls() {
     let q = with_args(QueueArgs::default());
-    let mut dead = vec![];
-    q.publish(expiring(0, "600000"), &mut dead);
-    q.publish(expiring(1, "1000"), &mut dead);
-    q.publish(msg(2), &mut dead);
+    for m in [expiring(0, "600000"), expiring(1, "1000"), msg(2)] {
+        assert!(accepted(q.publish(m)));
+    }
     assert_eq!(q.counts().0, 3);
-    q.expire(now_ms() + 5_000, &mut dead);
+    let (_, Dead(dead)) = q.expire(crate::clock::system_now_ms() + 5_000);
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].msg.body[0], 1);
     assert_eq!(dead[0].reason, DeathReason::Expired);
@@ -175,19 +183,128 @@ fn a_message_expires_at_its_own_time_even_behind_longer_ttls() {
 #[test]
 fn a_new_max_length_applies_at_once() {
     let q = with_args(QueueArgs::default());
-    let mut dead = Vec::new();
     for n in 0..5 {
-        q.publish(expiring(n, "60000"), &mut dead);
+        assert!(accepted(q.publish(expiring(n, "60000"))));
     }
-    q.set_args(
-        QueueArgs {
-            max_length: Some(2),
-            ..QueueArgs::default()
-        },
-        &mut dead,
-    );
+    let Dead(dead) = q.set_args(QueueArgs {
+        max_length: Some(2),
+        ..QueueArgs::default()
+    });
     assert_eq!(q.counts().0, 2);
     let dropped: Vec<u8> = dead.iter().map(|d| d.msg.body[0]).collect();
     assert_eq!(dropped, [0, 1, 2]);
     assert!(dead.iter().all(|d| d.reason == DeathReason::Maxlen));
+}
+
+fn on_clock(args: QueueArgs, clock: &Clock) -> Arc<Queue> {
+    Queue::with_log(
+        "q".into(),
+        false,
+        None,
+        false,
+        FieldTable::default(),
+        None,
+        Vec::new(),
+        args,
+        None,
+        clock.clone(),
+    )
+}
+
+#[test]
+fn a_queue_ttl_runs_on_the_queue_clock() {
+    let clock = Clock::manual(1_000_000);
+    let q = on_clock(
+        QueueArgs {
+            message_ttl: Some(1_000),
+            ..Default::default()
+        },
+        &clock,
+    );
+    assert!(accepted(q.publish(msg(7))));
+    clock.advance(999);
+    let (_, dead) = q.expire(clock.now_ms());
+    assert!(dead.is_empty(), "not due yet");
+    clock.advance(1);
+    let (_, Dead(dead)) = q.expire(clock.now_ms());
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].reason, DeathReason::Expired);
+    assert_eq!(q.counts().0, 0);
+}
+
+#[test]
+fn publishing_with_a_ttl_arms_the_timer_once_for_the_earliest_deadline() {
+    let mut st = QueueState {
+        timed: true,
+        args: Arc::new(QueueArgs {
+            message_ttl: Some(500),
+            ..Default::default()
+        }),
+        ..QueueState::default()
+    };
+    let mut fx = Effects::default();
+    st.publish(msg(0), None, 10_000, &mut fx);
+    assert_eq!(fx.arm, Some(10_500));
+    let mut fx = Effects::default();
+    st.publish(msg(1), None, 10_100, &mut fx);
+    assert_eq!(fx.arm, None, "an earlier deadline is already armed");
+}
+
+#[test]
+fn the_queue_keeps_what_it_delivered_until_it_is_settled() {
+    let q = with_args(QueueArgs {
+        delivery_limit: Some(1),
+        dead_letter_exchange: Some("dlx".into()),
+        ..Default::default()
+    });
+    let (sink, mut rx) = Sink::new();
+    q.add_consumer(consumer(&sink, 0, false)).expect("added");
+    for i in 0..3 {
+        assert!(accepted(q.publish(msg(i))));
+    }
+    let d = deliveries(&mut rx);
+    assert_eq!(q.lock().counts(), (0, 3, 1));
+    // Requeued: back in front, redelivered, delivered again at once.
+    assert!(q.requeue(&[d[0].entry.seq]).is_empty());
+    let again = deliveries(&mut rx);
+    assert_eq!(again.len(), 1);
+    assert!(again[0].entry.redelivered);
+    assert_eq!(again[0].entry.msg.body[0], 0);
+    // Past its delivery limit it is dead-lettered instead.
+    let Dead(dead) = q.requeue(&[again[0].entry.seq]);
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].reason, DeathReason::DeliveryLimit);
+    // Rejected: dead-lettered (the queue has a DLX); acked: gone.
+    let Dead(dead) = q.reject(&[d[1].entry.seq]);
+    assert_eq!(dead[0].reason, DeathReason::Rejected);
+    q.ack(&[d[2].entry.seq]);
+    assert_eq!(q.lock().counts(), (0, 0, 1));
+    // Settling what is not checked out any more does nothing.
+    q.ack(&[d[2].entry.seq]);
+    assert!(q.reject(&[d[1].entry.seq]).is_empty());
+}
+
+#[test]
+fn a_rejected_message_without_a_dead_letter_exchange_is_just_dropped() {
+    let q = with_args(QueueArgs::default());
+    assert!(accepted(q.publish(msg(0))));
+    let (e, _) = q.get(false).expect("a message");
+    assert!(q.reject(&[e.seq]).is_empty());
+    assert_eq!(q.lock().counts(), (0, 0, 0));
+}
+
+#[test]
+fn deleting_cancels_consumers_and_forgets_checked_out_messages() {
+    let q = with_args(QueueArgs::default());
+    let (sink, mut rx) = Sink::new();
+    q.add_consumer(consumer(&sink, 0, false)).expect("added");
+    assert!(accepted(q.publish(msg(0))));
+    let d = deliveries(&mut rx);
+    assert_eq!(q.delete(), 0);
+    assert!(matches!(
+        rx.try_recv_all().as_slice(),
+        [InboxEvent::Cancelled(_)]
+    ));
+    assert!(q.requeue(&[d[0].entry.seq]).is_empty());
+    assert_eq!(q.lock().counts(), (0, 0, 0));
 }

@@ -45,6 +45,7 @@ impl Vhost {
             recovered,
             args,
             Some(self.timer.clone()),
+            self.clock.clone(),
         );
         q.start_timers();
         Ok(q)
@@ -65,14 +66,11 @@ impl Vhost {
             return;
         };
         let mut routed = Routed::default();
-        let mut overflow = Vec::new();
         for d in due {
             self.route_admitted(&x, d.msg.routing_keys(), &d.msg.properties, &mut routed);
             for q in routed.queues.drain(..) {
-                let _ = q.publish(d.msg.clone(), &mut overflow);
-                if !overflow.is_empty() {
-                    self.dead_letter(&q, std::mem::take(&mut overflow));
-                }
+                let (_, overflow) = q.publish(d.msg.clone());
+                self.dead_letter(&q, overflow);
             }
             for dx in routed.delayed.drain(..) {
                 let _ = self.hold_delayed(&dx, &d.msg);

@@ -13,13 +13,14 @@ use delayed::delayed_type;
 
 use super::policy::{self, Policy};
 use super::{equivalence, names};
+use crate::clock::Clock;
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{
     Binding, DELAYED_TYPE, Destination, Exchange, ExchangeKind, Routed, consistent_hash, headers,
 };
 use crate::queue::Queue;
 use crate::queue::args::QueueArgs;
-use crate::queue::expiry::{ExpiryTimer, now_ms};
+use crate::queue::expiry::ExpiryTimer;
 use crate::store::Store;
 use crate::store::definitions::{BindingDef, Definitions, ExchangeDef, PolicyDef, QueueDef};
 use crate::store::queue_log::QueueLog;
@@ -34,6 +35,8 @@ pub struct Vhost {
     store: Arc<Store>,
     policies: std::sync::RwLock<Vec<Policy>>,
     timer: Arc<ExpiryTimer>,
+    /// The time TTLs, x-expires and delays are measured by.
+    pub(crate) clock: Clock,
     exchanges: DashMap<ShortString, Arc<Exchange>>,
     queues: DashMap<ShortString, Arc<Queue>>,
     /// Its housekeeping task runs.
@@ -73,6 +76,7 @@ impl Vhost {
             store,
             policies: Default::default(),
             timer: Arc::default(),
+            clock: Clock::System,
             exchanges: DashMap::new(),
             queues: DashMap::new(),
             housekeeping: Default::default(),
@@ -110,21 +114,22 @@ impl Vhost {
         let timer = self.timer.clone();
         tasks.spawn(async move {
             loop {
+                let Some(v) = weak.upgrade() else { return };
                 let wait = timer
                     .next()
-                    .map_or(60_000, |at| at.saturating_sub(now_ms()));
+                    .map_or(60_000, |at| at.saturating_sub(v.clock.now_ms()));
+                drop(v);
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
                     _ = timer.changed.notified() => {}
                     _ = stop.changed() => return,
                 }
                 let Some(v) = weak.upgrade() else { return };
-                let now = now_ms();
+                let now = v.clock.now_ms();
                 for q in timer.take_due(now) {
-                    let mut dead = Vec::new();
-                    let unused = q.expire(now, &mut dead);
+                    let (unused, dead) = q.expire(now);
                     match &q.args().delay_for {
-                        Some(x) => v.release_delayed(x, dead),
+                        Some(x) => v.release_delayed(x, dead.0),
                         None => v.dead_letter(&q, dead),
                     }
                     if unused {

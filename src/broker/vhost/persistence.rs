@@ -81,6 +81,7 @@ impl Vhost {
                 recovered,
                 args,
                 Some(v.timer.clone()),
+                v.clock.clone(),
             );
             queue.start_timers();
             v.queues.insert(q.name.as_str().into(), queue);

@@ -53,8 +53,7 @@ impl Vhost {
             let effective = policy::queue_arguments(&policies, q.name.as_str(), &q.arguments);
             match QueueArgs::parse(&effective, q.name.as_str(), &self.name) {
                 Ok(args) if args != *q.args() => {
-                    let mut dead = Vec::new();
-                    q.set_args(args, &mut dead);
+                    let dead = q.set_args(args);
                     self.dead_letter(&q, dead);
                 }
                 Ok(_) => {}

@@ -100,6 +100,7 @@ impl Vhost {
                     Vec::new(),
                     args,
                     Some(self.timer.clone()),
+                    self.clock.clone(),
                 );
                 e.insert(q.clone());
                 self.persist_if(persistent)?;
