@@ -132,7 +132,9 @@ async fn accept_loop(
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((sock, peer)) => {
-                    conns.spawn(connection::serve(sock, peer, broker.clone(), shutdown.clone()));
+                    let _ = sock.set_nodelay(true);
+                    let local = sock.local_addr().unwrap_or(peer);
+                    conns.spawn(connection::serve(sock, peer, local, broker.clone(), shutdown.clone()));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off, keep serving.

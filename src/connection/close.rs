@@ -81,7 +81,9 @@ impl Connection {
                 method_id: e.method_id,
             })),
         );
-        self.closing.insert(id, ());
+        if !self.closing.contains(&id) {
+            self.closing.push(id);
+        }
     }
 
     /// Consumer acknowledgement timeout: close (406) every channel holding a
@@ -91,7 +93,7 @@ impl Connection {
         let late: Vec<(u16, AmqpError)> = self
             .channels
             .iter()
-            .filter_map(|(id, ch)| ch.ack_timed_out(now).map(|e| (*id, e)))
+            .filter_map(|(id, ch)| ch.ack_timed_out(now).map(|e| (id, e)))
             .collect();
         for (id, e) in late {
             tracing::warn!(conn = self.id, channel = id, "{}", e.text);
@@ -101,7 +103,7 @@ impl Connection {
 
     pub(super) fn release_channels(&mut self) {
         let mut ctx = ctx!(self);
-        for (_, mut ch) in self.channels.drain() {
+        for mut ch in self.channels.drain() {
             ch.release(&mut ctx);
         }
     }

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use super::Transport;
 
 pub struct Negotiated {
     pub vhost: Arc<Vhost>,
@@ -36,7 +36,7 @@ pub enum Refused {
 }
 
 pub async fn negotiate(
-    sock: &mut TcpStream,
+    sock: &mut impl Transport,
     peer: SocketAddr,
     broker: &Broker,
 ) -> Result<Negotiated, Refused> {
@@ -166,7 +166,7 @@ fn unexpected(expected: &str, got: &AMQPClass) -> Refused {
     )
 }
 
-async fn send(sock: &mut TcpStream, out: &mut Outbox) -> Result<(), Refused> {
+async fn send(sock: &mut impl Transport, out: &mut Outbox) -> Result<(), Refused> {
     for chunk in out.take() {
         sock.write_all(&chunk)
             .await
@@ -175,7 +175,7 @@ async fn send(sock: &mut TcpStream, out: &mut Outbox) -> Result<(), Refused> {
     Ok(())
 }
 
-async fn next_method(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<AMQPClass, Refused> {
+async fn next_method(sock: &mut impl Transport, buf: &mut BytesMut) -> Result<AMQPClass, Refused> {
     loop {
         match codec::decode(buf, 131_072) {
             Ok(Some(Frame::Method(0, m))) => return Ok(m),
@@ -201,7 +201,7 @@ async fn next_method(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<AMQPCla
 /// RABBIT-CR-DEMO: the StartOk response is the user name; Secure asks for
 /// the password, which SecureOk sends as "My password is ...".
 async fn cr_demo(
-    sock: &mut TcpStream,
+    sock: &mut impl Transport,
     buf: &mut BytesMut,
     start_ok: &connection::StartOk,
 ) -> Result<(String, String), Refused> {

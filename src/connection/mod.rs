@@ -2,6 +2,7 @@
 //! hands them to channels, takes deliveries from queues, and passes
 //! everything outgoing to the writer task in batches.
 
+mod channels;
 mod handshake;
 mod writer;
 
@@ -15,13 +16,11 @@ use crate::queue::consumer::DELIVERY_OVERHEAD;
 use crate::queue::inbox::{InboxEvent, InboxRx, Sink};
 use amq_protocol::protocol::{AMQPClass, basic, channel, connection};
 use bytes::BytesMut;
-use std::collections::HashMap;
+use channels::ChannelTable;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf};
 use tokio::sync::{mpsc, watch};
 
 /// A channel's view of its connection, built from disjoint fields so the
@@ -50,13 +49,19 @@ mod close;
 
 use close::State;
 
-pub async fn serve(
-    mut sock: TcpStream,
+/// What a connection runs over: a TCP socket, or TLS around one.
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Transport for T {}
+
+/// Serve one client over `sock`, from the protocol header to the close.
+/// `peer` and `local` are the socket's addresses (the transport may hide them).
+pub(crate) async fn serve(
+    mut sock: impl Transport,
     peer: SocketAddr,
+    local: SocketAddr,
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let _ = sock.set_nodelay(true);
     let negotiated = tokio::select! {
         r = tokio::time::timeout(
             broker.config.handshake_timeout(),
@@ -88,8 +93,7 @@ pub async fn serve(
         Ok(Ok(n)) => n,
     };
     tracing::debug!(%peer, user = %n.user, vhost = %n.vhost.name, "connection open");
-    let local = sock.local_addr().unwrap_or(peer);
-    let (rd, wr) = sock.into_split();
+    let (rd, wr) = tokio::io::split(sock);
     let (sink, inbox) = Sink::new();
     let id = broker.next_conn_id();
     let info = Arc::new(ConnectionInfo {
@@ -120,8 +124,8 @@ pub async fn serve(
         cancel_notify: n.consumer_cancel_notify,
         blocked_notify: n.connection_blocked,
         blocked: false,
-        channels: HashMap::new(),
-        closing: HashMap::new(),
+        channels: ChannelTable::default(),
+        closing: Vec::new(),
         out: Outbox::default(),
         delivered_bytes: 0,
         sink,
@@ -146,10 +150,10 @@ struct Connection {
     channel_max: u16,
     frame_max: u32,
     cancel_notify: bool,
-    channels: HashMap<u16, Channel>,
+    channels: ChannelTable,
     /// Channels we closed with an error, waiting for the client's Close-Ok;
-    /// frames on them are dropped until then.
-    closing: HashMap<u16, ()>,
+    /// frames on them are dropped until then. Few, and usually none.
+    closing: Vec<u16>,
     out: Outbox,
     delivered_bytes: usize,
     sink: Sink,
@@ -168,7 +172,7 @@ struct Connection {
 impl Connection {
     async fn run(
         &mut self,
-        mut rd: OwnedReadHalf,
+        mut rd: ReadHalf<impl Transport>,
         mut rbuf: BytesMut,
         heartbeat: u16,
         mut inbox: InboxRx,
@@ -342,11 +346,11 @@ impl Connection {
     }
 
     fn channel_frame(&mut self, id: u16, f: ChannelFrame) -> Result<(), AmqpError> {
-        if self.closing.contains_key(&id) {
+        if self.closing.contains(&id) {
             if let ChannelFrame::Method(AMQPClass::Channel(m)) = f {
                 match m {
                     channel::AMQPMethod::CloseOk(_) => {
-                        self.closing.remove(&id);
+                        self.closing.retain(|c| *c != id);
                     }
                     channel::AMQPMethod::Close(_) => {
                         self.out.method(

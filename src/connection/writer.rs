@@ -5,8 +5,8 @@
 use crate::queue::inbox::{InboxEvent, Sink};
 use bytes::{Buf, Bytes};
 use std::io::IoSlice;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use super::Transport;
+use tokio::io::{AsyncWriteExt, WriteHalf};
 use tokio::sync::mpsc;
 
 pub struct Batch {
@@ -15,7 +15,7 @@ pub struct Batch {
     pub delivered: usize,
 }
 
-pub async fn run(mut w: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Batch>, sink: Sink) {
+pub async fn run(mut w: WriteHalf<impl Transport>, mut rx: mpsc::UnboundedReceiver<Batch>, sink: Sink) {
     let mut chunks: Vec<Bytes> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut delivered = first.delivered;
@@ -37,7 +37,7 @@ pub async fn run(mut w: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Batch>, 
     let _ = w.shutdown().await;
 }
 
-async fn write_all(w: &mut OwnedWriteHalf, chunks: &mut Vec<Bytes>) -> std::io::Result<()> {
+async fn write_all(w: &mut WriteHalf<impl Transport>, chunks: &mut Vec<Bytes>) -> std::io::Result<()> {
     let mut start = 0;
     while start < chunks.len() {
         let slices: Vec<IoSlice<'_>> = chunks[start..]
