@@ -67,7 +67,10 @@ impl Body {
 #[derive(Default)]
 pub(super) struct Confirms {
     published: u64,
+    /// (delivery tag, store ticket, ack or nack), in tag order.
     pending: VecDeque<(u64, u64, bool)>,
+    /// The highest ticket ever pending (tickets only grow).
+    max_ticket: u64,
 }
 
 /// What routing one message did.
@@ -227,6 +230,7 @@ impl Channel {
             c.published += 1;
             c.pending
                 .push_back((c.published, done.ticket, !done.failed));
+            c.max_ticket = c.max_ticket.max(done.ticket);
         }
         Ok(())
     }
@@ -316,9 +320,12 @@ impl Channel {
         Ok(())
     }
 
-    /// True while some confirm waits for the store to reach the disk.
-    pub fn awaits_disk(&self) -> bool {
-        self.confirm.as_ref().is_some_and(|c| !c.pending.is_empty())
+    /// The store ticket the last pending confirm waits for (0: none).
+    pub fn awaited_ticket(&self) -> u64 {
+        self.confirm
+            .as_ref()
+            .filter(|c| !c.pending.is_empty())
+            .map_or(0, |c| c.max_ticket)
     }
 
     /// Send the confirms that are due: everything whose data is on disk (or

@@ -132,7 +132,7 @@ pub(crate) async fn serve(
         wtx,
         exclusive_queues: Vec::new(),
         state: State::Open,
-        durable: broker.store.sync.subscribe(),
+        synced_wait: 0,
     };
     conn.run(rd, n.leftover, n.heartbeat, inbox, shutdown).await;
     drop(conn);
@@ -160,8 +160,9 @@ struct Connection {
     wtx: mpsc::UnboundedSender<writer::Batch>,
     exclusive_queues: Vec<Arc<Queue>>,
     state: State,
-    /// The store's progress, for confirms that wait for the disk.
-    durable: watch::Receiver<u64>,
+    /// The store ticket this connection asked to be told about
+    /// (`InboxEvent::Synced`), for confirms that wait for the disk.
+    synced_wait: u64,
     /// The client understands Connection.Blocked.
     blocked_notify: bool,
     /// Publisher flow control: it published while the memory alarm was
@@ -193,7 +194,6 @@ impl Connection {
         self.process_input(&mut rbuf);
         self.flush();
         while self.state != State::Done {
-            let awaiting_disk = self.channels.values().any(|c| c.awaits_disk());
             let ack_deadline = self
                 .channels
                 .values()
@@ -228,10 +228,6 @@ impl Connection {
                 }
                 _ = tokio::time::sleep_until(close_deadline.unwrap_or_else(Instant::now).into()), if close_deadline.is_some() => {
                     break;
-                }
-                r = self.durable.changed(), if awaiting_disk => {
-                    if r.is_err() { break; }
-                    self.flush_all_confirms();
                 }
                 _ = ticker.tick() => {
                     if let Some(hb) = hb && self.state == State::Open {
@@ -283,10 +279,22 @@ impl Connection {
         self.flush_all_confirms();
     }
 
+    /// Send the confirms that are due, and ask the store to say when the
+    /// rest are.
     fn flush_all_confirms(&mut self) {
+        let mut waits_for = 0;
         for ch in self.channels.values_mut() {
             let mut ctx = ctx!(self);
             ch.flush_confirms(&mut ctx);
+            waits_for = waits_for.max(ch.awaited_ticket());
+        }
+        if waits_for > self.synced_wait {
+            if self.broker.store.sync.notify_when_synced(waits_for, &self.sink) {
+                self.synced_wait = waits_for;
+            } else {
+                // Synced meanwhile.
+                self.flush_all_confirms();
+            }
         }
     }
 
@@ -455,6 +463,7 @@ impl Connection {
                     ch.resume();
                 }
             }
+            InboxEvent::Synced => self.flush_all_confirms(),
             InboxEvent::ForceClose(reason) => self.fail(AmqpError::connection_forced(reason)),
         }
     }

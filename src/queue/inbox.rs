@@ -20,6 +20,8 @@ pub enum InboxEvent {
     Cancelled(Arc<ConsumerHandle>),
     /// The connection wrote out its backlog; busy consumers may take more.
     Resume,
+    /// The store synced what this connection's confirms waited for.
+    Synced,
     /// Close the connection: 320 CONNECTION_FORCED with this reason (the
     /// management API's DELETE /api/connections/{name}).
     ForceClose(String),

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
-use tokio::sync::watch;
+use crate::queue::inbox::{InboxEvent, Sink};
 
 const FORMAT: &str = "ferretmq-data 2\n";
 
@@ -30,16 +30,18 @@ pub struct SyncState {
     issued: AtomicU64,
     dirty: Mutex<Vec<Arc<File>>>,
     wake: Condvar,
-    durable: watch::Sender<u64>,
-    /// The same value as `durable`, for readers on the hot path: a load
-    /// instead of the watch's read lock.
+    /// The highest ticket on disk.
     synced: AtomicU64,
+    /// Connections waiting for a ticket to reach the disk: each is told
+    /// (`InboxEvent::Synced`) when its own ticket is covered, and no other
+    /// connection is woken.
+    waiters: Mutex<Vec<(u64, Sink)>>,
     fsync: bool,
 }
 
 impl SyncState {
     /// A write to `file` happened; the returned ticket is durable once
-    /// `durable()` reaches it.
+    /// `synced()` reaches it.
     pub fn written(&self, file: &Arc<File>) -> u64 {
         if !self.fsync {
             return 0;
@@ -55,9 +57,36 @@ impl SyncState {
         t
     }
 
-    /// Wake-ups when more becomes durable.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.durable.subscribe()
+    /// Tell `sink` once `ticket` is on disk. False if it already is (then
+    /// nothing is sent).
+    pub(crate) fn notify_when_synced(&self, ticket: u64, sink: &Sink) -> bool {
+        let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        // Checked under the lock the sync thread takes after storing
+        // `synced`: either it sees this waiter or this sees its ticket.
+        if self.synced() >= ticket {
+            return false;
+        }
+        w.push((ticket, sink.clone()));
+        true
+    }
+
+    /// `upto` is on disk: tell the connections that waited for it.
+    fn wake_synced(&self, upto: u64) {
+        let due: Vec<Sink> = {
+            let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            let mut due = Vec::new();
+            w.retain(|(t, s)| {
+                let covered = *t <= upto;
+                if covered {
+                    due.push(s.clone());
+                }
+                !covered
+            });
+            due
+        };
+        for s in due {
+            let _ = s.send(InboxEvent::Synced);
+        }
     }
 
     /// The highest ticket known to be on disk.
@@ -93,7 +122,7 @@ fn sync_loop(state: Weak<SyncState>) {
         if upto > synced {
             synced = upto;
             s.synced.store(upto, Ordering::Release);
-            let _ = s.durable.send(upto);
+            s.wake_synced(upto);
         }
     }
 }
@@ -123,12 +152,11 @@ impl Store {
             }
             Err(_) => write_atomic(&format, FORMAT.as_bytes())?,
         }
-        let (tx, _) = watch::channel(0);
         let sync = Arc::new(SyncState {
             issued: AtomicU64::new(0),
             dirty: Mutex::new(Vec::new()),
             wake: Condvar::new(),
-            durable: tx,
+            waiters: Mutex::default(),
             synced: AtomicU64::new(0),
             fsync,
         });
