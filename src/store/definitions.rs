@@ -1,14 +1,18 @@
-//! Durable definitions of one vhost as JSON: exchanges, queues (with their
-//! arguments), bindings between durable entities, and policies. Written whole and
-//! atomically before the -Ok of the change is sent.
+//! Durable definitions of one vhost as plain data: exchanges, queues (with
+//! their arguments), bindings between durable entities, and policies; and
+//! the changes between two of them, which `definitions_log` appends.
 
 use amq_protocol::types::FieldTable;
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::Path;
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Definitions {
+    /// Which change log continues this snapshot (0 in older data dirs).
+    #[serde(default)]
+    pub generation: u64,
     pub exchanges: Vec<ExchangeDef>,
     pub queues: Vec<QueueDef>,
     pub bindings: Vec<BindingDef>,
@@ -17,7 +21,7 @@ pub struct Definitions {
     pub policies: Vec<PolicyDef>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PolicyDef {
     pub name: String,
     pub pattern: String,
@@ -27,7 +31,7 @@ pub struct PolicyDef {
     pub definition: FieldTable,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExchangeDef {
     pub name: String,
     #[serde(rename = "type")]
@@ -37,14 +41,14 @@ pub struct ExchangeDef {
     pub arguments: FieldTable,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueDef {
     pub name: String,
     pub auto_delete: bool,
     pub arguments: FieldTable,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BindingDef {
     pub source: String,
     pub destination: String,
@@ -54,7 +58,78 @@ pub struct BindingDef {
     pub arguments: FieldTable,
 }
 
+/// One durable change, as a line of the change log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Change {
+    PutExchange(ExchangeDef),
+    DeleteExchange { name: String },
+    PutQueue(QueueDef),
+    DeleteQueue { name: String },
+    Bind(BindingDef),
+    Unbind(BindingDef),
+    PutPolicy(PolicyDef),
+    DeletePolicy { name: String },
+}
+
 impl Definitions {
+    /// Apply a change (replaying the log). Every change is idempotent.
+    pub fn apply(&mut self, c: Change) {
+        match c {
+            Change::PutExchange(x) => put(&mut self.exchanges, x, |x| &x.name),
+            Change::DeleteExchange { name } => self.exchanges.retain(|x| x.name != name),
+            Change::PutQueue(q) => put(&mut self.queues, q, |q| &q.name),
+            Change::DeleteQueue { name } => self.queues.retain(|q| q.name != name),
+            Change::Bind(b) => {
+                if !self.bindings.contains(&b) {
+                    self.bindings.push(b)
+                }
+            }
+            Change::Unbind(b) => self.bindings.retain(|x| *x != b),
+            Change::PutPolicy(p) => put(&mut self.policies, p, |p| &p.name),
+            Change::DeletePolicy { name } => self.policies.retain(|p| p.name != name),
+        }
+    }
+
+    /// The changes that turn `self` into `to`: removals first (bindings
+    /// before what they bind), then additions (what is bound before its
+    /// bindings).
+    pub fn diff(&self, to: &Definitions) -> Vec<Change> {
+        let mut out = Vec::new();
+        // Arguments hold floats, so bindings are told apart by their JSON.
+        let key = |b: &BindingDef| serde_json::to_string(b).unwrap_or_default();
+        let bindings_to: HashSet<String> = to.bindings.iter().map(key).collect();
+        let bindings_from: HashSet<String> = self.bindings.iter().map(key).collect();
+        for b in &self.bindings {
+            if !bindings_to.contains(&key(b)) {
+                out.push(Change::Unbind(b.clone()));
+            }
+        }
+        removed(&self.queues, &to.queues, |q| &q.name, &mut out, |name| {
+            Change::DeleteQueue { name }
+        });
+        removed(&self.exchanges, &to.exchanges, |x| &x.name, &mut out, |name| {
+            Change::DeleteExchange { name }
+        });
+        removed(&self.policies, &to.policies, |p| &p.name, &mut out, |name| {
+            Change::DeletePolicy { name }
+        });
+        changed(&self.exchanges, &to.exchanges, |x| &x.name, &mut out, Change::PutExchange);
+        changed(&self.queues, &to.queues, |q| &q.name, &mut out, Change::PutQueue);
+        changed(&self.policies, &to.policies, |p| &p.name, &mut out, Change::PutPolicy);
+        for b in &to.bindings {
+            if !bindings_from.contains(&key(b)) {
+                out.push(Change::Bind(b.clone()));
+            }
+        }
+        out
+    }
+
+    /// How many things it defines (to decide when a log is long).
+    pub fn len(&self) -> usize {
+        self.exchanges.len() + self.queues.len() + self.bindings.len() + self.policies.len()
+    }
+
     pub fn load(path: &Path) -> io::Result<Definitions> {
         match std::fs::read(path) {
             Ok(data) => serde_json::from_slice(&data).map_err(io::Error::other),
@@ -69,5 +144,42 @@ impl Definitions {
         }
         let data = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         super::write_atomic(path, &data)
+    }
+}
+
+fn put<T>(list: &mut Vec<T>, item: T, name: impl Fn(&T) -> &String) {
+    match list.iter_mut().find(|x| name(x) == name(&item)) {
+        Some(slot) => *slot = item,
+        None => list.push(item),
+    }
+}
+
+fn removed<T>(
+    from: &[T],
+    to: &[T],
+    name: impl Fn(&T) -> &String,
+    out: &mut Vec<Change>,
+    change: impl Fn(String) -> Change,
+) {
+    let kept: HashSet<&String> = to.iter().map(&name).collect();
+    for x in from {
+        if !kept.contains(name(x)) {
+            out.push(change(name(x).clone()));
+        }
+    }
+}
+
+fn changed<T: Clone + PartialEq>(
+    from: &[T],
+    to: &[T],
+    name: impl Fn(&T) -> &String,
+    out: &mut Vec<Change>,
+    change: impl Fn(T) -> Change,
+) {
+    let before: HashMap<&String, &T> = from.iter().map(|x| (name(x), x)).collect();
+    for x in to {
+        if before.get(name(x)).is_none_or(|b| *b != x) {
+            out.push(change(x.clone()));
+        }
     }
 }

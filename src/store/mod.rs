@@ -11,6 +11,7 @@
 //! ```
 
 pub mod definitions;
+pub(crate) mod definitions_log;
 pub mod queue_log;
 pub mod segment;
 
@@ -132,8 +133,6 @@ pub struct Store {
     pub sync: Arc<SyncState>,
     /// Message bytes this broker holds in memory (its memory alarm's input).
     pub meter: crate::message::Meter,
-    /// Serialises definition writes (each writes a whole snapshot).
-    defs_lock: Mutex<()>,
 }
 
 impl Store {
@@ -168,7 +167,6 @@ impl Store {
             root: root.to_path_buf(),
             sync,
             meter: crate::message::Meter::new(),
-            defs_lock: Mutex::new(()),
         }))
     }
 
@@ -180,9 +178,6 @@ impl Store {
         self.vhost_dir(vhost).join("queues").join(hex(queue))
     }
 
-    pub fn lock_definitions(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.defs_lock.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 /// File-system-safe, reversible name for a vhost or queue.

@@ -23,6 +23,7 @@ use crate::queue::args::QueueArgs;
 use crate::queue::expiry::ExpiryTimer;
 use crate::store::Store;
 use crate::store::definitions::{BindingDef, Definitions, ExchangeDef, PolicyDef, QueueDef};
+use crate::store::definitions_log::DefinitionsLog;
 use crate::store::queue_log::QueueLog;
 use amq_protocol::protocol::BasicProperties;
 use amq_protocol::types::{FieldTable, ShortString};
@@ -39,6 +40,8 @@ pub struct Vhost {
     pub(crate) clock: Clock,
     exchanges: DashMap<ShortString, Arc<Exchange>>,
     queues: DashMap<ShortString, Arc<Queue>>,
+    /// Its durable definitions on disk (none until recovered).
+    definitions: std::sync::Mutex<Option<DefinitionsLog>>,
     /// Its housekeeping task runs.
     housekeeping: std::sync::atomic::AtomicBool,
 }
@@ -80,6 +83,7 @@ impl Vhost {
             exchanges: DashMap::new(),
             queues: DashMap::new(),
             housekeeping: Default::default(),
+            definitions: Default::default(),
         };
         for (n, k) in [
             ("", ExchangeKind::Direct),

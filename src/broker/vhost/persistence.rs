@@ -7,7 +7,8 @@ impl Vhost {
     /// The vhost as its saved definitions and queue logs left it.
     pub fn recover(name: &str, store: Arc<Store>) -> std::io::Result<Arc<Vhost>> {
         let v = Vhost::new(name, store.clone());
-        let defs = Definitions::load(&v.definitions_path())?;
+        let (log, defs) = DefinitionsLog::open(&store.vhost_dir(name))?;
+        *v.definitions.lock().unwrap_or_else(|e| e.into_inner()) = Some(log);
         for p in defs.policies {
             match Policy::new(&p.name, &p.pattern, &p.apply_to, p.priority, p.definition) {
                 Ok(p) => v
@@ -116,19 +117,18 @@ impl Vhost {
         Ok(Arc::new(v))
     }
 
-    pub(super) fn definitions_path(&self) -> std::path::PathBuf {
-        self.store.vhost_dir(&self.name).join("definitions.json")
-    }
-
-    /// Write the durable definitions if this change touched a durable entity;
+    /// Make the durable definitions as they are now durable if this change
+    /// touched a durable entity (what changed is appended to the log);
     /// called before the change's -Ok is sent.
     pub(super) fn persist_if(&self, durable: bool) -> AmqpResult<()> {
         if !durable {
             return Ok(());
         }
-        let _guard = self.store.lock_definitions();
-        self.snapshot()
-            .save(&self.definitions_path())
+        let mut log = self.definitions.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(log) = log.as_mut() else {
+            return Ok(());
+        };
+        log.record(self.snapshot())
             .map_err(|e| AmqpError::internal_error(format!("cannot save definitions: {e}")))
     }
 
