@@ -58,6 +58,9 @@ pub struct Config {
     /// `cluster_name` in the server properties (default: ferretmq@HOSTNAME,
     /// as RabbitMQ's rabbit@HOSTNAME).
     pub cluster_name: String,
+    /// How often queue statistics are sampled into rates, ms (RabbitMQ's
+    /// `collect_statistics_interval`).
+    pub collect_statistics_interval: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -94,6 +97,7 @@ impl Default for Config {
             product: "ferretmq".into(),
             product_version: None,
             cluster_name: default_cluster_name(),
+            collect_statistics_interval: 5_000,
         }
     }
 }

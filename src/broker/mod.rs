@@ -8,6 +8,7 @@ pub mod import;
 pub mod memory;
 pub mod names;
 pub mod policy;
+mod sampler;
 pub mod vhost;
 
 use crate::config::Config;
@@ -83,9 +84,10 @@ impl Broker {
 
     /// Start the background tasks: the memory alarm and each vhost's
     /// housekeeping (message expiry). Needs a tokio runtime.
-    pub fn spawn_housekeeping(&self) {
+    pub fn spawn_housekeeping(self: &Arc<Self>) {
         let mut tasks = self.lock_tasks();
         self.memory.spawn(&mut tasks, self.stop.subscribe());
+        self.spawn_sampler(&mut tasks, self.stop.subscribe());
         for v in self.vhosts.iter() {
             v.spawn_housekeeping(&mut tasks, self.stop.subscribe());
         }

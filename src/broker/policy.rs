@@ -129,6 +129,11 @@ pub fn queue_arguments(policies: &[Policy], name: &str, own: &FieldTable) -> Fie
     out
 }
 
+/// The name of the policy that applies to a queue, if any.
+pub fn queue_policy_name(policies: &[Policy], name: &str) -> Option<String> {
+    matching(policies, name, true).map(|p| p.name.clone())
+}
+
 /// The alternate exchange a policy gives an exchange, if any.
 pub fn alternate_exchange(policies: &[Policy], name: &str) -> Option<String> {
     match matching(policies, name, false)?

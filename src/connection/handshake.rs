@@ -1,6 +1,7 @@
 //! Protocol header → Start/StartOk → Tune/TuneOk → Open/OpenOk, as one
 //! straight function. No connection object exists until it succeeds.
 
+use super::Transport;
 use crate::broker::{Broker, Vhost};
 use crate::codec::{self, FRAME_MIN_SIZE, Frame, Outbox, PROTOCOL_HEADER};
 use crate::error::AmqpError;
@@ -10,7 +11,6 @@ use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use super::Transport;
 
 pub struct Negotiated {
     pub vhost: Arc<Vhost>,

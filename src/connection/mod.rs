@@ -289,7 +289,12 @@ impl Connection {
             waits_for = waits_for.max(ch.awaited_ticket());
         }
         if waits_for > self.synced_wait {
-            if self.broker.store.sync.notify_when_synced(waits_for, &self.sink) {
+            if self
+                .broker
+                .store
+                .sync
+                .notify_when_synced(waits_for, &self.sink)
+            {
                 self.synced_wait = waits_for;
             } else {
                 // Synced meanwhile.

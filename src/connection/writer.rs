@@ -2,10 +2,10 @@
 //! connection task has queued, writes it with as few syscalls as it can,
 //! and reports written delivery bytes so busy consumers can resume.
 
+use super::Transport;
 use crate::queue::inbox::{InboxEvent, Sink};
 use bytes::{Buf, Bytes};
 use std::io::IoSlice;
-use super::Transport;
 use tokio::io::{AsyncWriteExt, WriteHalf};
 use tokio::sync::mpsc;
 
@@ -15,7 +15,11 @@ pub struct Batch {
     pub delivered: usize,
 }
 
-pub async fn run(mut w: WriteHalf<impl Transport>, mut rx: mpsc::UnboundedReceiver<Batch>, sink: Sink) {
+pub async fn run(
+    mut w: WriteHalf<impl Transport>,
+    mut rx: mpsc::UnboundedReceiver<Batch>,
+    sink: Sink,
+) {
     let mut chunks: Vec<Bytes> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut delivered = first.delivered;
@@ -37,7 +41,10 @@ pub async fn run(mut w: WriteHalf<impl Transport>, mut rx: mpsc::UnboundedReceiv
     let _ = w.shutdown().await;
 }
 
-async fn write_all(w: &mut WriteHalf<impl Transport>, chunks: &mut Vec<Bytes>) -> std::io::Result<()> {
+async fn write_all(
+    w: &mut WriteHalf<impl Transport>,
+    chunks: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
     let mut start = 0;
     while start < chunks.len() {
         let slices: Vec<IoSlice<'_>> = chunks[start..]

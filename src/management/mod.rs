@@ -1,9 +1,11 @@
 //! The management HTTP API on RabbitMQ's paths, JSON shapes and status
 //! codes (its port 15672). It reads and changes the broker through the same
-//! functions as AMQP. So far: policies, connections, and who the caller is.
+//! functions as AMQP. So far: policies, connections, queues (read-only, with
+//! their statistics), and who the caller is.
 
 mod connections;
 mod policies;
+mod queues;
 
 use crate::broker::Broker;
 use axum::Router;
@@ -71,6 +73,7 @@ fn router(broker: Arc<Broker>) -> Router {
         .route("/api/whoami", axum::routing::get(whoami))
         .merge(policies::routes())
         .merge(connections::routes())
+        .merge(queues::routes())
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware::from_fn_with_state(broker.clone(), authenticate))
         .with_state(broker)

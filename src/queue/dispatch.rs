@@ -66,11 +66,14 @@ impl QueueState {
             if count_deliveries {
                 entry.msg = Arc::new(entry.msg.with_delivery_count(entry.returns));
             }
+            self.stats.redeliver += entry.redelivered as u64;
             if self.consumers[i].no_ack {
+                self.stats.deliver_no_ack += 1;
                 if self.log.is_some() || self.dedup.is_some() {
                     settled_on_send.push(entry.seq);
                 }
             } else {
+                self.stats.deliver += 1;
                 self.checked_out.insert(entry.seq, entry.clone());
             }
             fx.deliveries.push(Handout { consumer: i, entry });

@@ -16,6 +16,7 @@ mod limits;
 mod publish;
 pub mod ready;
 mod state;
+pub(crate) mod stats;
 
 use crate::clock::Clock;
 use crate::dedup::QueueDedup;
@@ -44,6 +45,8 @@ pub struct Queue {
     timer: Option<Arc<ExpiryTimer>>,
     clock: Clock,
     state: Mutex<QueueState>,
+    /// Rates, updated by the broker's statistics sampler.
+    rates: stats::SharedRates,
 }
 
 /// Why a message left a queue without being acknowledged, in RabbitMQ's words.
@@ -191,6 +194,7 @@ impl Queue {
             timer,
             clock,
             state: Mutex::new(st),
+            rates: Default::default(),
         })
     }
 
@@ -346,6 +350,26 @@ impl Queue {
 
     pub fn purge(self: &Arc<Self>) -> usize {
         self.apply(|st, _, _| st.purge()).0
+    }
+
+    /// What it holds and has counted, now.
+    pub(crate) fn sample(&self) -> stats::Sample {
+        self.lock().sample()
+    }
+
+    /// The statistics sampler's turn: a new sample into the rates.
+    pub(crate) fn update_rates(&self) {
+        let s = self.sample();
+        let now = self.clock.now_ms();
+        self.rates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .update(now, s);
+    }
+
+    /// The rates between the sampler's last two samples.
+    pub(crate) fn rates(&self) -> stats::Rates {
+        self.rates.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// (ready messages, consumers), as Queue.Declare-Ok reports them.

@@ -52,6 +52,7 @@ impl QueueState {
             d.record(k, seq, &msg.properties, now);
         }
         self.enqueue(seq, msg, expires, persisted.map(|(_, loc)| loc));
+        self.stats.publish += 1;
         self.dispatch(fx);
         if self.args.overflow == Overflow::DropHead {
             self.drop_head(fx);

@@ -9,6 +9,7 @@
 use super::args::QueueArgs;
 use super::consumer::ConsumerHandle;
 use super::ready::{Entry, Levels, Slot};
+use super::stats::{Counters, Sample};
 use super::{ConsumeRefused, DeadLetter, DeathReason};
 use crate::dedup::QueueDedup;
 use crate::store::queue_log::QueueLog;
@@ -83,19 +84,27 @@ pub(crate) struct QueueState {
     /// x-message-deduplication state.
     pub(super) dedup: Option<QueueDedup>,
     pub(super) args: Arc<QueueArgs>,
+    /// Message counters (statistics).
+    pub(super) stats: Counters,
 }
 
 impl QueueState {
     /// Basic.Get: the next ready message and how many remain after it.
     pub(super) fn get(&mut self, no_ack: bool, now: u64) -> Option<(Entry, usize)> {
         self.last_used = now;
-        let mut e = self.pop_ready()?;
+        let Some(mut e) = self.pop_ready() else {
+            self.stats.get_empty += 1;
+            return None;
+        };
         if self.args.delivery_limit.is_some() {
             e.msg = Arc::new(e.msg.with_delivery_count(e.returns));
         }
+        self.stats.redeliver += e.redelivered as u64;
         if no_ack {
+            self.stats.get_no_ack += 1;
             self.forget([e.seq]);
         } else {
+            self.stats.get += 1;
             self.checked_out.insert(e.seq, e.clone());
         }
         Some((e, self.ready.len()))
@@ -189,7 +198,9 @@ impl QueueState {
     /// Checked-out messages that are settled (acked, or dropped).
     fn settle(&mut self, seqs: &[u64]) {
         for seq in seqs {
-            self.checked_out.remove(seq);
+            if self.checked_out.remove(seq).is_some() {
+                self.stats.ack += 1;
+            }
         }
         self.forget(seqs.iter().copied());
     }
@@ -255,6 +266,19 @@ impl QueueState {
         }
         fx.cancelled.append(&mut self.consumers);
         n
+    }
+
+    /// What it holds and has counted, for statistics.
+    pub(super) fn sample(&self) -> Sample {
+        Sample {
+            counters: self.stats,
+            ready: self.ready.len(),
+            unacked: self.checked_out.len(),
+            consumers: self.consumers.len(),
+            ready_bytes: self.ready.total_bytes(),
+            unacked_bytes: self.checked_out.values().map(|e| e.msg.body_size()).sum(),
+            last_used: self.last_used,
+        }
     }
 
     /// (ready, checked out, consumers).

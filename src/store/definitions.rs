@@ -105,18 +105,48 @@ impl Definitions {
                 out.push(Change::Unbind(b.clone()));
             }
         }
-        removed(&self.queues, &to.queues, |q| &q.name, &mut out, |name| {
-            Change::DeleteQueue { name }
-        });
-        removed(&self.exchanges, &to.exchanges, |x| &x.name, &mut out, |name| {
-            Change::DeleteExchange { name }
-        });
-        removed(&self.policies, &to.policies, |p| &p.name, &mut out, |name| {
-            Change::DeletePolicy { name }
-        });
-        changed(&self.exchanges, &to.exchanges, |x| &x.name, &mut out, Change::PutExchange);
-        changed(&self.queues, &to.queues, |q| &q.name, &mut out, Change::PutQueue);
-        changed(&self.policies, &to.policies, |p| &p.name, &mut out, Change::PutPolicy);
+        removed(
+            &self.queues,
+            &to.queues,
+            |q| &q.name,
+            &mut out,
+            |name| Change::DeleteQueue { name },
+        );
+        removed(
+            &self.exchanges,
+            &to.exchanges,
+            |x| &x.name,
+            &mut out,
+            |name| Change::DeleteExchange { name },
+        );
+        removed(
+            &self.policies,
+            &to.policies,
+            |p| &p.name,
+            &mut out,
+            |name| Change::DeletePolicy { name },
+        );
+        changed(
+            &self.exchanges,
+            &to.exchanges,
+            |x| &x.name,
+            &mut out,
+            Change::PutExchange,
+        );
+        changed(
+            &self.queues,
+            &to.queues,
+            |q| &q.name,
+            &mut out,
+            Change::PutQueue,
+        );
+        changed(
+            &self.policies,
+            &to.policies,
+            |p| &p.name,
+            &mut out,
+            Change::PutPolicy,
+        );
         for b in &to.bindings {
             if !bindings_from.contains(&key(b)) {
                 out.push(Change::Bind(b.clone()));

@@ -190,7 +190,8 @@ mod tests {
         log.record(defs).expect("record");
         drop(log);
         let mut f = open_log(&dir.path().join("definitions.0.log")).expect("log");
-        f.write_all(br#"{"op":"put_queue","name":"tor"#).expect("torn");
+        f.write_all(br#"{"op":"put_queue","name":"tor"#)
+            .expect("torn");
         drop(f);
         let (_, back) = DefinitionsLog::open(dir.path()).expect("reopen");
         let names: Vec<&str> = back.queues.iter().map(|q| q.name.as_str()).collect();

@@ -15,13 +15,13 @@ pub(crate) mod definitions_log;
 pub mod queue_log;
 pub mod segment;
 
+use crate::queue::inbox::{InboxEvent, Sink};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
-use crate::queue::inbox::{InboxEvent, Sink};
 
 const FORMAT: &str = "ferretmq-data 2\n";
 
@@ -177,7 +177,6 @@ impl Store {
     pub fn queue_dir(&self, vhost: &str, queue: &str) -> PathBuf {
         self.vhost_dir(vhost).join("queues").join(hex(queue))
     }
-
 }
 
 /// File-system-safe, reversible name for a vhost or queue.

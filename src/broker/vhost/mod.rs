@@ -165,6 +165,11 @@ impl Vhost {
             .ok_or_else(|| self.no_exchange(name))
     }
 
+    /// Every queue, in no particular order.
+    pub(crate) fn queue_list(&self) -> Vec<Arc<Queue>> {
+        self.queues.iter().map(|q| q.clone()).collect()
+    }
+
     pub fn queue(&self, name: &str) -> AmqpResult<Arc<Queue>> {
         self.queues
             .get(name)

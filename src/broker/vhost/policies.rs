@@ -38,6 +38,11 @@ impl Vhost {
         Ok(removed)
     }
 
+    /// The policy that applies to queue `name`, if any.
+    pub(crate) fn policy_for_queue(&self, name: &str) -> Option<String> {
+        policy::queue_policy_name(&self.policies(), name)
+    }
+
     /// The policies, for listing.
     pub fn list_policies(&self) -> Vec<Policy> {
         self.policies()

@@ -1,0 +1,35 @@
+//! The statistics sampler: every `collect_statistics_interval` (RabbitMQ's
+//! name; 5 s by default) it samples each queue's counters into rates. The
+//! management API reads those, never the queues' counters under load.
+
+use super::Broker;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+impl Broker {
+    pub(super) fn spawn_sampler(
+        self: &Arc<Self>,
+        tasks: &mut tokio::task::JoinSet<()>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let weak = Arc::downgrade(self);
+        let every = Duration::from_millis(self.config.collect_statistics_interval.max(100));
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => return,
+                }
+                let Some(broker) = weak.upgrade() else { return };
+                for v in broker.vhosts() {
+                    for q in v.queue_list() {
+                        q.update_rates();
+                    }
+                }
+            }
+        });
+    }
+}
