@@ -37,10 +37,29 @@ impl Broker {
         for v in list(&doc, "vhosts") {
             self.ensure_vhost(s(v, "name")).map_err(|e| e.to_string())?;
         }
+        // One append to each vhost's change log for the whole file, not one
+        // per entity (each of which would diff everything defined so far).
+        let vhosts = self.vhosts();
+        for v in &vhosts {
+            v.defer_persistence(true);
+        }
+        let r = self.import_document(&doc);
+        for v in &vhosts {
+            v.defer_persistence(false);
+            if let Err(e) = v.persist_now() {
+                return Err(format!("cannot save imported definitions: {e}"));
+            }
+        }
+        r?;
+        tracing::info!("imported definitions from {}", path.display());
+        Ok(())
+    }
+
+    fn import_document(&self, doc: &Value) -> Result<(), String> {
         let report = |what: &str, name: &str, e: &dyn std::fmt::Display| {
             tracing::error!("definitions: {what} '{name}' skipped: {e}");
         };
-        for p in list(&doc, "policies") {
+        for p in list(doc, "policies") {
             let name = s(p, "name");
             let Some(vh) = self.vhost(vhost_of(p)) else {
                 continue;
@@ -62,7 +81,7 @@ impl Broker {
                 Err(e) => report("policy", name, &e),
             }
         }
-        for x in list(&doc, "exchanges") {
+        for x in list(doc, "exchanges") {
             let Some(vh) = self.vhost(vhost_of(x)) else {
                 continue;
             };
@@ -80,7 +99,7 @@ impl Broker {
                 report("exchange", spec.name, &e);
             }
         }
-        for q in list(&doc, "queues") {
+        for q in list(doc, "queues") {
             let Some(vh) = self.vhost(vhost_of(q)) else {
                 continue;
             };
@@ -98,7 +117,7 @@ impl Broker {
                 report("queue", spec.name, &e);
             }
         }
-        for bd in list(&doc, "bindings") {
+        for bd in list(doc, "bindings") {
             let Some(vh) = self.vhost(vhost_of(bd)) else {
                 continue;
             };
@@ -113,7 +132,6 @@ impl Broker {
                 report("binding to", dst, &e);
             }
         }
-        tracing::info!("imported definitions from {}", path.display());
         Ok(())
     }
 }

@@ -42,6 +42,8 @@ pub struct Vhost {
     queues: DashMap<ShortString, Arc<Queue>>,
     /// Its durable definitions on disk (none until recovered).
     definitions: std::sync::Mutex<Option<DefinitionsLog>>,
+    /// Changes are not written yet (an import at boot is under way).
+    defer_persist: std::sync::atomic::AtomicBool,
     /// Its housekeeping task runs.
     housekeeping: std::sync::atomic::AtomicBool,
 }
@@ -84,6 +86,7 @@ impl Vhost {
             queues: DashMap::new(),
             housekeeping: Default::default(),
             definitions: Default::default(),
+            defer_persist: Default::default(),
         };
         for (n, k) in [
             ("", ExchangeKind::Direct),

@@ -121,9 +121,21 @@ impl Vhost {
     /// touched a durable entity (what changed is appended to the log);
     /// called before the change's -Ok is sent.
     pub(super) fn persist_if(&self, durable: bool) -> AmqpResult<()> {
-        if !durable {
+        if !durable || self.defer_persist.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(());
         }
+        self.persist_now()
+    }
+
+    /// While deferred, changes are not written until `persist_now`: for a
+    /// definitions import at boot, before any client is served.
+    pub(crate) fn defer_persistence(&self, on: bool) {
+        self.defer_persist
+            .store(on, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Write whatever changed now.
+    pub(crate) fn persist_now(&self) -> AmqpResult<()> {
         let mut log = self.definitions.lock().unwrap_or_else(|e| e.into_inner());
         let Some(log) = log.as_mut() else {
             return Ok(());
