@@ -107,18 +107,7 @@ fn exclusive_consumer_keeps_others_out() {
 }
 
 fn with_args(args: QueueArgs) -> Arc<Queue> {
-    Queue::with_log(
-        "q".into(),
-        false,
-        None,
-        false,
-        FieldTable::default(),
-        None,
-        Vec::new(),
-        args,
-        None,
-        Clock::System,
-    )
+    on_clock(args, &Clock::System)
 }
 
 fn expiring(n: u8, ttl_ms: &str) -> Arc<Message> {
