@@ -53,6 +53,14 @@ async fn a_queue_shows_its_depths_and_counters() {
     assert_eq!(q["messages_unacknowledged"], 1);
     assert_eq!(q["message_bytes"], 2);
     assert_eq!(q["consumers"], 0);
+    assert!(q["policy"].is_null());
+    assert_eq!(q["effective_policy_definition"], serde_json::json!({}));
+    assert!(
+        q["idle_since"]
+            .as_str()
+            .expect("idle_since")
+            .ends_with("+00:00")
+    );
     let s = &q["message_stats"];
     assert_eq!(s["publish"], 3);
     assert_eq!(s["get"], 2);

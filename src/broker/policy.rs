@@ -129,9 +129,9 @@ pub fn queue_arguments(policies: &[Policy], name: &str, own: &FieldTable) -> Fie
     out
 }
 
-/// The name of the policy that applies to a queue, if any.
-pub fn queue_policy_name(policies: &[Policy], name: &str) -> Option<String> {
-    matching(policies, name, true).map(|p| p.name.clone())
+/// The policy that applies to a queue, if any.
+pub fn queue_policy(policies: &[Policy], name: &str) -> Option<Policy> {
+    matching(policies, name, true).cloned()
 }
 
 /// The alternate exchange a policy gives an exchange, if any.

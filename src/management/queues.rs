@@ -44,7 +44,11 @@ fn to_json(b: &Broker, v: &Vhost, q: &Queue) -> Value {
         "type": if q.args().quorum { "quorum" } else { "classic" },
         "node": b.config.cluster_name,
         "state": "running",
-        "policy": policy,
+        "policy": policy.as_ref().map(|p| p.name.clone()),
+        "effective_policy_definition": policy.map_or_else(|| json!({}), |p| table_json(&p.definition)),
+        "operator_policy": Value::Null,
+        "recoverable_slaves": Value::Null,
+        "head_message_timestamp": Value::Null,
         "consumers": s.consumers,
         "messages": s.ready + s.unacked,
         "messages_details": rate(rates.messages),
@@ -60,16 +64,17 @@ fn to_json(b: &Broker, v: &Vhost, q: &Queue) -> Value {
     })
 }
 
-/// RabbitMQ's `idle_since` format: "2026-12-01 23:59:59".
+/// RabbitMQ 3.10's `idle_since` format: "2026-12-01T23:59:59.123+00:00".
 fn idle_since(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}+00:00",
         rem / 3600,
         rem % 3600 / 60,
-        rem % 60
+        rem % 60,
+        ms % 1000
     )
 }
 
@@ -121,7 +126,10 @@ async fn show(
 mod tests {
     #[test]
     fn idle_since_is_rabbitmqs_date_format() {
-        assert_eq!(super::idle_since(0), "1970-01-01 00:00:00");
-        assert_eq!(super::idle_since(1_796_169_599_000), "2026-12-01 23:59:59");
+        assert_eq!(super::idle_since(0), "1970-01-01T00:00:00.000+00:00");
+        assert_eq!(
+            super::idle_since(1_796_169_599_123),
+            "2026-12-01T23:59:59.123+00:00"
+        );
     }
 }

@@ -121,7 +121,11 @@ impl Vhost {
     /// touched a durable entity (what changed is appended to the log);
     /// called before the change's -Ok is sent.
     pub(super) fn persist_if(&self, durable: bool) -> AmqpResult<()> {
-        if !durable || self.defer_persist.load(std::sync::atomic::Ordering::Acquire) {
+        if !durable
+            || self
+                .defer_persist
+                .load(std::sync::atomic::Ordering::Acquire)
+        {
             return Ok(());
         }
         self.persist_now()

@@ -39,8 +39,8 @@ impl Vhost {
     }
 
     /// The policy that applies to queue `name`, if any.
-    pub(crate) fn policy_for_queue(&self, name: &str) -> Option<String> {
-        policy::queue_policy_name(&self.policies(), name)
+    pub(crate) fn policy_for_queue(&self, name: &str) -> Option<Policy> {
+        policy::queue_policy(&self.policies(), name)
     }
 
     /// The policies, for listing.
