@@ -40,6 +40,7 @@ mod management;
 pub(crate) mod message;
 pub(crate) mod queue;
 pub mod server;
+pub(crate) mod stats;
 pub(crate) mod store;
 
 pub use broker::Broker;

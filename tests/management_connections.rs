@@ -41,6 +41,10 @@ async fn connections_are_listed_with_rabbitmqs_fields() {
     assert_eq!(c["user_provided_name"], "orders-api");
     assert_eq!(c["state"], "running");
     assert_eq!(c["protocol"], "AMQP 0-9-1");
+    assert_eq!(c["channels"], 1);
+    assert!(c["recv_oct"].as_u64().expect("recv_oct") > 0);
+    assert!(c["recv_cnt"].as_u64().expect("recv_cnt") > 0);
+    assert!(c["send_oct_details"]["rate"].is_number());
     let (code, _) = http(&b, "GET", "/api/vhosts/%2F/connections", GUEST, "").await;
     assert_eq!(code, 200);
 }
@@ -78,4 +82,23 @@ async fn delete_closes_the_connection_with_320_and_the_reason() {
             r#"{"error":"Object Not Found","reason":"Not Found"}"#.into()
         )
     );
+}
+
+#[tokio::test]
+async fn bytes_sent_are_counted_once_written() {
+    let b = start_http().await;
+    let mut p = raw::Peer::connect(b.addr).await;
+    p.open_channel(1).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, body) = http(&b, "GET", "/api/connections", GUEST, "").await;
+        let c = connections(&body).pop().expect("one connection");
+        // Channel.Open-Ok went out (the handshake is not counted).
+        if c["send_oct"].as_u64().expect("send_oct") > 0 {
+            assert!(c["send_cnt"].as_u64().expect("send_cnt") > 0);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing counted: {c}");
+        tokio::task::yield_now().await;
+    }
 }

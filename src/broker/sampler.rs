@@ -1,5 +1,6 @@
 //! The statistics sampler: every `collect_statistics_interval` (RabbitMQ's
-//! name; 5 s by default) it samples each queue's counters into rates. The
+//! name; 5 s by default) it samples each queue's and connection's counters
+//! into rates. The
 //! management API reads those, never the queues' counters under load.
 
 use super::Broker;
@@ -24,6 +25,10 @@ impl Broker {
                     _ = stop.changed() => return,
                 }
                 let Some(broker) = weak.upgrade() else { return };
+                let now = crate::clock::system_now_ms();
+                for c in broker.connections.list() {
+                    c.stats.sample(now);
+                }
                 for v in broker.vhosts() {
                     for q in v.queue_list() {
                         q.update_rates();

@@ -3,6 +3,7 @@
 //! that understands it is told with Connection.Blocked / Unblocked.
 
 use super::*;
+use crate::broker::connections::ConnState;
 
 impl Connection {
     /// The memory alarm is on and this connection publishes: stop reading
@@ -12,6 +13,7 @@ impl Connection {
             return;
         }
         self.blocked = true;
+        self.info.stats.set_state(ConnState::Blocked);
         tracing::debug!(conn = self.id, "blocked by the memory alarm");
         if self.blocked_notify {
             self.out.method(
@@ -25,6 +27,7 @@ impl Connection {
 
     pub(super) fn unblock(&mut self) {
         self.blocked = false;
+        self.info.stats.set_state(ConnState::Running);
         tracing::debug!(conn = self.id, "unblocked");
         if self.blocked_notify {
             self.out.method(

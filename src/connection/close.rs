@@ -5,6 +5,7 @@
 //! held: unacked messages requeued, exclusive queues deleted.
 
 use super::*;
+use crate::broker::connections::ConnState;
 
 /// How long we wait for Close-Ok after sending Connection.Close.
 const CLOSE_OK_WAIT: Duration = Duration::from_secs(3);
@@ -46,6 +47,7 @@ impl Connection {
         self.release_channels();
         self.out.method(0, handshake::close_method(&e));
         self.state = State::Closing(Instant::now() + CLOSE_OK_WAIT);
+        self.info.stats.set_state(ConnState::Closing);
     }
 
     /// Connection.Close from the client: Close-Ok, then wait for it to hang up.
@@ -61,6 +63,7 @@ impl Connection {
         };
         self.blocked = false;
         self.state = State::Closed(Instant::now() + wait);
+        self.info.stats.set_state(ConnState::Closing);
     }
 
     /// Close a channel for a channel-scoped error: give back what it holds,

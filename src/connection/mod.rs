@@ -110,10 +110,11 @@ pub(crate) async fn serve(
         heartbeat: n.heartbeat,
         connected_at: crate::clock::system_now_ms(),
         inbox: sink.clone(),
+        stats: Default::default(),
     });
     broker.connections.add(info.clone());
     let (wtx, wrx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(writer::run(wr, wrx, sink.clone()));
+    let writer = tokio::spawn(writer::run(wr, wrx, sink.clone(), info.clone()));
     let mut conn = Connection {
         id,
         info,
@@ -206,7 +207,9 @@ impl Connection {
             tokio::select! {
                 r = rd.read_buf(&mut rbuf), if !self.blocked => match r {
                     Ok(0) | Err(_) => break,
-                    Ok(_) => {
+                    Ok(n) => {
+                        self.info.stats.recv_oct.bump(n as u64);
+                        self.info.stats.recv_cnt.bump(1);
                         last_read = Instant::now();
                         self.process_input(&mut rbuf);
                     }
@@ -474,6 +477,11 @@ impl Connection {
     }
 
     fn flush(&mut self) {
+        let open = self.channels.len() as u32;
+        self.info
+            .stats
+            .channels
+            .store(open, std::sync::atomic::Ordering::Relaxed);
         if self.out.is_empty() {
             return;
         }

@@ -3,9 +3,11 @@
 //! and reports written delivery bytes so busy consumers can resume.
 
 use super::Transport;
+use crate::broker::connections::ConnectionInfo;
 use crate::queue::inbox::{InboxEvent, Sink};
 use bytes::{Buf, Bytes};
 use std::io::IoSlice;
+use std::sync::Arc;
 use tokio::io::{AsyncWriteExt, WriteHalf};
 use tokio::sync::mpsc;
 
@@ -19,6 +21,7 @@ pub async fn run(
     mut w: WriteHalf<impl Transport>,
     mut rx: mpsc::UnboundedReceiver<Batch>,
     sink: Sink,
+    info: Arc<ConnectionInfo>,
 ) {
     let mut chunks: Vec<Bytes> = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -31,8 +34,13 @@ pub async fn run(
                 break;
             }
         }
-        if write_all(&mut w, &mut chunks).await.is_err() {
-            break;
+        let bytes: usize = chunks.iter().map(|c| c.len()).sum();
+        match write_all(&mut w, &mut chunks).await {
+            Ok(writes) => {
+                info.stats.send_oct.bump(bytes as u64);
+                info.stats.send_cnt.bump(writes);
+            }
+            Err(_) => break,
         }
         if delivered > 0 && sink.written(delivered) {
             let _ = sink.send(InboxEvent::Resume);
@@ -41,11 +49,13 @@ pub async fn run(
     let _ = w.shutdown().await;
 }
 
+/// Write every chunk; how many writes it took.
 async fn write_all(
     w: &mut WriteHalf<impl Transport>,
     chunks: &mut Vec<Bytes>,
-) -> std::io::Result<()> {
+) -> std::io::Result<u64> {
     let mut start = 0;
+    let mut writes = 0;
     while start < chunks.len() {
         let slices: Vec<IoSlice<'_>> = chunks[start..]
             .iter()
@@ -53,6 +63,7 @@ async fn write_all(
             .map(|c| IoSlice::new(c))
             .collect();
         let mut n = w.write_vectored(&slices).await?;
+        writes += 1;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
@@ -68,5 +79,5 @@ async fn write_all(
         }
     }
     chunks.clear();
-    Ok(())
+    Ok(writes)
 }

@@ -26,12 +26,20 @@ fn to_json(b: &Broker, c: &ConnectionInfo) -> Value {
         Some(v) => crate::broker::policy::value_json(v),
         None => Value::Null,
     };
+    let rates = *c.stats.rates.lock().unwrap_or_else(|p| p.into_inner());
     json!({
         "name": c.name,
         "node": b.config.cluster_name,
         "type": "network",
         "protocol": "AMQP 0-9-1",
-        "state": "running",
+        "state": c.stats.state().as_str(),
+        "channels": c.stats.channels.load(std::sync::atomic::Ordering::Relaxed),
+        "recv_oct": c.stats.recv_oct.get(),
+        "recv_oct_details": { "rate": rates.0.per_s },
+        "recv_cnt": c.stats.recv_cnt.get(),
+        "send_oct": c.stats.send_oct.get(),
+        "send_oct_details": { "rate": rates.1.per_s },
+        "send_cnt": c.stats.send_cnt.get(),
         "user": c.user,
         "vhost": c.vhost,
         "auth_mechanism": c.auth_mechanism,
