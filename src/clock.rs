@@ -39,6 +39,34 @@ impl Clock {
     }
 }
 
+/// The time of one operation, read from its clock only if the operation
+/// needs it (most publishes and acks do not: reading it costs more than
+/// the rest of a plain enqueue), and then once.
+pub(crate) struct Now<'a> {
+    clock: &'a Clock,
+    at: std::cell::Cell<Option<u64>>,
+}
+
+impl<'a> Now<'a> {
+    pub(crate) fn of(clock: &'a Clock) -> Now<'a> {
+        Now {
+            clock,
+            at: std::cell::Cell::new(None),
+        }
+    }
+
+    pub(crate) fn ms(&self) -> u64 {
+        match self.at.get() {
+            Some(t) => t,
+            None => {
+                let t = self.clock.now_ms();
+                self.at.set(Some(t));
+                t
+            }
+        }
+    }
+}
+
 /// The system's wall clock, for what is not a queue's business (connection
 /// timestamps, consumer acknowledgement deadlines).
 pub(crate) fn system_now_ms() -> u64 {

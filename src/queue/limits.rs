@@ -6,6 +6,7 @@ use super::args::QueueArgs;
 use super::ready::Slot;
 use super::state::{Effects, QueueState};
 use super::{DeadLetter, DeathReason};
+use crate::clock::Now;
 use crate::message::Message;
 use std::sync::Arc;
 
@@ -54,8 +55,8 @@ impl QueueState {
     /// The queue was used (declared, read or consumed from): an x-expires
     /// countdown starts again. Also arms the timer for what a recovered
     /// queue holds.
-    pub(super) fn touch(&mut self, now: u64, fx: &mut Effects) {
-        self.last_used = now;
+    pub(super) fn touch(&mut self, now: &Now, fx: &mut Effects) {
+        self.last_used = now.ms();
         self.schedule(fx);
     }
 
@@ -119,7 +120,7 @@ impl QueueState {
 
 /// When a message published at `now` expires: the queue's TTL and the
 /// message's own expiration, whichever comes first (0: never).
-pub(super) fn deadline(args: &QueueArgs, msg: &Message, now: u64) -> u64 {
+pub(super) fn deadline(args: &QueueArgs, msg: &Message, now: &Now) -> u64 {
     let own = msg
         .properties
         .expiration()
@@ -128,6 +129,7 @@ pub(super) fn deadline(args: &QueueArgs, msg: &Message, now: u64) -> u64 {
     match (args.message_ttl, own) {
         (None, None) => 0,
         (a, b) => now
+            .ms()
             .saturating_add(a.unwrap_or(u64::MAX).min(b.unwrap_or(u64::MAX)))
             .max(1),
     }

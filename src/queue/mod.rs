@@ -18,7 +18,7 @@ pub mod ready;
 mod state;
 pub(crate) mod stats;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Now};
 use crate::dedup::QueueDedup;
 use crate::message::Message;
 use crate::store::queue_log::QueueLog;
@@ -216,14 +216,14 @@ impl Queue {
     /// deletion after it. Dead letters go back to the caller.
     fn apply<T>(
         self: &Arc<Self>,
-        op: impl FnOnce(&mut QueueState, u64, &mut Effects) -> T,
+        op: impl FnOnce(&mut QueueState, &Now, &mut Effects) -> T,
     ) -> (T, Dead) {
-        let now = self.clock.now_ms();
+        let now = Now::of(&self.clock);
         let mut fx = Effects::default();
         let mut wake: SmallVec<[Sink; 2]> = SmallVec::new();
         let out = {
             let mut st = self.lock();
-            let out = op(&mut st, now, &mut fx);
+            let out = op(&mut st, &now, &mut fx);
             self.hand_over(&mut st, &mut fx, &mut wake);
             out
         };

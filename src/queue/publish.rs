@@ -6,6 +6,7 @@ use super::limits::deadline;
 use super::ready::{Entry, Paged};
 use super::state::{Effects, QueueState};
 use super::{DeadLetter, DeathReason, Published};
+use crate::clock::Now;
 use crate::message::Message;
 use crate::store::queue_log::Location;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ impl QueueState {
         &mut self,
         msg: Arc<Message>,
         due: Option<u64>,
-        now: u64,
+        now: &Now,
         fx: &mut Effects,
     ) -> Published {
         if self.deleted {
@@ -49,7 +50,7 @@ impl QueueState {
         };
         self.next_seq += 1;
         if let (Some(k), Some(d)) = (dedup_key, self.dedup.as_mut()) {
-            d.record(k, seq, &msg.properties, now);
+            d.record(k, seq, &msg.properties, now.ms());
         }
         self.enqueue(seq, msg, expires, persisted.map(|(_, loc)| loc));
         self.stats.publish += 1;
@@ -59,8 +60,8 @@ impl QueueState {
         }
         if expires != 0 {
             // TTL 0 (or already past): expired now unless a consumer took it.
-            if expires <= now {
-                self.expire_due(now, fx);
+            if expires <= now.ms() {
+                self.expire_due(now.ms(), fx);
             }
             self.schedule(fx);
         }
@@ -71,12 +72,12 @@ impl QueueState {
 
     /// The message's deduplication value, if the queue deduplicates;
     /// `Err` if it is a duplicate.
-    fn dedup_key(&self, msg: &Message, now: u64) -> Result<Option<crate::dedup::Key>, ()> {
+    fn dedup_key(&self, msg: &Message, now: &Now) -> Result<Option<crate::dedup::Key>, ()> {
         let (Some(a), Some(d)) = (&self.args.dedup, &self.dedup) else {
             return Ok(None);
         };
         match a.key_of(&msg.properties) {
-            Some(k) if d.is_duplicate(&k, now) => Err(()),
+            Some(k) if d.is_duplicate(&k, now.ms()) => Err(()),
             k => Ok(k),
         }
     }

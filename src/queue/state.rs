@@ -11,6 +11,7 @@ use super::consumer::ConsumerHandle;
 use super::ready::{Entry, Levels, Slot};
 use super::stats::{Counters, Sample};
 use super::{ConsumeRefused, DeadLetter, DeathReason};
+use crate::clock::Now;
 use crate::dedup::QueueDedup;
 use crate::store::queue_log::QueueLog;
 use smallvec::SmallVec;
@@ -90,8 +91,8 @@ pub(crate) struct QueueState {
 
 impl QueueState {
     /// Basic.Get: the next ready message and how many remain after it.
-    pub(super) fn get(&mut self, no_ack: bool, now: u64) -> Option<(Entry, usize)> {
-        self.last_used = now;
+    pub(super) fn get(&mut self, no_ack: bool, now: &Now) -> Option<(Entry, usize)> {
+        self.last_used = now.ms();
         let Some(mut e) = self.pop_ready() else {
             self.stats.get_empty += 1;
             return None;
@@ -231,10 +232,10 @@ impl QueueState {
         &mut self,
         c: &Arc<ConsumerHandle>,
         auto_delete: bool,
-        now: u64,
+        now: &Now,
         fx: &mut Effects,
     ) -> bool {
-        self.last_used = now;
+        self.last_used = now.ms();
         let before = self.consumers.len();
         self.consumers.retain(|x| !Arc::ptr_eq(x, c));
         if self.consumers.len() != before {

@@ -5,6 +5,7 @@ use super::args::Overflow;
 use super::consumer::Credit;
 use super::inbox::InboxRx;
 use super::*;
+use crate::clock::Now;
 use bytes::Bytes;
 
 fn msg(n: u8) -> Arc<Message> {
@@ -231,11 +232,13 @@ fn publishing_with_a_ttl_arms_the_timer_once_for_the_earliest_deadline() {
         }),
         ..QueueState::default()
     };
+    let clock = Clock::manual(10_000);
     let mut fx = Effects::default();
-    st.publish(msg(0), None, 10_000, &mut fx);
+    st.publish(msg(0), None, &Now::of(&clock), &mut fx);
     assert_eq!(fx.arm, Some(10_500));
+    clock.advance(100);
     let mut fx = Effects::default();
-    st.publish(msg(1), None, 10_100, &mut fx);
+    st.publish(msg(1), None, &Now::of(&clock), &mut fx);
     assert_eq!(fx.arm, None, "an earlier deadline is already armed");
 }
 
