@@ -247,8 +247,14 @@ impl Queue {
     ) {
         let ack_timeout = st.args.consumer_timeout;
         let mut refused: SmallVec<[Delivery; 1]> = SmallVec::new();
+        let mut lost: SmallVec<[Entry; 1]> = SmallVec::new();
         for h in fx.deliveries.drain(..) {
-            let c = &st.consumers[h.consumer];
+            let Some(c) = st.consumers.get(h.consumer) else {
+                // Cannot happen: no operation changes the consumers after
+                // dispatching. Should one, the message must not be lost.
+                lost.push(h.entry);
+                continue;
+            };
             let d = Delivery {
                 consumer: c.clone(),
                 queue: self.clone(),
@@ -268,6 +274,11 @@ impl Queue {
         }
         for d in refused {
             st.undeliverable(&d.consumer, d.entry);
+        }
+        for e in lost {
+            tracing::error!("queue '{}': a delivery lost its consumer; requeued", self.name);
+            st.checked_out.remove(&e.seq);
+            st.ready.requeue(e);
         }
     }
 }
