@@ -7,7 +7,7 @@
 use crate::error::{AmqpError, AmqpResult};
 use amq_protocol::frame::parsing::parse_content_header;
 use amq_protocol::frame::{AMQPFrame, WriteContext, gen_frame};
-use amq_protocol::protocol::{AMQPClass, BasicProperties, parse_class};
+use amq_protocol::protocol::{AMQPClass, BasicProperties, basic, parse_class};
 use bytes::{Buf, Bytes, BytesMut};
 use nom::Parser;
 use nom::combinator::all_consuming;
@@ -77,11 +77,17 @@ pub fn decode(buf: &mut BytesMut, frame_max: u32) -> AmqpResult<Option<Frame>> {
             buf[7 + size]
         )));
     }
+    if ftype == FRAME_METHOD {
+        // A method is parsed into owned values: its bytes need not outlive
+        // this call, so they are not split off as shared `Bytes`.
+        let method = parse_method(&buf[7..7 + size]);
+        buf.advance(size + FRAME_OVERHEAD);
+        return Ok(Some(Frame::Method(channel, method?)));
+    }
     buf.advance(7);
     let payload = buf.split_to(size).freeze();
     buf.advance(1);
     let frame = match ftype {
-        FRAME_METHOD => Frame::Method(channel, parse_method(&payload)?),
         FRAME_HEADER => {
             let (_, h) = all_consuming(parse_content_header)
                 .parse(&payload[..])
@@ -97,6 +103,7 @@ pub fn decode(buf: &mut BytesMut, frame_max: u32) -> AmqpResult<Option<Frame>> {
             )
         }
         FRAME_BODY => Frame::Body(channel, payload),
+        FRAME_METHOD => unreachable!("parsed above"),
         _ => Frame::Heartbeat(channel),
     };
     Ok(Some(frame))
@@ -104,8 +111,16 @@ pub fn decode(buf: &mut BytesMut, frame_max: u32) -> AmqpResult<Option<Frame>> {
 
 fn parse_method(payload: &[u8]) -> AmqpResult<AMQPClass> {
     refuse_prefetch_size(payload)?;
-    match all_consuming(parse_class).parse(payload) {
-        Ok((_, class)) => Ok(class),
+    let parsed = match payload {
+        // Basic.Publish, the method of every message: straight to its own
+        // parser, past the class and method dispatch.
+        [0, 60, 0, 40, args @ ..] => all_consuming(basic::parse_publish)
+            .parse(args)
+            .map(|(_, p)| AMQPClass::Basic(basic::AMQPMethod::Publish(p))),
+        _ => all_consuming(parse_class).parse(payload).map(|(_, c)| c),
+    };
+    match parsed {
+        Ok(class) => Ok(class),
         Err(_) => {
             let ids = (payload.len() >= 4).then(|| {
                 (
