@@ -82,3 +82,59 @@ async fn publish_to_missing_exchange_closes_the_channel_with_404() {
     assert_eq!(reply_code(&err), Some(404), "{err:?}");
     assert!(within(c.create_channel()).await.is_ok());
 }
+
+async fn declare_fanout(ch: &lapin::Channel, name: &str) {
+    within(ch.exchange_declare(
+        name.into(),
+        lapin::ExchangeKind::Fanout,
+        Default::default(),
+        Default::default(),
+    ))
+    .await
+    .expect("exchange");
+}
+
+/// Publish and wait for the broker's answer: Ok if confirmed.
+async fn publish_confirmed(ch: &lapin::Channel, exchange: &str) -> Result<(), lapin::Error> {
+    let confirm = within(ch.basic_publish(
+        exchange.into(),
+        "".into(),
+        Default::default(),
+        b"x",
+        BasicProperties::default(),
+    ))
+    .await?;
+    within(confirm).await.map(|_| ())
+}
+
+#[tokio::test]
+async fn a_channel_publishing_to_a_deleted_exchange_gets_404_or_the_new_one_of_that_name() {
+    let b = start().await;
+    let (c, ch) = b.channel().await;
+    within(ch.confirm_select(Default::default()))
+        .await
+        .expect("confirms");
+    let other = within(c.create_channel()).await.expect("channel");
+    declare_fanout(&other, "short-lived").await;
+    declare(&other, "fed").await;
+    bind(&other, "fed", "short-lived", "").await;
+    publish_confirmed(&ch, "short-lived").await.expect("routed");
+    assert_eq!(depth(&other, "fed").await, 1);
+    // Deleted and declared again by another channel: this channel's next
+    // publish reaches the new exchange, not the one it published to before.
+    within(other.exchange_delete("short-lived".into(), Default::default()))
+        .await
+        .expect("delete");
+    declare_fanout(&other, "short-lived").await;
+    bind(&other, "fed", "short-lived", "").await;
+    publish_confirmed(&ch, "short-lived").await.expect("routed");
+    assert_eq!(depth(&other, "fed").await, 2);
+    // Deleted for good: 404.
+    within(other.exchange_delete("short-lived".into(), Default::default()))
+        .await
+        .expect("delete");
+    let err = publish_confirmed(&ch, "short-lived")
+        .await
+        .expect_err("closed");
+    assert_eq!(reply_code(&err), Some(404), "{err:?}");
+}

@@ -63,6 +63,7 @@ impl Channel {
             credit: Arc::new(Credit::new(self.consumer_prefetch)),
             channel_credit: self.channel_credit.clone(),
             sink: ctx.sink.clone(),
+            cancelled: Default::default(),
         });
         // Deliveries reach the outbox only after this method is handled, so
         // Consume-Ok (written below) still precedes the first Deliver.
@@ -95,6 +96,7 @@ impl Channel {
 
     pub(super) fn basic_cancel(&mut self, ctx: &mut Ctx, c: basic::Cancel) -> AmqpResult<()> {
         if let Some(cons) = self.consumers.remove(&c.consumer_tag) {
+            cons.handle.cancel();
             if self
                 .reply_queue
                 .as_ref()
@@ -163,11 +165,7 @@ impl Channel {
     /// Write a delivery from a queue, or hand it back if its consumer is no
     /// longer here (cancelled or its channel closed while it was in flight).
     pub fn deliver(&mut self, ctx: &mut Ctx, d: Delivery) -> Result<(), Delivery> {
-        let live = self
-            .consumers
-            .get(&d.consumer.tag)
-            .is_some_and(|c| Arc::ptr_eq(&c.handle, &d.consumer));
-        if !live {
+        if d.consumer.is_cancelled() {
             return Err(d);
         }
         let tag = self.next_delivery_tag;
@@ -209,6 +207,7 @@ impl Channel {
             return;
         }
         self.consumers.remove(&handle.tag);
+        handle.cancel();
         if ctx.cancel_notify {
             ctx.out.method(
                 self.id,

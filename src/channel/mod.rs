@@ -74,6 +74,9 @@ pub struct Channel {
     reply_queue: Option<Arc<Queue>>,
     /// Scratch for routing results, reused across publishes.
     routed: Routed,
+    /// The exchange this channel last published to: most publishers use
+    /// one, and this spares a registry lookup per message.
+    last_exchange: Option<Arc<crate::exchange::Exchange>>,
 }
 
 impl Channel {
@@ -90,6 +93,7 @@ impl Channel {
             tx: None,
             last_queue: None,
             routed: Routed::default(),
+            last_exchange: None,
             reply_queue: None,
         }
     }
@@ -211,6 +215,7 @@ impl Channel {
     /// requeue its unacknowledged messages. Used on close, error and disconnect.
     pub fn release(&mut self, ctx: &mut Ctx) {
         for (_, c) in self.consumers.drain() {
+            c.handle.cancel();
             if c.queue.remove_consumer(&c.handle) {
                 ctx.vhost.remove_queue(&c.queue);
             }

@@ -175,7 +175,14 @@ impl Channel {
         if method.immediate {
             return Err(fail(AmqpError::not_implemented("immediate=true")));
         }
-        let x = ctx.vhost.exchange(method.exchange.as_str()).map_err(fail)?;
+        let x = match &self.last_exchange {
+            Some(x) if x.name == method.exchange && !x.is_deleted() => x.clone(),
+            _ => {
+                let x = ctx.vhost.exchange(method.exchange.as_str()).map_err(fail)?;
+                self.last_exchange = Some(x.clone());
+                x
+            }
+        };
         if x.internal {
             return Err(fail(AmqpError::access_refused(format!(
                 "cannot publish to internal exchange '{}' in vhost '{}'",

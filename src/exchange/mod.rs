@@ -149,6 +149,8 @@ pub struct Exchange {
     /// x-message-deduplication: the header and the window of values seen.
     dedup: Option<(DedupArgs, Mutex<Window>)>,
     bindings: RwLock<Bindings>,
+    /// Deleted from its vhost: a channel's cached lookup must look again.
+    deleted: std::sync::atomic::AtomicBool,
 }
 
 impl Exchange {
@@ -192,7 +194,17 @@ impl Exchange {
             arguments,
             delayed,
             bindings: RwLock::default(),
+            deleted: Default::default(),
         })
+    }
+
+    pub(crate) fn mark_deleted(&self) {
+        self.deleted
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.deleted.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// When a message with these properties is due, if this is a

@@ -8,7 +8,7 @@ use super::inbox::Sink;
 use super::ready::Entry;
 use amq_protocol::types::ShortString;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// Prefetch accounting: how many deliveries are unacknowledged against a limit
 /// (0 = unlimited). Shared between queues when it is a channel's global limit.
@@ -81,9 +81,23 @@ pub struct ConsumerHandle {
     pub credit: Arc<Credit>,
     pub channel_credit: Arc<Credit>,
     pub sink: Sink,
+    /// Its channel let it go (Basic.Cancel, the queue deleted, the channel
+    /// closed): deliveries still in flight to it go back to the queue. Set
+    /// and read by its connection only, so a delivery is checked without a
+    /// lookup by tag.
+    pub cancelled: AtomicBool,
 }
 
 impl ConsumerHandle {
+    /// Its channel let it go.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
     /// Take one unit of every credit this consumer draws on, or none.
     pub(super) fn try_take(&self) -> bool {
         if self.sink.busy() {

@@ -276,7 +276,10 @@ impl Queue {
             st.undeliverable(&d.consumer, d.entry);
         }
         for e in lost {
-            tracing::error!("queue '{}': a delivery lost its consumer; requeued", self.name);
+            tracing::error!(
+                "queue '{}': a delivery lost its consumer; requeued",
+                self.name
+            );
             st.checked_out.remove(&e.seq);
             st.ready.requeue(e);
         }

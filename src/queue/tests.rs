@@ -29,6 +29,7 @@ fn consumer(sink: &Sink, prefetch: u16, no_ack: bool) -> Arc<ConsumerHandle> {
         credit: Arc::new(Credit::new(prefetch)),
         channel_credit: Arc::new(Credit::new(0)),
         sink: sink.clone(),
+        cancelled: Default::default(),
     })
 }
 

@@ -105,6 +105,7 @@ impl Vhost {
             )));
         }
         self.exchanges.remove(name);
+        x.mark_deleted();
         if let Some(q) = &x.delayed {
             q.delete();
         }
