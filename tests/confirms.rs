@@ -138,3 +138,40 @@ async fn a_channel_publishing_to_a_deleted_exchange_gets_404_or_the_new_one_of_t
         .expect_err("closed");
     assert_eq!(reply_code(&err), Some(404), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_channel_publishing_to_an_auto_deleted_exchange_gets_404() {
+    let b = start().await;
+    let (c, ch) = b.channel().await;
+    within(ch.confirm_select(Default::default()))
+        .await
+        .expect("confirms");
+    let other = within(c.create_channel()).await.expect("channel");
+    within(other.exchange_declare(
+        "fleeting".into(),
+        lapin::ExchangeKind::Fanout,
+        lapin::options::ExchangeDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        },
+        Default::default(),
+    ))
+    .await
+    .expect("exchange");
+    declare(&other, "fleeting-q").await;
+    bind(&other, "fleeting-q", "fleeting", "").await;
+    publish_confirmed(&ch, "fleeting").await.expect("routed");
+    // Its last binding goes, and with it the exchange.
+    within(other.queue_unbind(
+        "fleeting-q".into(),
+        "fleeting".into(),
+        "".into(),
+        Default::default(),
+    ))
+    .await
+    .expect("unbind");
+    let err = publish_confirmed(&ch, "fleeting")
+        .await
+        .expect_err("closed");
+    assert_eq!(reply_code(&err), Some(404), "{err:?}");
+}

@@ -919,3 +919,21 @@ def test_deleting_a_connection_over_http_closes_it_with_320(connect):
         c.process_data_events(time_limit=10)
     assert (e.value.reply_code, e.value.reply_text) == (320, "CONNECTION_FORCED - bye now")
     assert management("DELETE", "/api/connections/nobody")[0] == 404
+
+
+def test_publishing_to_an_exchange_gone_meanwhile_is_404(conn, names):
+    """A channel that published to an exchange before must not keep using
+    it once it is deleted, or auto-deleted with its last binding."""
+    pub = conn.channel()
+    pub.confirm_delivery()
+    admin = conn.channel()
+    x, q = names.exchange("fleeting"), names.queue("fleeting")
+    admin.exchange_declare(x, "fanout", auto_delete=True)
+    admin.queue_declare(q)
+    admin.queue_bind(q, x)
+    pub.basic_publish(x, "", b"1")
+    assert depth(admin, q) == 1
+    admin.queue_unbind(q, x)
+    code, text = closed_by_broker(lambda: pub.basic_publish(x, "", b"2"))
+    assert code == 404
+    assert text == f"NOT_FOUND - no exchange '{x}' in vhost '/'"

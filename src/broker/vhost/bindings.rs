@@ -75,21 +75,8 @@ impl Vhost {
         if !x.unbind(dest, key, args) {
             return Ok(());
         }
-        let mut durable = durable;
-        if x.auto_delete
-            && !x.has_bindings()
-            && self
-                .exchanges
-                .remove_if(&x.name, |_, x| !x.has_bindings())
-                .is_some()
-        {
-            if let Some(q) = &x.delayed {
-                q.delete();
-            }
-            durable |= x.durable;
-            durable |= self.drop_bindings_to(&Destination::Exchange(x.clone()));
-        }
-        self.persist_if(durable)
+        let cascaded = self.drop_if_emptied(x);
+        self.persist_if(durable || cascaded)
     }
 
     /// Exchange.Bind: messages routed by `source` also go through `destination`.

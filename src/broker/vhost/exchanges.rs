@@ -105,13 +105,32 @@ impl Vhost {
             )));
         }
         self.exchanges.remove(name);
+        let durable = self.exchange_gone(x);
+        self.persist_if(durable)
+    }
+
+    /// An auto-delete exchange that has lost its last binding goes, unless
+    /// a binding came back meanwhile. True if something durable went.
+    pub(super) fn drop_if_emptied(&self, x: &Arc<Exchange>) -> bool {
+        x.auto_delete
+            && !x.has_bindings()
+            && self
+                .exchanges
+                .remove_if(&x.name, |_, x| !x.has_bindings())
+                .is_some()
+            && self.exchange_gone(x.clone())
+    }
+
+    /// `x` was taken out of the registry: mark it (channels that cached it
+    /// look again), drop its delayed messages and the bindings to it. True
+    /// if something durable went.
+    fn exchange_gone(&self, x: Arc<Exchange>) -> bool {
         x.mark_deleted();
         if let Some(q) = &x.delayed {
             q.delete();
         }
         let durable = x.durable;
-        let cascaded = self.drop_bindings_to(&Destination::Exchange(x));
-        self.persist_if(durable || cascaded)
+        self.drop_bindings_to(&Destination::Exchange(x)) || durable
     }
 
     /// Remove every binding leading to `dest` (being deleted), and any
@@ -131,17 +150,7 @@ impl Vhost {
             }
         }
         for x in emptied {
-            if self
-                .exchanges
-                .remove_if(&x.name, |_, x| !x.has_bindings())
-                .is_some()
-            {
-                if let Some(q) = &x.delayed {
-                    q.delete();
-                }
-                durable |= x.durable;
-                durable |= self.drop_bindings_to(&Destination::Exchange(x));
-            }
+            durable |= self.drop_if_emptied(&x);
         }
         durable
     }
