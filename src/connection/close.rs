@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::broker::connections::ConnState;
+use inbox::give_back;
 
 /// How long we wait for Close-Ok after sending Connection.Close.
 const CLOSE_OK_WAIT: Duration = Duration::from_secs(3);
