@@ -21,26 +21,36 @@ pub struct Config {
     pub channel_max: u16,
     /// Heartbeat interval offered in Connection.Tune, in seconds (0 disables).
     pub heartbeat: u16,
+    /// Connections each listener serves at most (RabbitMQ's
+    /// `connection_max`); one more is refused at Connection.Open with 530.
+    pub connection_max: Option<u64>,
     /// Largest message body accepted, in bytes.
     pub max_message_size: u64,
     /// A connection that has not finished its handshake by then is dropped.
     pub handshake_timeout_ms: u64,
-    pub users: Vec<UserConfig>,
+    /// On the first boot (an empty data dir) RabbitMQ's `default_vhost`,
+    /// `default_user` and `default_pass` are created, the user with
+    /// `default_user_tags` and full permissions in that vhost. Later boots
+    /// keep what the data dir holds.
+    pub default_vhost: String,
+    pub default_user: String,
+    pub default_pass: String,
+    pub default_user_tags: Vec<String>,
+    /// Users who may connect from loopback addresses only (RabbitMQ's
+    /// `loopback_users`; `[]` lifts it).
+    pub loopback_users: Vec<String>,
     /// SASL mechanisms offered, as RabbitMQ's `auth_mechanisms`: PLAIN,
     /// AMQPLAIN, and RABBIT-CR-DEMO (RabbitMQ's challenge-response demo,
     /// off by default there too).
     pub auth_mechanisms: Vec<String>,
-    pub vhosts: Vec<String>,
     /// fsync persistent messages before confirming them. Turning this off
     /// trades safety for speed: a machine crash (not a broker crash) can then
     /// lose confirmed messages.
     pub fsync: bool,
-    /// A RabbitMQ definitions.json to import at boot (exchanges, queues,
-    /// bindings, policies, vhosts).
+    /// A RabbitMQ definitions.json to import at boot (users, vhosts,
+    /// permissions, limits, policies, exchanges, queues, bindings); a
+    /// relative path is relative to the config file.
     pub definitions: Option<PathBuf>,
-    /// Let the default user `guest` connect from non-loopback addresses
-    /// (RabbitMQ's `loopback_users = none`).
-    pub guest_remote: bool,
     /// Consumer acknowledgement timeout, ms: a channel holding a delivery
     /// unacknowledged for longer is closed (406) and its messages requeued,
     /// as RabbitMQ's `consumer_timeout`. Off unless set; a queue's
@@ -61,13 +71,32 @@ pub struct Config {
     /// How often queue statistics are sampled into rates, ms (RabbitMQ's
     /// `collect_statistics_interval`).
     pub collect_statistics_interval: u64,
+    /// The amqps listener (`[tls]` in the file): off unless set.
+    pub tls: Option<TlsConfig>,
 }
 
+/// TLS for AMQP, as RabbitMQ's `ssl_options`: PEM files, and whether client
+/// certificates are asked for (`verify_peer`) and required
+/// (`fail_if_no_peer_cert`). Relative paths are relative to the config file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UserConfig {
-    pub name: String,
-    pub password: String,
+pub struct TlsConfig {
+    /// Where amqps is served (RabbitMQ's `listeners.ssl`; default [::]:5671).
+    #[serde(default = "default_tls_listen")]
+    pub listen: Vec<SocketAddr>,
+    pub certfile: PathBuf,
+    pub keyfile: PathBuf,
+    /// The CA that client certificates must chain to (needed for verify_peer).
+    #[serde(default)]
+    pub cacertfile: Option<PathBuf>,
+    #[serde(default)]
+    pub verify_peer: bool,
+    #[serde(default)]
+    pub fail_if_no_peer_cert: bool,
+}
+
+fn default_tls_listen() -> Vec<SocketAddr> {
+    vec![SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 5671))]
 }
 
 impl Default for Config {
@@ -82,14 +111,14 @@ impl Default for Config {
             channel_max: 2047,
             heartbeat: 60,
             max_message_size: 128 * 1024 * 1024,
+            connection_max: None,
             handshake_timeout_ms: 10_000,
-            users: vec![UserConfig {
-                name: "guest".into(),
-                password: "guest".into(),
-            }],
-            vhosts: vec!["/".to_string()],
+            default_vhost: "/".into(),
+            default_user: "guest".into(),
+            default_pass: "guest".into(),
+            default_user_tags: vec!["administrator".into()],
+            loopback_users: vec!["guest".into()],
             auth_mechanisms: vec!["AMQPLAIN".into(), "PLAIN".into()],
-            guest_remote: false,
             fsync: true,
             definitions: None,
             consumer_timeout: None,
@@ -98,6 +127,7 @@ impl Default for Config {
             product_version: None,
             cluster_name: default_cluster_name(),
             collect_statistics_interval: 5_000,
+            tls: None,
         }
     }
 }
@@ -126,7 +156,33 @@ impl Config {
     pub fn from_file(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("bad config {}: {e}", path.display()))
+        let mut c: Config =
+            toml::from_str(&text).map_err(|e| format!("bad config {}: {e}", path.display()))?;
+        // Files named relative to the config are beside it.
+        if let Some(dir) = path.parent() {
+            let beside = |p: &mut PathBuf| {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+            };
+            if let Some(d) = c.definitions.as_mut() {
+                beside(d);
+            }
+            if let Some(t) = c.tls.as_mut() {
+                beside(&mut t.certfile);
+                beside(&mut t.keyfile);
+                if let Some(ca) = t.cacertfile.as_mut() {
+                    beside(ca);
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    /// May `user` connect from `peer`? (RabbitMQ's `loopback_users`; an
+    /// IPv4 peer of a dual-stack listener shows as ::ffff:a.b.c.d.)
+    pub fn may_connect_from(&self, user: &str, peer: std::net::IpAddr) -> bool {
+        peer.to_canonical().is_loopback() || !self.loopback_users.iter().any(|u| u == user)
     }
 
     pub fn handshake_timeout(&self) -> Duration {

@@ -25,3 +25,8 @@ pub fn text(v: &AMQPValue) -> Option<&[u8]> {
         _ => None,
     }
 }
+
+/// A string argument of a field table, as text.
+pub fn string_arg(args: &amq_protocol::types::FieldTable, key: &str) -> Option<String> {
+    text(args.inner().get(key)?).map(|b| String::from_utf8_lossy(b).into_owned())
+}

@@ -1,4 +1,5 @@
-//! The `ferretmq` binary: flags → config → tracing → server.
+//! The `ferretmq` binary: flags → config → tracing → server; or, as
+//! `ferretmq ctl ...`, the operator's command line for a running node.
 
 use clap::Parser;
 use ferretmq::{Broker, Config};
@@ -44,6 +45,11 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
+    // `ferretmq ctl ...` manages a running node instead of being one.
+    let mut argv = std::env::args();
+    if argv.nth(1).as_deref() == Some("ctl") {
+        return ferretmq::ctl::main(argv.collect());
+    }
     let args = Args::parse();
     let mut config = match &args.config {
         Some(path) => match Config::from_file(path) {
@@ -103,6 +109,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: Config) -> std::process::ExitCode {
+    ferretmq::server::raise_open_files_limit();
     let running = match Broker::start(config).await {
         Ok(r) => r,
         Err(e) => {

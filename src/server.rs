@@ -13,6 +13,8 @@ use tokio::task::JoinSet;
 /// A running broker: where it listens and how to stop it.
 pub struct Running {
     pub addrs: Vec<SocketAddr>,
+    /// Where amqps listens (empty without `[tls]`).
+    pub tls_addrs: Vec<SocketAddr>,
     /// Where the management HTTP API listens (empty when it is off).
     pub management_addrs: Vec<SocketAddr>,
     pub broker: Arc<Broker>,
@@ -74,7 +76,23 @@ impl Broker {
             let bound = listener.local_addr()?;
             tracing::info!("listening on {bound}");
             addrs.push(bound);
-            tasks.spawn(accept_loop(listener, broker.clone(), rx.clone()));
+            tasks.spawn(accept_loop(listener, None, broker.clone(), rx.clone()));
+        }
+        let mut tls_addrs = Vec::new();
+        if let Some(tls) = &broker.config.tls {
+            let acceptor = crate::tls::acceptor(tls)?;
+            for addr in &tls.listen {
+                let listener = bind(*addr)?;
+                let bound = listener.local_addr()?;
+                tracing::info!("listening on {bound} (amqps)");
+                tls_addrs.push(bound);
+                tasks.spawn(accept_loop(
+                    listener,
+                    Some(acceptor.clone()),
+                    broker.clone(),
+                    rx.clone(),
+                ));
+            }
         }
         let mut management_addrs = Vec::new();
         for addr in &broker.config.management_listen {
@@ -88,14 +106,153 @@ impl Broker {
                 rx.clone(),
             ));
         }
+        match bind_ctl_socket(&broker.config.data_dir) {
+            Ok(l) => {
+                tasks.spawn(crate::management::serve_ctl(l, broker.clone(), rx.clone()));
+            }
+            Err(e) => tracing::warn!("no ctl socket (ferretmq ctl will not reach this node): {e}"),
+        }
+        {
+            let mut l = broker.listeners.lock().unwrap_or_else(|p| p.into_inner());
+            l.extend(addrs.iter().map(|a| ("amqp", *a)));
+            l.extend(tls_addrs.iter().map(|a| ("amqp/ssl", *a)));
+            l.extend(management_addrs.iter().map(|a| ("http", *a)));
+        }
         Ok(Running {
             addrs,
+            tls_addrs,
             management_addrs,
             broker,
             shutdown: tx,
             tasks,
         })
     }
+}
+
+fn is_out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+/// One file descriptor held back, so that a listener out of descriptors can
+/// still accept a client to close it at once.
+struct Reserve {
+    file: Option<std::fs::File>,
+    /// Refusals since the last log line (logged once a second at most).
+    refused: u64,
+    logged: Option<std::time::Instant>,
+}
+
+impl Reserve {
+    fn new() -> Reserve {
+        Reserve {
+            file: std::fs::File::open("/dev/null").ok(),
+            refused: 0,
+            logged: None,
+        }
+    }
+
+    async fn refuse_one(&mut self, listener: &TcpListener, e: &std::io::Error) {
+        self.refused += 1;
+        if self
+            .logged
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            tracing::warn!(
+                "out of file descriptors ({e}): {} connection(s) refused; raise the limit (ulimit -n)",
+                self.refused
+            );
+            self.refused = 0;
+            self.logged = Some(std::time::Instant::now());
+        }
+        drop(self.file.take());
+        if let Ok(Ok((sock, _))) =
+            tokio::time::timeout(Duration::from_millis(10), listener.accept()).await
+        {
+            drop(sock);
+        }
+        self.file = std::fs::File::open("/dev/null").ok();
+        if self.file.is_none() {
+            // Still none to spare: give the connections a moment to close.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Raise the open-files limit to its hard limit (each connection is a
+/// descriptor) and say what it is.
+pub fn raise_open_files_limit() {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) != 0 {
+            return;
+        }
+        if l.rlim_cur < l.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: l.rlim_max,
+                rlim_max: l.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                l = raised;
+            }
+        }
+    }
+    tracing::info!("file descriptor limit: {}", l.rlim_cur);
+}
+
+/// Where `ferretmq ctl` reaches the node running on a data dir.
+pub fn ctl_socket_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("ctl.sock")
+}
+
+/// The node's Unix socket, readable and writable by its OS user only.
+fn bind_ctl_socket(data_dir: &std::path::Path) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = ctl_socket_path(data_dir);
+    // A socket left by a broker that is gone; the data dir is this node's.
+    let _ = std::fs::remove_file(&path);
+    let l = tokio::net::UnixListener::bind(&path)
+        .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(l)
+}
+
+/// The TLS handshake (within the AMQP handshake's deadline), then AMQP.
+async fn serve_tls(
+    acceptor: tokio_rustls::TlsAcceptor,
+    sock: tokio::net::TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    broker: Arc<Broker>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let stream = match tokio::time::timeout(
+        broker.config.handshake_timeout(),
+        acceptor.accept(sock),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::info!(%peer, "TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let cert_cn = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(crate::tls::common_name);
+    let secured = connection::Secured { cert_cn };
+    connection::serve(stream, peer, local, Some(secured), broker, shutdown).await;
 }
 
 /// A listening socket. `[::]` accepts IPv4 as well (dual-stack, as
@@ -124,20 +281,31 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut conns = JoinSet::new();
+    let mut reserve = Reserve::new();
     loop {
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((sock, peer)) => {
                     let _ = sock.set_nodelay(true);
                     let local = sock.local_addr().unwrap_or(peer);
-                    conns.spawn(connection::serve(sock, peer, local, broker.clone(), shutdown.clone()));
+                    let (broker, shutdown) = (broker.clone(), shutdown.clone());
+                    match &tls {
+                        None => conns.spawn(connection::serve(sock, peer, local, None, broker, shutdown)),
+                        Some(acceptor) => conns.spawn(serve_tls(acceptor.clone(), sock, peer, local, broker, shutdown)),
+                    };
+                }
+                Err(e) if is_out_of_descriptors(&e) => {
+                    // Refuse the waiting client cleanly (accept and close it
+                    // with the descriptor kept for this) instead of leaving it
+                    // in the backlog and trying again in a loop.
+                    reserve.refuse_one(&listener, &e).await;
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off, keep serving.
                     tracing::warn!("accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }

@@ -122,3 +122,26 @@ async fn policies_apply_to_durable_queues_recovered_at_boot() {
     let m = get(&ch, "capped.durable").await.expect("head");
     assert_eq!(m.data, [4], "drop-head kept the newest");
 }
+
+#[tokio::test]
+async fn a_bad_definitions_file_at_boot_stops_the_start_naming_the_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let defs = dir.path().join("defs.json");
+    std::fs::write(
+        &defs,
+        r#"{"users": [{"name": "ok", "password": "pw", "tags": ""}],
+            "queues": [{"name": "q", "vhost": "nowhere", "durable": true, "auto_delete": false, "arguments": {}}]}"#,
+    )
+    .expect("write");
+    let mut config = ferretmq::Config::ephemeral(dir.path().join("data"));
+    config.definitions = Some(defs);
+    let e = ferretmq::Broker::start(config)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        e.to_string()
+            .contains("queue 'q' in vhost 'nowhere': no such vhost 'nowhere'"),
+        "{e}"
+    );
+}

@@ -100,12 +100,11 @@ async fn shutdown_closes_connections_with_320() {
 #[tokio::test]
 async fn a_vhost_created_at_runtime_expires_messages() {
     let b = start().await;
-    b.running
-        .as_ref()
-        .expect("running")
-        .broker
-        .ensure_vhost("later")
-        .expect("vhost");
+    let broker = &b.running.as_ref().expect("running").broker;
+    broker.add_vhost("later").expect("vhost");
+    broker
+        .set_permissions("guest", "later", ".*", ".*", ".*")
+        .expect("permissions");
     let url = b.url.replace("/%2f", "/later");
     let c = within(Connection::connect(&url, ConnectionProperties::default()))
         .await

@@ -19,6 +19,8 @@ pub struct ConnectionInfo {
     pub user: String,
     pub vhost: String,
     pub auth_mechanism: String,
+    /// Over TLS (the management API's `ssl`).
+    pub tls: bool,
     pub client_properties: FieldTable,
     pub channel_max: u16,
     pub frame_max: u32,
@@ -28,6 +30,25 @@ pub struct ConnectionInfo {
     /// The connection task's inbox, through which it is told to close.
     pub(crate) inbox: Sink,
     pub(crate) stats: ConnectionStats,
+    /// Its open channels, as the management API shows them (changed only
+    /// when a channel opens or closes).
+    pub(crate) channels: Mutex<Vec<Arc<ChannelStats>>>,
+}
+
+/// What the management API shows of a channel. Each field has one writer,
+/// the channel's connection task, which stores it where it changes.
+#[derive(Debug)]
+pub(crate) struct ChannelStats {
+    pub number: u16,
+    /// Deliveries not yet acknowledged (kept by the channel's unacked list).
+    pub unacked: Arc<AtomicU32>,
+    pub consumers: AtomicU32,
+    /// basic.qos for consumers created later (global=false).
+    pub prefetch: AtomicU32,
+    /// The channel-wide (global=true) prefetch credit.
+    pub global: Arc<crate::queue::consumer::Credit>,
+    pub confirm: std::sync::atomic::AtomicBool,
+    pub transactional: std::sync::atomic::AtomicBool,
 }
 
 /// What a connection is doing, in RabbitMQ's words.
@@ -96,6 +117,30 @@ impl ConnectionInfo {
         format!("{} -> {}", canon(peer), canon(local))
     }
 
+    pub(crate) fn channel_opened(&self, c: Arc<ChannelStats>) {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(c);
+    }
+
+    pub(crate) fn channel_closed(&self, number: u16) {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|c| c.number != number);
+    }
+
+    pub(crate) fn channel_list(&self) -> Vec<Arc<ChannelStats>> {
+        let mut v = self
+            .channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        v.sort_by_key(|c| c.number);
+        v
+    }
+
     /// Ask the connection to close with 320 CONNECTION_FORCED and `reason`.
     pub fn close(&self, reason: &str) {
         let _ = self.inbox.send(InboxEvent::ForceClose(reason.to_string()));
@@ -105,11 +150,104 @@ impl ConnectionInfo {
 #[derive(Default)]
 pub struct Connections {
     open: DashMap<u64, Arc<ConnectionInfo>>,
+    /// Connections admitted (handshake passed Connection.Open) per vhost
+    /// and per user, for `max-connections`; counted from admission, so two
+    /// clients opening at once cannot both take the last place.
+    admitted: Arc<Mutex<Admitted>>,
+}
+
+#[derive(Default)]
+struct Admitted {
+    per_vhost: std::collections::HashMap<String, u64>,
+    per_user: std::collections::HashMap<String, u64>,
+    /// By the port the connection came in on: per listener.
+    per_listener: std::collections::HashMap<u16, u64>,
+}
+
+/// A place taken by an open connection; given back when dropped.
+pub(crate) struct Admission {
+    admitted: Arc<Mutex<Admitted>>,
+    vhost: String,
+    user: String,
+    port: u16,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut guard = self.admitted.lock().unwrap_or_else(|p| p.into_inner());
+        let a = &mut *guard;
+        for (map, key) in [
+            (&mut a.per_vhost, &self.vhost),
+            (&mut a.per_user, &self.user),
+        ] {
+            if let Some(n) = map.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(key);
+                }
+            }
+        }
+        if let Some(n) = a.per_listener.get_mut(&self.port) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+/// Where a connection comes in and what limits apply to it.
+pub(crate) struct Arrival<'a> {
+    pub vhost: &'a str,
+    pub user: &'a str,
+    /// The local port: which listener.
+    pub port: u16,
+    pub listener_limit: Option<u64>,
+    pub vhost_limit: Option<u64>,
+    pub user_limit: Option<u64>,
+}
+
+/// Which `max-connections` an admission would exceed.
+pub(crate) enum OverLimit {
+    Listener(u64),
+    Vhost(u64),
+    User(u64),
 }
 
 impl Connections {
     pub(crate) fn add(&self, c: Arc<ConnectionInfo>) {
         self.open.insert(c.id, c);
+    }
+
+    /// Take a place for a connection unless that would pass its listener's
+    /// `connection_max`, its vhost's or its user's limit (checked in that
+    /// order, as RabbitMQ does).
+    pub(crate) fn admit(&self, a: &Arrival) -> Result<Admission, OverLimit> {
+        let mut guard = self.admitted.lock().unwrap_or_else(|p| p.into_inner());
+        let m = &mut *guard;
+        let count =
+            |m: &std::collections::HashMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+        if let Some(l) = a.listener_limit
+            && m.per_listener.get(&a.port).copied().unwrap_or(0) >= l
+        {
+            return Err(OverLimit::Listener(l));
+        }
+        if let Some(l) = a.vhost_limit
+            && count(&m.per_vhost, a.vhost) >= l
+        {
+            return Err(OverLimit::Vhost(l));
+        }
+        if let Some(l) = a.user_limit
+            && count(&m.per_user, a.user) >= l
+        {
+            return Err(OverLimit::User(l));
+        }
+        *m.per_vhost.entry(a.vhost.to_string()).or_default() += 1;
+        *m.per_user.entry(a.user.to_string()).or_default() += 1;
+        *m.per_listener.entry(a.port).or_default() += 1;
+        Ok(Admission {
+            admitted: self.admitted.clone(),
+            vhost: a.vhost.to_string(),
+            user: a.user.to_string(),
+            port: a.port,
+        })
     }
 
     pub(crate) fn remove(&self, id: u64) {

@@ -1,6 +1,7 @@
 //! The broker's shared registries: vhosts, users, and connection ids.
 //! Everything here is read-mostly; the publish path only looks things up.
 
+mod access;
 pub mod connections;
 pub mod dead_letter;
 pub mod equivalence;
@@ -27,17 +28,34 @@ pub struct Broker {
     /// Tells them to stop.
     stop: tokio::sync::watch::Sender<bool>,
     pub store: Arc<Store>,
+    /// Users, vhosts, permissions and limits: what AMQP and HTTP both check.
+    pub(crate) access: Arc<crate::access::Access>,
     vhosts: DashMap<String, Arc<Vhost>>,
     next_conn_id: AtomicU64,
     pub memory: Arc<memory::MemoryAlarm>,
+    /// (protocol, address) of every listener, once bound.
+    pub(crate) listeners: std::sync::Mutex<Vec<(&'static str, std::net::SocketAddr)>>,
+    /// When it started, ms since the epoch.
+    pub(crate) started_at: u64,
 }
 
 impl Broker {
     /// Open the data dir and recover every vhost's durable state.
     pub fn new(config: Config) -> std::io::Result<Arc<Broker>> {
         let store = Store::open(&config.data_dir, config.fsync)?;
+        let defaults = crate::access::Defaults {
+            vhost: &config.default_vhost,
+            user: &config.default_user,
+            pass: &config.default_pass,
+            tags: &config.default_user_tags,
+        };
+        let access = Arc::new(crate::access::Access::open(
+            &config.data_dir,
+            &defaults,
+            store.vhosts_on_disk(),
+        )?);
         let vhosts = DashMap::new();
-        for v in &config.vhosts {
+        for v in access.snapshot().vhosts.keys() {
             vhosts.insert(v.clone(), Vhost::recover(v, store.clone())?);
         }
         let limit = config.memory_limit.unwrap_or_else(memory::default_limit);
@@ -45,11 +63,14 @@ impl Broker {
             memory: Arc::new(memory::MemoryAlarm::new(limit, store.meter)),
             config,
             store,
+            access,
             vhosts,
             next_conn_id: AtomicU64::new(1),
             tasks: Default::default(),
             stop: tokio::sync::watch::Sender::new(false),
             connections: Default::default(),
+            listeners: Default::default(),
+            started_at: crate::clock::system_now_ms(),
         });
         if let Some(path) = broker.config.definitions.clone() {
             broker
@@ -60,7 +81,8 @@ impl Broker {
     }
 
     /// The vhost of that name, created (and recovered from disk) if new.
-    pub fn ensure_vhost(&self, name: &str) -> std::io::Result<Arc<Vhost>> {
+    /// Only for vhosts access control already lists (`add_vhost`).
+    pub(crate) fn ensure_vhost(&self, name: &str) -> std::io::Result<Arc<Vhost>> {
         if let Some(v) = self.vhost(name) {
             return Ok(v);
         }
@@ -113,14 +135,5 @@ impl Broker {
 
     pub fn next_conn_id(&self) -> u64 {
         self.next_conn_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Check a user's password (constant-time enough for a dev broker's
-    /// plain-text user list; hashed credentials come with user management).
-    pub fn authenticate(&self, user: &str, password: &str) -> bool {
-        self.config
-            .users
-            .iter()
-            .any(|u| u.name == user && u.password == password)
     }
 }

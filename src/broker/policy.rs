@@ -134,6 +134,11 @@ pub fn queue_policy(policies: &[Policy], name: &str) -> Option<Policy> {
     matching(policies, name, true).cloned()
 }
 
+/// The policy that applies to an exchange, if any.
+pub fn exchange_policy(policies: &[Policy], name: &str) -> Option<Policy> {
+    matching(policies, name, false).cloned()
+}
+
 /// The alternate exchange a policy gives an exchange, if any.
 pub fn alternate_exchange(policies: &[Policy], name: &str) -> Option<String> {
     match matching(policies, name, false)?

@@ -30,17 +30,30 @@ pub struct Unacked {
 #[derive(Default)]
 pub struct UnackedList {
     list: VecDeque<Unacked>,
+    /// Its length, for the management API (one relaxed store per change).
+    shown: Arc<std::sync::atomic::AtomicU32>,
     /// (deadline, tag) of deliveries under an acknowledgement timeout; empty
     /// unless one is configured, so it costs nothing otherwise.
     timed: BTreeSet<(u64, u64)>,
 }
 
 impl UnackedList {
+    /// The counter that shows its length.
+    pub fn shown_len(&self) -> Arc<std::sync::atomic::AtomicU32> {
+        self.shown.clone()
+    }
+
+    fn show(&self) {
+        self.shown
+            .store(self.list.len() as u32, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn push(&mut self, u: Unacked) {
         if u.timeout != 0 {
             self.timed.insert((u.deadline, u.tag));
         }
         self.list.push_back(u);
+        self.show();
     }
 
     /// Put back deliveries taken out (a rolled-back transaction's acks).
@@ -52,11 +65,14 @@ impl UnackedList {
             let at = self.list.partition_point(|x| x.tag < u.tag);
             self.list.insert(at, u);
         }
+        self.show();
     }
 
     pub fn take_all(&mut self) -> Vec<Unacked> {
         self.timed.clear();
-        self.list.drain(..).collect()
+        let all = self.list.drain(..).collect();
+        self.show();
+        all
     }
 
     /// Remove the given tag (and with `multiple`, every lower one).
@@ -75,6 +91,7 @@ impl UnackedList {
                 self.timed.remove(&(u.deadline, u.tag));
             }
         }
+        self.show();
         Some(taken)
     }
 

@@ -3,6 +3,7 @@
 
 use super::acks::Unacked;
 use super::{Channel, Consumer, Ctx, deliver};
+use crate::access::permission::{Kind, Perm};
 use crate::broker::names;
 use crate::broker::vhost::REPLY_TO;
 use crate::error::{AmqpError, AmqpResult};
@@ -18,6 +19,10 @@ impl Channel {
             self.resume();
         } else {
             self.consumer_prefetch = q.prefetch_count;
+            self.stats.prefetch.store(
+                q.prefetch_count as u32,
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
         ctx.out.method(
             self.id,
@@ -42,6 +47,8 @@ impl Channel {
             self.reply_queue = Some(q.clone());
             q
         } else {
+            ctx.grant
+                .check_resource_access(Kind::Queue, &name, Perm::Read)?;
             ctx.vhost.queue_for(&name, ctx.conn_id)?
         };
         let tag = if c.consumer_tag.as_str().is_empty() {
@@ -56,10 +63,12 @@ impl Channel {
         };
         let handle = Arc::new(ConsumerHandle {
             tag: tag.clone(),
+            connection: ctx.conn_id,
             channel: self.id,
             no_ack: c.no_ack,
             exclusive: c.exclusive,
             priority: consumer_priority(&c.arguments),
+            arguments: c.arguments.clone(),
             credit: Arc::new(Credit::new(self.consumer_prefetch)),
             channel_credit: self.channel_credit.clone(),
             sink: ctx.sink.clone(),
@@ -91,11 +100,14 @@ impl Channel {
             );
         }
         self.consumers.insert(tag, Consumer { handle, queue });
+        self.show_consumers();
         Ok(())
     }
 
     pub(super) fn basic_cancel(&mut self, ctx: &mut Ctx, c: basic::Cancel) -> AmqpResult<()> {
-        if let Some(cons) = self.consumers.remove(&c.consumer_tag) {
+        let removed = self.consumers.remove(&c.consumer_tag);
+        self.show_consumers();
+        if let Some(cons) = removed {
             cons.handle.cancel();
             if self
                 .reply_queue
@@ -121,6 +133,8 @@ impl Channel {
 
     pub(super) fn basic_get(&mut self, ctx: &mut Ctx, g: basic::Get) -> AmqpResult<()> {
         let name = self.queue_name(&g.queue)?.to_string();
+        ctx.grant
+            .check_resource_access(Kind::Queue, &name, Perm::Read)?;
         let queue = ctx.vhost.queue_for(&name, ctx.conn_id)?;
         let Some((entry, remaining)) = queue.get(g.no_ack) else {
             ctx.out.method(
@@ -207,6 +221,7 @@ impl Channel {
             return;
         }
         self.consumers.remove(&handle.tag);
+        self.show_consumers();
         handle.cancel();
         if ctx.cancel_notify {
             ctx.out.method(

@@ -2,6 +2,7 @@
 //! (reserved names, equivalence, auto-delete) live with the vhost.
 
 use super::{Channel, Ctx};
+use crate::access::permission::{Kind, Perm};
 use crate::broker::vhost::ExchangeSpec;
 use crate::error::AmqpResult;
 use amq_protocol::protocol::{AMQPClass, exchange};
@@ -18,6 +19,25 @@ impl Channel {
         ctx: &mut Ctx,
         d: exchange::Declare,
     ) -> AmqpResult<()> {
+        let name = d.exchange.as_str();
+        if d.passive {
+            if !name.is_empty() {
+                ctx.grant.check_any_resource_access(Kind::Exchange, name)?;
+            }
+        } else if !name.is_empty() {
+            ctx.grant
+                .check_resource_access(Kind::Exchange, name, Perm::Configure)?;
+            // A new exchange with an alternate: read on it, write on the
+            // alternate (RabbitMQ's rule).
+            if let Some(ae) = crate::field::string_arg(&d.arguments, "alternate-exchange")
+                && ctx.vhost.exchange(name).is_err()
+            {
+                ctx.grant
+                    .check_resource_access(Kind::Exchange, name, Perm::Read)?;
+                ctx.grant
+                    .check_resource_access(Kind::Exchange, &ae, Perm::Write)?;
+            }
+        }
         ctx.vhost.declare_exchange(&ExchangeSpec {
             name: d.exchange.as_str(),
             kind: d.kind.as_str(),
@@ -36,6 +56,13 @@ impl Channel {
     }
 
     pub(super) fn exchange_delete(&mut self, ctx: &mut Ctx, d: exchange::Delete) -> AmqpResult<()> {
+        if !d.exchange.as_str().is_empty() {
+            ctx.grant.check_resource_access(
+                Kind::Exchange,
+                d.exchange.as_str(),
+                Perm::Configure,
+            )?;
+        }
         ctx.vhost
             .delete_exchange(d.exchange.as_str(), d.if_unused)?;
         self.exchange_reply(
@@ -47,6 +74,12 @@ impl Channel {
     }
 
     pub(super) fn exchange_bind(&mut self, ctx: &mut Ctx, b: exchange::Bind) -> AmqpResult<()> {
+        let (dst, src, key) = (
+            b.destination.as_str(),
+            b.source.as_str(),
+            b.routing_key.as_str(),
+        );
+        self.check_binding(ctx, Kind::Exchange, dst, src, key)?;
         ctx.vhost.bind_exchange(
             b.destination.as_str(),
             b.source.as_str(),
@@ -62,6 +95,12 @@ impl Channel {
     }
 
     pub(super) fn exchange_unbind(&mut self, ctx: &mut Ctx, u: exchange::Unbind) -> AmqpResult<()> {
+        let (dst, src, key) = (
+            u.destination.as_str(),
+            u.source.as_str(),
+            u.routing_key.as_str(),
+        );
+        self.check_binding(ctx, Kind::Exchange, dst, src, key)?;
         ctx.vhost.unbind_exchange(
             u.destination.as_str(),
             u.source.as_str(),

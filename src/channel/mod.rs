@@ -12,6 +12,7 @@ mod queue;
 mod tx;
 
 use crate::broker::Vhost;
+use crate::broker::connections::ChannelStats;
 use crate::codec::{ContentHeader, Outbox};
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::Routed;
@@ -39,8 +40,9 @@ pub struct Ctx<'a> {
     pub consumer_timeout: Option<u64>,
     /// Exclusive queues this connection declared, deleted when it closes.
     pub exclusive_queues: &'a mut Vec<Arc<Queue>>,
-    /// The authenticated user, which a message's user_id must name.
-    pub user: &'a str,
+    /// The authenticated user in this vhost: every operation is checked
+    /// against its permissions, and a message's user_id must name it.
+    pub grant: &'a crate::access::check::Grant,
 }
 
 /// What became of the channel after a method.
@@ -77,25 +79,54 @@ pub struct Channel {
     /// The exchange this channel last published to: most publishers use
     /// one, and this spares a registry lookup per message.
     last_exchange: Option<Arc<crate::exchange::Exchange>>,
+    /// The permissions checked for it.
+    publish_grant: publish::PublishGrant,
+    /// What the management API shows of it.
+    stats: Arc<ChannelStats>,
 }
 
 impl Channel {
     pub fn new(id: u16) -> Self {
+        let unacked = acks::UnackedList::default();
+        let channel_credit = Arc::new(Credit::new(0));
+        let stats = Arc::new(ChannelStats {
+            number: id,
+            unacked: unacked.shown_len(),
+            consumers: Default::default(),
+            prefetch: Default::default(),
+            global: channel_credit.clone(),
+            confirm: Default::default(),
+            transactional: Default::default(),
+        });
         Channel {
             id,
             consumers: HashMap::new(),
-            unacked: acks::UnackedList::default(),
+            unacked,
+            stats,
             next_delivery_tag: 1,
             consumer_prefetch: 0,
-            channel_credit: Arc::new(Credit::new(0)),
+            channel_credit,
             publishing: None,
             confirm: None,
             tx: None,
             last_queue: None,
             routed: Routed::default(),
             last_exchange: None,
+            publish_grant: Default::default(),
             reply_queue: None,
         }
+    }
+
+    pub(crate) fn stats(&self) -> Arc<ChannelStats> {
+        self.stats.clone()
+    }
+
+    /// Its consumer count changed.
+    fn show_consumers(&self) {
+        self.stats.consumers.store(
+            self.consumers.len() as u32,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     pub fn handle_method(&mut self, ctx: &mut Ctx, m: AMQPClass) -> AmqpResult<After> {
@@ -220,6 +251,7 @@ impl Channel {
                 ctx.vhost.remove_queue(&c.queue);
             }
         }
+        self.show_consumers();
         if let Some(t) = self.tx.take() {
             for (taken, _) in t.into_settled() {
                 self.unacked.restore(taken);

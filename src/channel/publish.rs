@@ -3,10 +3,11 @@
 //! publisher confirms.
 
 use super::{Channel, Ctx};
+use crate::access::permission::{Kind, Perm};
 use crate::broker::vhost::REPLY_TO;
 use crate::codec::ContentHeader;
 use crate::error::{AmqpError, AmqpResult};
-use crate::exchange::Exchange;
+use crate::exchange::{Exchange, ExchangeKind};
 use crate::message::Message;
 use crate::queue::Published;
 use amq_protocol::protocol::{AMQPClass, basic, confirm};
@@ -71,6 +72,17 @@ pub(super) struct Confirms {
     pending: VecDeque<(u64, u64, bool)>,
     /// The highest ticket ever pending (tickets only grow).
     max_ticket: u64,
+}
+
+/// What the channel decided when it last looked up its exchange: good while
+/// access control's generation stays the same.
+#[derive(Default)]
+pub(super) struct PublishGrant {
+    generation: u64,
+    /// The user's topic write permission on that (topic) exchange.
+    topic: Option<crate::access::permission::Pattern>,
+    /// The user may publish with another user's user_id.
+    impersonator: bool,
 }
 
 /// What routing one message did.
@@ -175,10 +187,31 @@ impl Channel {
         if method.immediate {
             return Err(fail(AmqpError::not_implemented("immediate=true")));
         }
+        // The exchange looked up and the write permission checked once,
+        // while the exchange and every permission stay the same.
+        let generation = ctx.grant.generation();
         let x = match &self.last_exchange {
-            Some(x) if x.name == method.exchange && !x.is_deleted() => x.clone(),
+            Some(x)
+                if x.name == method.exchange
+                    && !x.is_deleted()
+                    && self.publish_grant.generation == generation =>
+            {
+                x.clone()
+            }
             _ => {
-                let x = ctx.vhost.exchange(method.exchange.as_str()).map_err(fail)?;
+                self.last_exchange = None;
+                let name = method.exchange.as_str();
+                ctx.grant
+                    .check_resource_access(Kind::Exchange, name, Perm::Write)
+                    .map_err(fail)?;
+                let x = ctx.vhost.exchange(name).map_err(fail)?;
+                self.publish_grant = PublishGrant {
+                    generation,
+                    topic: (x.kind == ExchangeKind::Topic)
+                        .then(|| ctx.grant.topic_pattern(name, Perm::Write))
+                        .flatten(),
+                    impersonator: ctx.grant.user().is_some_and(|u| u.may_impersonate()),
+                };
                 self.last_exchange = Some(x.clone());
                 x
             }
@@ -190,11 +223,12 @@ impl Channel {
             ))));
         }
         if let Some(claimed) = header.properties.user_id()
-            && claimed.as_str() != ctx.user
+            && claimed.as_str() != ctx.grant.user
+            && !self.publish_grant.impersonator
         {
             return Err(fail(AmqpError::precondition_failed(format!(
                 "user_id property set to '{claimed}' but authenticated user was '{}'",
-                ctx.user
+                ctx.grant.user
             ))));
         }
         crate::message::check_expiration(&header.properties).map_err(fail)?;
@@ -223,6 +257,15 @@ impl Channel {
         }
         let cc = crate::cc::split(&msg.properties, msg.body.len() as u64).map_err(fail)?;
         msg.cc = cc.cc;
+        if let Some(p) = &self.publish_grant.topic {
+            // Every key it is routed by: its routing key, CC's and BCC's.
+            let cc = msg.cc.iter().flat_map(|c| c.keys.iter());
+            for key in std::iter::once(&msg.routing_key).chain(cc) {
+                ctx.grant
+                    .check_topic_access(p, x.name.as_str(), key.as_str())
+                    .map_err(fail)?;
+            }
+        }
         if let Some((props, raw)) = cc.without_bcc {
             msg.properties = props;
             msg.header_raw = raw;
@@ -318,6 +361,9 @@ impl Channel {
             ));
         }
         self.confirm.get_or_insert_with(Confirms::default);
+        self.stats
+            .confirm
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if !s.nowait {
             ctx.out.method(
                 self.id,

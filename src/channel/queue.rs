@@ -2,6 +2,7 @@
 //! empty queue name means the queue this channel declared last.
 
 use super::{Channel, Ctx};
+use crate::access::permission::{Kind, Perm};
 use crate::broker::vhost::QueueSpec;
 use crate::error::AmqpResult;
 use amq_protocol::protocol::{AMQPClass, queue};
@@ -15,13 +16,35 @@ impl Channel {
     }
 
     pub(super) fn queue_declare(&mut self, ctx: &mut Ctx, d: queue::Declare) -> AmqpResult<()> {
+        let server_named = !d.passive && d.queue.as_str().is_empty();
         let name = if d.passive && d.queue.as_str().is_empty() {
             self.queue_name(&d.queue)?.to_string()
+        } else if server_named {
+            crate::broker::names::queue_name()
         } else {
             d.queue.to_string()
         };
+        if d.passive {
+            ctx.grant.check_any_resource_access(Kind::Queue, &name)?;
+        } else {
+            ctx.grant
+                .check_resource_access(Kind::Queue, &name, Perm::Configure)?;
+            if ctx.vhost.queue(&name).is_err() {
+                // A new queue that dead-letters: read on it, write on the
+                // dead-letter exchange (RabbitMQ's rule).
+                if let Some(dlx) = crate::field::string_arg(&d.arguments, "x-dead-letter-exchange")
+                {
+                    ctx.grant
+                        .check_resource_access(Kind::Queue, &name, Perm::Read)?;
+                    ctx.grant
+                        .check_resource_access(Kind::Exchange, &dlx, Perm::Write)?;
+                }
+                check_queue_limit(ctx, &name)?;
+            }
+        }
         let (q, messages, consumers) = ctx.vhost.declare_queue(&QueueSpec {
             name: &name,
+            server_named,
             passive: d.passive,
             durable: d.durable,
             exclusive: d.exclusive,
@@ -46,6 +69,13 @@ impl Channel {
 
     pub(super) fn queue_bind(&mut self, ctx: &mut Ctx, b: queue::Bind) -> AmqpResult<()> {
         let name = self.queue_name(&b.queue)?.to_string();
+        self.check_binding(
+            ctx,
+            Kind::Queue,
+            &name,
+            b.exchange.as_str(),
+            b.routing_key.as_str(),
+        )?;
         ctx.vhost.bind(
             &name,
             b.exchange.as_str(),
@@ -60,6 +90,13 @@ impl Channel {
     /// Queue.Unbind has no nowait flag: Unbind-Ok always goes back.
     pub(super) fn queue_unbind(&mut self, ctx: &mut Ctx, u: queue::Unbind) -> AmqpResult<()> {
         let name = self.queue_name(&u.queue)?.to_string();
+        self.check_binding(
+            ctx,
+            Kind::Queue,
+            &name,
+            u.exchange.as_str(),
+            u.routing_key.as_str(),
+        )?;
         ctx.vhost.unbind(
             &name,
             u.exchange.as_str(),
@@ -73,6 +110,8 @@ impl Channel {
 
     pub(super) fn queue_purge(&mut self, ctx: &mut Ctx, p: queue::Purge) -> AmqpResult<()> {
         let name = self.queue_name(&p.queue)?.to_string();
+        ctx.grant
+            .check_resource_access(Kind::Queue, &name, Perm::Read)?;
         let n = ctx.vhost.queue_for(&name, ctx.conn_id)?.purge();
         let ok = queue::PurgeOk {
             message_count: n as u32,
@@ -83,6 +122,8 @@ impl Channel {
 
     pub(super) fn queue_delete(&mut self, ctx: &mut Ctx, d: queue::Delete) -> AmqpResult<()> {
         let name = self.queue_name(&d.queue)?.to_string();
+        ctx.grant
+            .check_resource_access(Kind::Queue, &name, Perm::Configure)?;
         let n = ctx
             .vhost
             .delete_queue(&name, ctx.conn_id, d.if_unused, d.if_empty)?;
@@ -93,4 +134,44 @@ impl Channel {
         self.queue_reply(ctx, d.nowait, queue::AMQPMethod::DeleteOk(ok));
         Ok(())
     }
+}
+
+impl Channel {
+    /// Binding and unbinding (queue or exchange): write on the
+    /// destination, read on the source exchange, and for a topic exchange
+    /// the user's topic read permission on the binding key.
+    pub(super) fn check_binding(
+        &self,
+        ctx: &Ctx,
+        kind: Kind,
+        destination: &str,
+        source: &str,
+        key: &str,
+    ) -> AmqpResult<()> {
+        ctx.grant
+            .check_resource_access(kind, destination, Perm::Write)?;
+        ctx.grant
+            .check_resource_access(Kind::Exchange, source, Perm::Read)?;
+        if let Ok(x) = ctx.vhost.exchange(source)
+            && x.kind == crate::exchange::ExchangeKind::Topic
+            && let Some(p) = ctx.grant.topic_pattern(source, Perm::Read)
+        {
+            ctx.grant.check_topic_access(&p, source, key)?;
+        }
+        Ok(())
+    }
+}
+
+/// The vhost's `max-queues`, for a queue about to be created.
+fn check_queue_limit(ctx: &Ctx, name: &str) -> AmqpResult<()> {
+    let Some(limit) = ctx.grant.vhost_limits().max_queues else {
+        return Ok(());
+    };
+    if ctx.vhost.queue_count() as u64 >= limit {
+        return Err(crate::error::AmqpError::precondition_failed(format!(
+            "cannot declare queue '{name}': queue limit in vhost '{}' ({limit}) is reached",
+            ctx.vhost.name
+        )));
+    }
+    Ok(())
 }

@@ -44,6 +44,9 @@ impl Channel {
             ));
         }
         self.tx.get_or_insert_with(Tx::default);
+        self.stats
+            .transactional
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         ctx.out.method(
             self.id,
             AMQPClass::Tx(tx::AMQPMethod::SelectOk(tx::SelectOk {})),

@@ -1,7 +1,11 @@
-//! A connection's open channels, indexed by channel number: a frame finds
-//! its channel with one bounds check, not a hash.
+//! A connection's open channels, indexed by channel number (a frame finds
+//! its channel with one bounds check, not a hash), and Channel.Open with
+//! the limits on how many may be open.
 
+use super::Connection;
 use crate::channel::Channel;
+use crate::error::AmqpError;
+use amq_protocol::protocol::{AMQPClass, channel};
 
 #[derive(Default)]
 pub(super) struct ChannelTable {
@@ -54,5 +58,57 @@ impl ChannelTable {
     pub(super) fn drain(&mut self) -> impl Iterator<Item = Box<Channel>> {
         self.open = 0;
         std::mem::take(&mut self.slots).into_iter().flatten()
+    }
+}
+
+impl Connection {
+    /// Channel.Open of a new channel. RabbitMQ limits how many channels are
+    /// open (those closing count), not their numbers.
+    pub(super) fn channel_open(&mut self, id: u16) -> Result<(), AmqpError> {
+        let open = self.channels.len() + self.closing.len();
+        if open >= self.channel_max as usize {
+            return Err(AmqpError::not_allowed(format!(
+                "number of channels opened ({open}) has reached the negotiated channel_max ({})",
+                self.channel_max
+            )));
+        }
+        self.check_user_channel_limit()?;
+        let ch = Channel::new(id);
+        self.info.channel_opened(ch.stats());
+        self.channels.insert(id, ch);
+        self.out.method(
+            id,
+            AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {})),
+        );
+        Ok(())
+    }
+
+    /// The user's `max-channels`, counted over all its connections.
+    fn check_user_channel_limit(&self) -> Result<(), AmqpError> {
+        let user = &self.grant.user;
+        let Some(limit) = self
+            .broker
+            .access
+            .snapshot()
+            .users
+            .get(user)
+            .and_then(|u| u.limits.max_channels)
+        else {
+            return Ok(());
+        };
+        let elsewhere: u64 = self
+            .broker
+            .connections
+            .list()
+            .iter()
+            .filter(|c| c.user == *user && c.id != self.id)
+            .map(|c| c.stats.channels.load(std::sync::atomic::Ordering::Relaxed) as u64)
+            .sum();
+        if elsewhere + self.channels.len() as u64 >= limit {
+            return Err(AmqpError::not_allowed(format!(
+                "number of channels opened for user '{user}' has reached the maximum allowed user limit of ({limit})"
+            )));
+        }
+        Ok(())
     }
 }

@@ -2,6 +2,8 @@
 //! straight function. No connection object exists until it succeeds.
 
 use super::Transport;
+use crate::access::check;
+use crate::broker::connections::{Admission, Arrival, OverLimit};
 use crate::broker::{Broker, Vhost};
 use crate::codec::{self, FRAME_MIN_SIZE, Frame, Outbox, PROTOCOL_HEADER};
 use crate::error::AmqpError;
@@ -15,6 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub struct Negotiated {
     pub vhost: Arc<Vhost>,
     pub user: String,
+    /// Its place under the vhost's and the user's connection limits.
+    pub admission: Admission,
     pub mechanism: String,
     pub client_properties: FieldTable,
     pub channel_max: u16,
@@ -38,6 +42,8 @@ pub enum Refused {
 pub async fn negotiate(
     sock: &mut impl Transport,
     peer: SocketAddr,
+    local_port: u16,
+    secured: Option<&super::Secured>,
     broker: &Broker,
 ) -> Result<Negotiated, Refused> {
     let cfg = &broker.config;
@@ -49,8 +55,17 @@ pub async fn negotiate(
         let _ = sock.write_all(PROTOCOL_HEADER).await;
         return Err(Refused::Silently(format!("bad protocol header {header:?}")));
     }
+    // EXTERNAL only where there is a client certificate to log in as (as
+    // rabbitmq_auth_mechanism_ssl offers it).
+    let cert_cn = secured.and_then(|s| s.cert_cn.clone());
+    let mechanisms: Vec<&str> = cfg
+        .auth_mechanisms
+        .iter()
+        .map(String::as_str)
+        .filter(|m| *m != "EXTERNAL" || cert_cn.is_some())
+        .collect();
     let mut out = Outbox::default();
-    out.method(0, start_method(cfg));
+    out.method(0, start_method(cfg, &mechanisms));
     send(sock, &mut out).await?;
 
     let mut buf = BytesMut::with_capacity(4096);
@@ -63,10 +78,7 @@ pub async fn negotiate(
         .get("authentication_failure_close")
         .copied()
         .unwrap_or(false);
-    let offered = cfg
-        .auth_mechanisms
-        .iter()
-        .any(|m| m == start_ok.mechanism.as_str());
+    let offered = mechanisms.contains(&start_ok.mechanism.as_str());
     // RabbitMQ answers a mechanism it does not offer with no Close at all
     // (a handshake error before Tune): it closes the socket.
     let unsupported = || {
@@ -78,9 +90,20 @@ pub async fn negotiate(
     let (user, pass) = match start_ok.mechanism.as_str() {
         _ if !offered => return Err(unsupported()),
         "RABBIT-CR-DEMO" => cr_demo(sock, &mut buf, &start_ok).await?,
-        _ => credentials(&start_ok).ok_or_else(unsupported)?,
+        // The certificate, verified by TLS, is the credential.
+        "EXTERNAL" => (cert_cn.clone().unwrap_or_default(), None),
+        _ => {
+            let (u, p) = credentials(&start_ok).ok_or_else(unsupported)?;
+            (u, Some(p))
+        }
     };
-    if !broker.authenticate(&user, &pass) {
+    let known = match &pass {
+        Some(p) => broker.authenticate(&user, p).is_some(),
+        None => broker.access.snapshot().users.contains_key(&user),
+    };
+    if !known {
+        // Logged without the password, as RabbitMQ.
+        tracing::warn!(%peer, %user, mechanism = %start_ok.mechanism, "login refused: invalid credentials");
         let e = AmqpError::access_refused(format!(
             "Login was refused using authentication mechanism {}. For details see the broker logfile.",
             start_ok.mechanism
@@ -91,11 +114,10 @@ pub async fn negotiate(
             Refused::Silently(format!("login refused for user '{user}'"))
         });
     }
-    // An IPv4 peer on a dual-stack listener shows as ::ffff:a.b.c.d.
-    if user == "guest" && !cfg.guest_remote && !peer.ip().to_canonical().is_loopback() {
-        return Err(Refused::WithClose(AmqpError::access_refused(
-            "User 'guest' can only connect via localhost",
-        )));
+    if !cfg.may_connect_from(&user, peer.ip()) {
+        return Err(Refused::WithClose(AmqpError::access_refused(format!(
+            "User '{user}' can only connect via localhost"
+        ))));
     }
 
     out.method(
@@ -131,10 +153,13 @@ pub async fn negotiate(
         AMQPClass::Connection(connection::AMQPMethod::Open(o)) => o,
         other => return Err(unexpected("connection.open", &other)),
     };
-    let vhost = broker.vhost(open.virtual_host.as_str()).ok_or_else(|| {
+    let vhost_name = open.virtual_host.as_str();
+    let admission = admit(broker, &user, vhost_name, local_port).map_err(Refused::WithClose)?;
+    check::check_vhost_access(&broker.access.snapshot(), &user, vhost_name)
+        .map_err(Refused::WithClose)?;
+    let vhost = broker.vhost(vhost_name).ok_or_else(|| {
         Refused::WithClose(AmqpError::not_allowed(format!(
-            "vhost {} not found",
-            open.virtual_host
+            "vhost {vhost_name} not found"
         )))
     })?;
     out.method(
@@ -145,6 +170,7 @@ pub async fn negotiate(
     Ok(Negotiated {
         vhost,
         user,
+        admission,
         mechanism: start_ok.mechanism.to_string(),
         client_properties: start_ok.client_properties.clone(),
         channel_max,
@@ -153,6 +179,34 @@ pub async fn negotiate(
         consumer_cancel_notify: caps.get("consumer_cancel_notify").copied().unwrap_or(false),
         connection_blocked: caps.get("connection.blocked").copied().unwrap_or(false),
         leftover: buf,
+    })
+}
+
+/// The vhost's and the user's `max-connections`, checked before access to
+/// the vhost, in RabbitMQ's order and words (530 NOT_ALLOWED).
+fn admit(broker: &Broker, user: &str, vhost: &str, port: u16) -> Result<Admission, AmqpError> {
+    let s = broker.access.snapshot();
+    let Some(v) = s.vhosts.get(vhost) else {
+        return Err(AmqpError::not_allowed(format!("vhost {vhost} not found")));
+    };
+    let arrival = Arrival {
+        vhost,
+        user,
+        port,
+        listener_limit: broker.config.connection_max,
+        vhost_limit: v.limits.max_connections,
+        user_limit: s.users.get(user).and_then(|u| u.limits.max_connections),
+    };
+    broker.connections.admit(&arrival).map_err(|over| match over {
+        OverLimit::Listener(limit) => AmqpError::not_allowed(format!(
+            "connection refused: node connection limit ({limit}) is reached"
+        )),
+        OverLimit::Vhost(limit) => AmqpError::not_allowed(format!(
+            "access to vhost '{vhost}' refused for user '{user}': connection limit ({limit}) is reached"
+        )),
+        OverLimit::User(limit) => AmqpError::not_allowed(format!(
+            "connection refused for user '{user}': user connection limit ({limit}) is reached"
+        )),
     })
 }
 
@@ -204,7 +258,7 @@ async fn cr_demo(
     sock: &mut impl Transport,
     buf: &mut BytesMut,
     start_ok: &connection::StartOk,
-) -> Result<(String, String), Refused> {
+) -> Result<(String, Option<String>), Refused> {
     let user = String::from_utf8_lossy(start_ok.response.as_bytes()).into_owned();
     let mut out = Outbox::default();
     out.method(
@@ -220,7 +274,7 @@ async fn cr_demo(
     };
     let response = secure_ok.response.as_bytes();
     match response.strip_prefix(b"My password is ") {
-        Some(p) => Ok((user, String::from_utf8_lossy(p).into_owned())),
+        Some(p) => Ok((user, Some(String::from_utf8_lossy(p).into_owned()))),
         None => Err(Refused::WithClose(AmqpError::syntax_error(format!(
             "Invalid response '{}'",
             String::from_utf8_lossy(response)
@@ -272,7 +326,7 @@ fn client_capabilities(props: &FieldTable) -> std::collections::HashMap<String, 
     caps
 }
 
-fn start_method(cfg: &crate::config::Config) -> AMQPClass {
+fn start_method(cfg: &crate::config::Config, mechanisms: &[&str]) -> AMQPClass {
     let mut caps = FieldTable::default();
     for cap in [
         "publisher_confirms",
@@ -310,7 +364,7 @@ fn start_method(cfg: &crate::config::Config) -> AMQPClass {
         version_major: 0,
         version_minor: 9,
         server_properties: props,
-        mechanisms: LongString::from(cfg.auth_mechanisms.join(" ").as_bytes()),
+        mechanisms: LongString::from(mechanisms.join(" ").as_bytes()),
         locales: LongString::from("en_US".as_bytes()),
     }))
 }

@@ -3,12 +3,12 @@
 //! everything outgoing to the writer task in batches.
 
 mod channels;
-mod handshake;
+pub(crate) mod handshake;
 mod writer;
 
 use crate::broker::connections::ConnectionInfo;
 use crate::broker::{Broker, Vhost};
-use crate::channel::{After, Channel, Ctx};
+use crate::channel::{After, Ctx};
 use crate::codec::{self, Frame, Outbox};
 use crate::error::{AmqpError, Scope};
 use crate::queue::Queue;
@@ -38,7 +38,7 @@ macro_rules! ctx {
             durable: $c.broker.store.sync.synced(),
             consumer_timeout: $c.broker.config.consumer_timeout,
             exclusive_queues: &mut $c.exclusive_queues,
-            user: &$c.info.user,
+            grant: &$c.grant,
         }
     };
 }
@@ -54,19 +54,27 @@ use close::State;
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Transport for T {}
 
+/// What TLS established about a connection.
+pub(crate) struct Secured {
+    /// The subject CN of the client's verified certificate, if it sent one.
+    pub cert_cn: Option<String>,
+}
+
 /// Serve one client over `sock`, from the protocol header to the close.
-/// `peer` and `local` are the socket's addresses (the transport may hide them).
+/// `peer` and `local` are the socket's addresses (the transport may hide
+/// them); `secured` is set for a TLS connection.
 pub(crate) async fn serve(
     mut sock: impl Transport,
     peer: SocketAddr,
     local: SocketAddr,
+    secured: Option<Secured>,
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let negotiated = tokio::select! {
         r = tokio::time::timeout(
             broker.config.handshake_timeout(),
-            handshake::negotiate(&mut sock, peer, &broker),
+            handshake::negotiate(&mut sock, peer, local.port(), secured.as_ref(), &broker),
         ) => r,
         _ = shutdown.changed() => return,
     };
@@ -105,6 +113,7 @@ pub(crate) async fn serve(
         user: n.user.clone(),
         vhost: n.vhost.name.clone(),
         auth_mechanism: n.mechanism.clone(),
+        tls: secured.is_some(),
         client_properties: n.client_properties.clone(),
         channel_max: n.channel_max,
         frame_max: n.frame_max,
@@ -112,12 +121,20 @@ pub(crate) async fn serve(
         connected_at: crate::clock::system_now_ms(),
         inbox: sink.clone(),
         stats: Default::default(),
+        channels: Default::default(),
     });
     broker.connections.add(info.clone());
     let (wtx, wrx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(writer::run(wr, wrx, sink.clone(), info.clone()));
+    let grant = crate::access::check::Grant {
+        access: broker.access.clone(),
+        user: n.user.clone(),
+        vhost: n.vhost.name.clone(),
+        client_id: client_id(&n.client_properties),
+    };
     let mut conn = Connection {
         id,
+        grant,
         info,
         broker: broker.clone(),
         vhost: n.vhost.clone(),
@@ -136,15 +153,29 @@ pub(crate) async fn serve(
         state: State::Open,
         synced_wait: 0,
     };
+    let admission = n.admission;
     conn.run(rd, n.leftover, n.heartbeat, inbox, shutdown).await;
     drop(conn);
+    drop(admission);
     broker.connections.remove(id);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     tracing::debug!(%peer, "connection closed");
 }
 
+/// The `client_id` client property, which topic permissions may name.
+fn client_id(props: &amq_protocol::types::FieldTable) -> String {
+    use amq_protocol::types::AMQPValue;
+    match props.inner().get("client_id") {
+        Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        Some(AMQPValue::ShortString(s)) => s.to_string(),
+        _ => String::new(),
+    }
+}
+
 struct Connection {
     id: u64,
+    /// Its user in its vhost, through which every operation is checked.
+    grant: crate::access::check::Grant,
     /// Who and where it is, as the broker's registry shows it.
     info: Arc<ConnectionInfo>,
     broker: Arc<Broker>,
@@ -400,6 +431,7 @@ impl Connection {
             Ok(After::Open) => Ok(()),
             Ok(After::Closed) => {
                 self.channels.remove(&id);
+                self.info.channel_closed(id);
                 Ok(())
             }
             Err(e) if e.scope == Scope::Channel => {
@@ -408,24 +440,6 @@ impl Connection {
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// Channel.Open of a new channel. RabbitMQ limits how many channels are
-    /// open (those closing count), not their numbers.
-    fn channel_open(&mut self, id: u16) -> Result<(), AmqpError> {
-        let open = self.channels.len() + self.closing.len();
-        if open >= self.channel_max as usize {
-            return Err(AmqpError::not_allowed(format!(
-                "number of channels opened ({open}) has reached the negotiated channel_max ({})",
-                self.channel_max
-            )));
-        }
-        self.channels.insert(id, Channel::new(id));
-        self.out.method(
-            id,
-            AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {})),
-        );
-        Ok(())
     }
 
     /// Connection.UpdateSecret: accepted (no credentials expire yet).

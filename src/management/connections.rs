@@ -1,10 +1,11 @@
 //! `/api/connections`: list, show and close (DELETE, with RabbitMQ's
 //! `X-Reason` header) the broker's open connections.
 
-use super::{ApiError, ApiResult};
+use super::{ApiError, ApiResult, User};
 use crate::broker::Broker;
 use crate::broker::connections::ConnectionInfo;
 use crate::broker::policy::table_json;
+use axum::Extension;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -47,7 +48,7 @@ fn to_json(b: &Broker, c: &ConnectionInfo) -> Value {
         "port": c.local.port(),
         "peer_host": c.peer.ip().to_canonical().to_string(),
         "peer_port": c.peer.port(),
-        "ssl": false,
+        "ssl": c.tls,
         "channel_max": c.channel_max,
         "frame_max": c.frame_max,
         "timeout": c.heartbeat,
@@ -57,11 +58,18 @@ fn to_json(b: &Broker, c: &ConnectionInfo) -> Value {
     })
 }
 
-async fn list(State(b): State<Arc<Broker>>) -> impl IntoResponse {
+/// Monitoring and administrator users see every connection; other
+/// management users their own, as in RabbitMQ.
+fn mine(u: &User, c: &ConnectionInfo) -> bool {
+    u.0.is_monitor() || c.user == u.0.name
+}
+
+async fn list(State(b): State<Arc<Broker>>, Extension(u): Extension<User>) -> impl IntoResponse {
     let out: Vec<Value> = b
         .connections
         .list()
         .iter()
+        .filter(|c| mine(&u, c))
         .map(|c| to_json(&b, c))
         .collect();
     axum::Json(Value::Array(out))
@@ -69,6 +77,7 @@ async fn list(State(b): State<Arc<Broker>>) -> impl IntoResponse {
 
 async fn list_vhost(
     State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
     Path(vhost): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     b.vhost(&vhost).ok_or_else(ApiError::not_found)?;
@@ -76,7 +85,7 @@ async fn list_vhost(
         .connections
         .list()
         .iter()
-        .filter(|c| c.vhost == vhost)
+        .filter(|c| c.vhost == vhost && mine(&u, c))
         .map(|c| to_json(&b, c))
         .collect();
     Ok(axum::Json(Value::Array(out)))
@@ -84,11 +93,13 @@ async fn list_vhost(
 
 async fn show(
     State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
     Path(name): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let c = b
         .connections
         .by_name(&name)
+        .filter(|c| mine(&u, c))
         .ok_or_else(ApiError::not_found)?;
     Ok(axum::Json(to_json(&b, &c)))
 }
@@ -97,12 +108,15 @@ async fn show(
 /// RabbitMQ's "Closed via management plugin".
 async fn close(
     State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
+    // Closing another user's connection takes an administrator.
     let c = b
         .connections
         .by_name(&name)
+        .filter(|c| u.0.is_administrator() || c.user == u.0.name)
         .ok_or_else(ApiError::not_found)?;
     let reason = headers
         .get("x-reason")

@@ -3,9 +3,18 @@
 //! functions as AMQP. So far: policies, connections, queues (read-only, with
 //! their statistics), and who the caller is.
 
+mod channels;
 mod connections;
+mod consumers;
+mod definitions;
+mod exchanges;
+mod limits;
+mod overview;
+mod permissions;
 mod policies;
 mod queues;
+mod users;
+mod vhosts;
 
 use crate::broker::Broker;
 use axum::Router;
@@ -19,9 +28,30 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// The authenticated user of a request.
+/// The authenticated user of a request (a management user, at least), and
+/// whether it is the node's own operator (`ferretmq ctl` on the Unix
+/// socket), whom vhost permissions do not bind, as rabbitmqctl.
 #[derive(Clone)]
-pub(crate) struct User(pub String);
+pub(crate) struct User(pub Arc<crate::access::user::User>, pub bool);
+
+impl User {
+    /// RabbitMQ's check for endpoints only administrators may use.
+    pub(crate) fn administrator(&self) -> ApiResult<()> {
+        if self.0.is_administrator() {
+            Ok(())
+        } else {
+            Err(ApiError::not_authorised("Not administrator user"))
+        }
+    }
+
+    pub(crate) fn policymaker(&self) -> ApiResult<()> {
+        if self.0.is_policymaker() {
+            Ok(())
+        } else {
+            Err(ApiError::not_authorised("Not policymaker user"))
+        }
+    }
+}
 
 /// RabbitMQ's error body: `{"error": ..., "reason": ...}` with a status.
 pub(crate) struct ApiError {
@@ -47,6 +77,12 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", "vhost_not_found")
     }
 
+    /// 401 with RabbitMQ's spelling for a user who logged in but may not
+    /// do this.
+    pub(crate) fn not_authorised(reason: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "not_authorised", reason)
+    }
+
     pub(crate) fn bad_request(reason: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", reason)
     }
@@ -68,14 +104,68 @@ impl IntoResponse for ApiError {
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
-fn router(broker: Arc<Broker>) -> Router {
+/// A request body as JSON, or RabbitMQ's 400 `not_json`.
+pub(crate) fn json_body(body: &[u8]) -> ApiResult<serde_json::Value> {
+    serde_json::from_slice(body).map_err(|_| ApiError::bad_request("not_json"))
+}
+
+/// 201 for something new, 204 for something replaced, as RabbitMQ answers PUT.
+pub(crate) fn created_or_replaced(new: bool) -> StatusCode {
+    if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::NO_CONTENT
+    }
+}
+
+impl From<crate::access::Refusal> for ApiError {
+    fn from(r: crate::access::Refusal) -> Self {
+        use crate::access::Refusal;
+        match r {
+            Refusal::NoSuchUser(_) | Refusal::NoSuchVhost(_) => ApiError::not_found(),
+            Refusal::Invalid(e) => ApiError::bad_request(e),
+            Refusal::Io(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e),
+        }
+    }
+}
+
+/// Every endpoint, before authentication.
+fn api() -> Router<Arc<Broker>> {
     Router::new()
         .route("/api/whoami", axum::routing::get(whoami))
         .merge(policies::routes())
         .merge(connections::routes())
         .merge(queues::routes())
+        .merge(users::routes())
+        .merge(vhosts::routes())
+        .merge(permissions::routes())
+        .merge(definitions::routes())
+        .merge(exchanges::routes())
+        .merge(consumers::routes())
+        .merge(overview::routes())
+        .merge(channels::routes())
         .fallback(|| async { ApiError::not_found() })
+}
+
+/// The API on TCP: HTTP basic auth against the broker's users.
+fn router(broker: Arc<Broker>) -> Router {
+    api()
         .layer(middleware::from_fn_with_state(broker.clone(), authenticate))
+        .with_state(broker)
+}
+
+/// The API on the node's Unix socket, for `ferretmq ctl`: whoever can open
+/// the socket (mode 0600, so the broker's OS user) acts as an administrator,
+/// as rabbitmqctl does with the Erlang cookie.
+fn ctl_router(broker: Arc<Broker>) -> Router {
+    let ctl = crate::access::user::User {
+        name: "ferretmq-ctl".into(),
+        password: crate::access::password::PasswordHash::none(),
+        tags: vec!["administrator".into()],
+        limits: Default::default(),
+    };
+    api()
+        .layer(axum::Extension(User(Arc::new(ctl), true)))
         .with_state(broker)
 }
 
@@ -93,14 +183,17 @@ async fn authenticate(
     let Some((user, pass)) = basic_credentials(&req) else {
         return failed("Not_Authorized");
     };
-    if !broker.authenticate(&user, &pass) {
+    let Some(account) = broker.authenticate(&user, &pass) else {
         tracing::info!(%peer, %user, "HTTP access denied: login failed");
         return failed("Login failed");
-    }
-    if user == "guest" && !broker.config.guest_remote && !peer.ip().to_canonical().is_loopback() {
+    };
+    if !broker.config.may_connect_from(&user, peer.ip()) {
         return failed("User can only log in via localhost");
     }
-    req.extensions_mut().insert(User(user));
+    if !account.is_management_user() {
+        return ApiError::not_authorised("Not management user").into_response();
+    }
+    req.extensions_mut().insert(User(account, false));
     next.run(req).await
 }
 
@@ -117,9 +210,25 @@ fn basic_credentials(req: &Request) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-async fn whoami(axum::Extension(User(name)): axum::Extension<User>) -> impl IntoResponse {
-    // Users have no tags yet; every user is an administrator, as guest is in RabbitMQ.
-    axum::Json(serde_json::json!({ "name": name, "tags": ["administrator"] }))
+async fn whoami(axum::Extension(User(user, _)): axum::Extension<User>) -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "name": user.name, "tags": user.tags }))
+}
+
+/// Serve the API for `ferretmq ctl` on the node's Unix socket until shutdown.
+pub(crate) async fn serve_ctl(
+    listener: tokio::net::UnixListener,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let stop = async move {
+        let _ = shutdown.changed().await;
+    };
+    if let Err(e) = axum::serve(listener, ctl_router(broker).into_make_service())
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::error!("ctl socket stopped: {e}");
+    }
 }
 
 /// Serve the API on `listener` until shutdown.

@@ -2,7 +2,7 @@
 //! set here applies at once to existing queues and exchanges, and is saved
 //! with the vhost's definitions.
 
-use super::{ApiError, ApiResult};
+use super::{ApiError, ApiResult, User};
 use crate::broker::Broker;
 use crate::broker::policy::{Policy, json_table};
 use axum::Router;
@@ -72,9 +72,11 @@ async fn show(
 /// PUT: 201 when created, 204 when it replaced one (as RabbitMQ answers).
 async fn put_policy(
     State(b): State<Arc<Broker>>,
+    axum::Extension(u): axum::Extension<User>,
     Path((vhost, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
+    u.policymaker()?;
     let doc: Value =
         serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("not_json"))?;
     let v = b.vhost(&vhost).ok_or_else(ApiError::vhost_not_found)?;
@@ -114,8 +116,10 @@ async fn put_policy(
 
 async fn delete_policy(
     State(b): State<Arc<Broker>>,
+    axum::Extension(u): axum::Extension<User>,
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    u.policymaker()?;
     let v = b.vhost(&vhost).ok_or_else(ApiError::not_found)?;
     match v.delete_policy(&name) {
         Ok(true) => Ok(StatusCode::NO_CONTENT),

@@ -2,12 +2,16 @@
 //! JSON shape: depths from the queue now, `message_stats` counters with
 //! `*_details.rate` from the statistics sampler.
 
-use super::{ApiError, ApiResult};
+use super::{ApiError, ApiResult, User};
+use crate::access::check::Grant;
+use crate::access::permission::{Kind, Perm};
 use crate::broker::policy::table_json;
 use crate::broker::{Broker, Vhost};
 use crate::queue::Queue;
+use axum::Extension;
 use axum::Router;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::{Map, Value, json};
@@ -18,7 +22,64 @@ pub(super) fn routes() -> Router<Arc<Broker>> {
         .route("/api/queues", get(list))
         .route("/api/queues/", get(list))
         .route("/api/queues/{vhost}", get(list_vhost))
-        .route("/api/queues/{vhost}/{name}", get(show))
+        .route("/api/queues/{vhost}/{name}", get(show).delete(delete_queue))
+        .route(
+            "/api/queues/{vhost}/{name}/contents",
+            axum::routing::delete(purge_queue),
+        )
+}
+
+/// The user's permission on a queue, checked as over AMQP; RabbitMQ's 401
+/// "Access refused." if not. The node's own operator (ctl) needs none.
+fn permitted(b: &Broker, u: &User, vhost: &str, queue: &str, perm: Perm) -> ApiResult<()> {
+    if u.1 {
+        return Ok(());
+    }
+    let grant = Grant {
+        access: b.access.clone(),
+        user: u.0.name.clone(),
+        vhost: vhost.to_string(),
+        client_id: String::new(),
+    };
+    grant
+        .check_resource_access(Kind::Queue, queue, perm)
+        .map_err(|_| ApiError::not_authorised("Access refused."))
+}
+
+#[derive(serde::Deserialize)]
+struct DeleteQuery {
+    #[serde(rename = "if-empty", default)]
+    if_empty: bool,
+    #[serde(rename = "if-unused", default)]
+    if_unused: bool,
+}
+
+/// DELETE a queue (`?if-empty=true`, `?if-unused=true` as RabbitMQ): 204,
+/// 404 if there is none, 400 with the AMQP reason if a condition fails.
+async fn delete_queue(
+    State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
+    Path((vhost, name)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<DeleteQuery>,
+) -> ApiResult<StatusCode> {
+    let v = vhost_for(&b, &u, &vhost)?;
+    permitted(&b, &u, &vhost, &name, Perm::Configure)?;
+    v.queue(&name).map_err(|_| ApiError::not_found())?;
+    v.delete_queue(&name, 0, q.if_unused, q.if_empty)
+        .map_err(|e| ApiError::bad_request(e.reply_text()))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// DELETE a queue's contents: purge it.
+async fn purge_queue(
+    State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
+    Path((vhost, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let v = vhost_for(&b, &u, &vhost)?;
+    permitted(&b, &u, &vhost, &name, Perm::Read)?;
+    v.queue(&name).map_err(|_| ApiError::not_found())?.purge();
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn rate(r: f64) -> Value {
@@ -101,23 +162,38 @@ fn sorted(b: &Broker, vhosts: &[Arc<Vhost>]) -> Vec<Value> {
     out
 }
 
-async fn list(State(b): State<Arc<Broker>>) -> impl IntoResponse {
-    axum::Json(Value::Array(sorted(&b, &b.vhosts())))
+/// A vhost the user may see (monitoring and administrators: any).
+fn vhost_for(b: &Broker, u: &User, name: &str) -> ApiResult<Arc<Vhost>> {
+    match b.vhost(name) {
+        Some(v) if super::vhosts::visible(b, u, name) => Ok(v),
+        _ => Err(ApiError::vhost_not_found()),
+    }
+}
+
+async fn list(State(b): State<Arc<Broker>>, Extension(u): Extension<User>) -> impl IntoResponse {
+    let vhosts: Vec<Arc<Vhost>> = b
+        .vhosts()
+        .into_iter()
+        .filter(|v| super::vhosts::visible(&b, &u, &v.name))
+        .collect();
+    axum::Json(Value::Array(sorted(&b, &vhosts)))
 }
 
 async fn list_vhost(
     State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
     Path(vhost): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let v = b.vhost(&vhost).ok_or_else(ApiError::vhost_not_found)?;
+    let v = vhost_for(&b, &u, &vhost)?;
     Ok(axum::Json(Value::Array(sorted(&b, &[v]))))
 }
 
 async fn show(
     State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<impl IntoResponse> {
-    let v = b.vhost(&vhost).ok_or_else(ApiError::vhost_not_found)?;
+    let v = vhost_for(&b, &u, &vhost)?;
     let q = v.queue(&name).map_err(|_| ApiError::not_found())?;
     Ok(axum::Json(to_json(&b, &v, &q)))
 }

@@ -30,6 +30,11 @@ impl Credit {
         self.limit.store(limit as u32, Ordering::Relaxed);
     }
 
+    /// The limit (0 is unlimited).
+    pub fn limit(&self) -> u32 {
+        self.limit.load(Ordering::Relaxed)
+    }
+
     /// Whether a limit is set (0 is unlimited).
     pub fn is_limited(&self) -> bool {
         self.limit.load(Ordering::Relaxed) != 0
@@ -73,11 +78,15 @@ pub struct Delivery {
 
 pub struct ConsumerHandle {
     pub tag: ShortString,
+    /// Its connection's id and channel number.
+    pub connection: u64,
     pub channel: u16,
     pub no_ack: bool,
     pub exclusive: bool,
     /// x-priority: higher-priority consumers get messages first.
     pub priority: i32,
+    /// Its Basic.Consume arguments, as given.
+    pub arguments: amq_protocol::types::FieldTable,
     pub credit: Arc<Credit>,
     pub channel_credit: Arc<Credit>,
     pub sink: Sink,

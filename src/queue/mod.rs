@@ -386,6 +386,11 @@ impl Queue {
         self.rates.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Its consumers, for the management API.
+    pub(crate) fn consumer_list(&self) -> Vec<Arc<ConsumerHandle>> {
+        self.lock().consumers.clone()
+    }
+
     /// (ready messages, consumers), as Queue.Declare-Ok reports them.
     pub fn counts(&self) -> (usize, usize) {
         let (ready, _, consumers) = self.lock().counts();

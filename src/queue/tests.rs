@@ -22,10 +22,12 @@ fn msg(n: u8) -> Arc<Message> {
 fn consumer(sink: &Sink, prefetch: u16, no_ack: bool) -> Arc<ConsumerHandle> {
     Arc::new(ConsumerHandle {
         tag: "c".into(),
+        connection: 1,
         channel: 1,
         no_ack,
         exclusive: false,
         priority: 0,
+        arguments: Default::default(),
         credit: Arc::new(Credit::new(prefetch)),
         channel_credit: Arc::new(Credit::new(0)),
         sink: sink.clone(),

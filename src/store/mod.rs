@@ -174,6 +174,24 @@ impl Store {
         self.root.join("vhosts").join(hex(vhost))
     }
 
+    /// The vhosts that have data on disk (for a data dir from before
+    /// vhosts were listed in `access.json`).
+    pub fn vhosts_on_disk(&self) -> Vec<String> {
+        let Ok(dir) = fs::read_dir(self.root.join("vhosts")) else {
+            return Vec::new();
+        };
+        dir.filter_map(|e| unhex(e.ok()?.file_name().to_str()?))
+            .collect()
+    }
+
+    /// Remove a deleted vhost's data.
+    pub fn remove_vhost(&self, vhost: &str) -> io::Result<()> {
+        match fs::remove_dir_all(self.vhost_dir(vhost)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     pub fn queue_dir(&self, vhost: &str, queue: &str) -> PathBuf {
         self.vhost_dir(vhost).join("queues").join(hex(queue))
     }
@@ -182,6 +200,17 @@ impl Store {
 /// File-system-safe, reversible name for a vhost or queue.
 pub fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<String> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// Write a file so that a crash leaves either the old or the new contents.

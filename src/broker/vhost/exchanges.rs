@@ -4,14 +4,8 @@
 use super::*;
 
 impl Vhost {
-    pub fn declare_exchange(&self, s: &ExchangeSpec) -> AmqpResult<()> {
-        if s.passive {
-            // RabbitMQ refuses even a passive declare of the default exchange.
-            if s.name.is_empty() {
-                return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
-            }
-            return self.exchange(s.name).map(|_| ());
-        }
+    /// The kind a declare names, and whether it is a delayed-message exchange.
+    fn declared_kind(s: &ExchangeSpec) -> AmqpResult<(ExchangeKind, bool)> {
         let delayed = s.kind == DELAYED_TYPE;
         let kind = if delayed {
             delayed_type(s.arguments)?
@@ -29,41 +23,81 @@ impl Vhost {
         if s.name.is_empty() {
             return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
         }
+        Ok((kind, delayed))
+    }
+
+    /// What Exchange.Declare requires of an existing exchange: the same
+    /// type, flags and arguments.
+    fn check_equivalent_exchange(
+        x: &Exchange,
+        s: &ExchangeSpec,
+        kind: ExchangeKind,
+        delayed: bool,
+        v: &str,
+    ) -> AmqpResult<()> {
+        let n = s.name;
+        if x.kind != kind || x.delayed.is_some() != delayed {
+            return Err(AmqpError::precondition_failed(format!(
+                "inequivalent arg 'type' for exchange '{n}' in vhost '{v}': received '{}' but current is '{}'",
+                s.kind,
+                x.type_name()
+            )));
+        }
+        equivalence::flag("durable", n, "exchange", v, s.durable, x.durable)?;
+        equivalence::flag(
+            "auto_delete",
+            n,
+            "exchange",
+            v,
+            s.auto_delete,
+            x.auto_delete,
+        )?;
+        equivalence::flag("internal", n, "exchange", v, s.internal, x.internal)?;
+        equivalence::exchange_args(n, v, s.arguments, &x.arguments)
+    }
+
+    /// What a declare of a new exchange requires: no reserved name, and the
+    /// arguments its type needs.
+    fn check_new_exchange(s: &ExchangeSpec, kind: ExchangeKind) -> AmqpResult<()> {
+        if s.name.starts_with("amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "exchange name '{}' contains reserved prefix 'amq.*'",
+                s.name
+            )));
+        }
+        if kind == ExchangeKind::ConsistentHash {
+            consistent_hash::check_arguments(s.arguments)
+                .map_err(AmqpError::precondition_failed)?;
+        }
+        check_dedup_arguments(kind, s.arguments)
+    }
+
+    /// Everything a (non-passive) declare of `s` would refuse, checked
+    /// without declaring: what an import checks before it applies.
+    pub(crate) fn check_exchange_declare(&self, s: &ExchangeSpec) -> AmqpResult<()> {
+        let (kind, delayed) = Self::declared_kind(s)?;
+        match self.exchanges.get(s.name).map(|x| x.clone()) {
+            Some(x) => Self::check_equivalent_exchange(&x, s, kind, delayed, &self.name),
+            None => Self::check_new_exchange(s, kind),
+        }
+    }
+
+    pub fn declare_exchange(&self, s: &ExchangeSpec) -> AmqpResult<()> {
+        if s.passive {
+            // RabbitMQ refuses even a passive declare of the default exchange.
+            if s.name.is_empty() {
+                return Err(AmqpError::access_refused(DEFAULT_EXCHANGE_DENIED));
+            }
+            return self.exchange(s.name).map(|_| ());
+        }
+        let (kind, delayed) = Self::declared_kind(s)?;
         match self.exchanges.entry(s.name.into()) {
             Entry::Occupied(e) => {
-                let x = e.get();
-                let (n, v) = (s.name, self.name.as_str());
-                if x.kind != kind || x.delayed.is_some() != delayed {
-                    return Err(AmqpError::precondition_failed(format!(
-                        "inequivalent arg 'type' for exchange '{n}' in vhost '{v}': received '{}' but current is '{}'",
-                        s.kind,
-                        x.type_name()
-                    )));
-                }
-                equivalence::flag("durable", n, "exchange", v, s.durable, x.durable)?;
-                equivalence::flag(
-                    "auto_delete",
-                    n,
-                    "exchange",
-                    v,
-                    s.auto_delete,
-                    x.auto_delete,
-                )?;
-                equivalence::flag("internal", n, "exchange", v, s.internal, x.internal)?;
-                equivalence::exchange_args(n, v, s.arguments, &x.arguments)
-            }
-            Entry::Vacant(_) if s.name.starts_with("amq.") => {
-                Err(AmqpError::access_refused(format!(
-                    "exchange name '{}' contains reserved prefix 'amq.*'",
-                    s.name
-                )))
+                Self::check_equivalent_exchange(e.get(), s, kind, delayed, &self.name)
             }
             Entry::Vacant(e) => {
-                if kind == ExchangeKind::ConsistentHash {
-                    consistent_hash::check_arguments(s.arguments)
-                        .map_err(AmqpError::precondition_failed)?;
-                }
-                check_dedup_arguments(kind, s.arguments)?;
+                self.check_alive()?;
+                Self::check_new_exchange(s, kind)?;
                 let queue = if delayed {
                     Some(self.delay_queue(s.name, s.durable, Vec::new(), None)?)
                 } else {

@@ -46,6 +46,9 @@ pub struct Vhost {
     defer_persist: std::sync::atomic::AtomicBool,
     /// Its housekeeping task runs.
     housekeeping: std::sync::atomic::AtomicBool,
+    /// Deleted: its connections are being closed, and nothing new may be
+    /// made in it (a durable queue would put its data back on disk).
+    deleted: std::sync::atomic::AtomicBool,
 }
 
 pub struct ExchangeSpec<'a> {
@@ -60,6 +63,9 @@ pub struct ExchangeSpec<'a> {
 
 pub struct QueueSpec<'a> {
     pub name: &'a str,
+    /// `name` was generated for a declare with an empty name (so its
+    /// `amq.gen-` prefix is not a client's use of a reserved one).
+    pub server_named: bool,
     pub passive: bool,
     pub durable: bool,
     pub exclusive: bool,
@@ -87,6 +93,7 @@ impl Vhost {
             housekeeping: Default::default(),
             definitions: Default::default(),
             defer_persist: Default::default(),
+            deleted: Default::default(),
         };
         for (n, k) in [
             ("", ExchangeKind::Direct),
@@ -148,6 +155,36 @@ impl Vhost {
         });
     }
 
+    /// The vhost was deleted: delete its queues (their consumers are told)
+    /// and exchanges, and write nothing more to its definitions.
+    pub(crate) fn destroy(&self) {
+        self.deleted
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.defer_persistence(true);
+        let queues: Vec<Arc<Queue>> = self.queues.iter().map(|q| q.clone()).collect();
+        self.queues.clear();
+        for q in queues {
+            q.delete();
+        }
+        for x in self.exchanges.iter() {
+            x.mark_deleted();
+        }
+        self.exchanges.clear();
+        self.timer.changed.notify_one();
+    }
+
+    /// Refuse to make anything in a deleted vhost (its connections are
+    /// told 320 a moment later).
+    pub(crate) fn check_alive(&self) -> AmqpResult<()> {
+        if self.deleted.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(AmqpError::not_found(format!(
+                "vhost '{}' is deleted",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
     fn no_exchange(&self, name: &str) -> AmqpError {
         AmqpError::not_found(format!("no exchange '{name}' in vhost '{}'", self.name))
     }
@@ -169,6 +206,16 @@ impl Vhost {
     }
 
     /// Every queue, in no particular order.
+    pub(crate) fn exchange_list(&self) -> Vec<Arc<Exchange>> {
+        let mut v: Vec<Arc<Exchange>> = self.exchanges.iter().map(|x| x.clone()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    pub(crate) fn queue_count(&self) -> usize {
+        self.queues.len()
+    }
+
     pub(crate) fn queue_list(&self) -> Vec<Arc<Queue>> {
         self.queues.iter().map(|q| q.clone()).collect()
     }

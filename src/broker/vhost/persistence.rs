@@ -148,7 +148,9 @@ impl Vhost {
             .map_err(|e| AmqpError::internal_error(format!("cannot save definitions: {e}")))
     }
 
-    fn snapshot(&self) -> Definitions {
+    /// What of this vhost survives a restart, as plain data (also what an
+    /// export of its definitions lists).
+    pub(crate) fn snapshot(&self) -> Definitions {
         let mut d = Definitions::default();
         let durable_queue = |q: &Queue| q.durable && q.exclusive_owner.is_none();
         for x in self.exchanges.iter() {

@@ -43,6 +43,10 @@ impl Vhost {
         policy::queue_policy(&self.policies(), name)
     }
 
+    pub(crate) fn policy_for_exchange(&self, name: &str) -> Option<Policy> {
+        policy::exchange_policy(&self.policies(), name)
+    }
+
     /// The policies, for listing.
     pub fn list_policies(&self) -> Vec<Policy> {
         self.policies()

@@ -24,6 +24,46 @@ impl Vhost {
         q
     }
 
+    /// What Queue.Declare requires of an existing queue: the same owner
+    /// (exclusive) and the same flags and arguments.
+    fn check_equivalent_queue(&self, q: &Queue, s: &QueueSpec, name: &str) -> AmqpResult<()> {
+        self.check_exclusive(q, s.conn_id)?;
+        // The exclusive flag must match, even on the owning connection.
+        if s.exclusive != q.exclusive_owner.is_some() {
+            return Err(self.locked(name));
+        }
+        let v = self.name.as_str();
+        equivalence::flag("durable", name, "queue", v, s.durable, q.durable)?;
+        equivalence::flag(
+            "auto_delete",
+            name,
+            "queue",
+            v,
+            s.auto_delete,
+            q.auto_delete,
+        )?;
+        equivalence::queue_args(name, v, s.arguments, &q.arguments)
+    }
+
+    /// Everything a (non-passive, named) declare of `s` would refuse,
+    /// checked without declaring: what an import checks before it applies.
+    pub(crate) fn check_queue_declare(&self, s: &QueueSpec) -> AmqpResult<()> {
+        if s.name.starts_with("amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "queue name '{}' contains reserved prefix 'amq.*'",
+                s.name
+            )));
+        }
+        QueueArgs::parse(s.arguments, s.name, &self.name)?;
+        let effective = policy::queue_arguments(&self.policies(), s.name, s.arguments);
+        let args = QueueArgs::parse(&effective, s.name, &self.name)?;
+        args.check_properties(s.name, &self.name, s.durable, s.exclusive, s.auto_delete)?;
+        match self.queues.get(s.name).map(|q| q.clone()) {
+            Some(q) => self.check_equivalent_queue(&q, s, s.name),
+            None => Ok(()),
+        }
+    }
+
     /// Declare (or find, or check) a queue: the queue, its ready-message and
     /// consumer counts.
     pub fn declare_queue(&self, s: &QueueSpec) -> AmqpResult<(Arc<Queue>, usize, usize)> {
@@ -38,7 +78,7 @@ impl Vhost {
         }
         let name = if s.name.is_empty() {
             names::queue_name()
-        } else if s.name.starts_with("amq.") {
+        } else if s.name.starts_with("amq.") && !s.server_named {
             return Err(AmqpError::access_refused(format!(
                 "queue name '{}' contains reserved prefix 'amq.*'",
                 s.name
@@ -57,26 +97,12 @@ impl Vhost {
             Entry::Occupied(e) => {
                 let q = e.get().clone();
                 drop(e);
-                self.check_exclusive(&q, s.conn_id)?;
-                // The exclusive flag must match, even on the owning connection.
-                if s.exclusive != q.exclusive_owner.is_some() {
-                    return Err(self.locked(&name));
-                }
-                let v = self.name.as_str();
-                equivalence::flag("durable", &name, "queue", v, s.durable, q.durable)?;
-                equivalence::flag(
-                    "auto_delete",
-                    &name,
-                    "queue",
-                    v,
-                    s.auto_delete,
-                    q.auto_delete,
-                )?;
-                equivalence::queue_args(&name, v, s.arguments, &q.arguments)?;
+                self.check_equivalent_queue(&q, s, &name)?;
                 q.touch();
                 q
             }
             Entry::Vacant(e) => {
+                self.check_alive()?;
                 let persistent = s.durable && !s.exclusive;
                 let log = if persistent {
                     let dir = self.store.queue_dir(&self.name, &name);
