@@ -15,6 +15,7 @@ pub(crate) mod definitions;
 pub(crate) mod limits;
 pub(crate) mod password;
 pub(crate) mod permission;
+pub(crate) mod rules;
 pub(crate) mod user;
 
 pub(crate) use limits::VhostLimits;

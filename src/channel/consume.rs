@@ -133,8 +133,7 @@ impl Channel {
 
     pub(super) fn basic_get(&mut self, ctx: &mut Ctx, g: basic::Get) -> AmqpResult<()> {
         let name = self.queue_name(&g.queue)?.to_string();
-        ctx.grant
-            .check_resource_access(Kind::Queue, &name, Perm::Read)?;
+        crate::access::rules::may_read_queue(ctx.grant, &name)?;
         let queue = ctx.vhost.queue_for(&name, ctx.conn_id)?;
         let Some((entry, remaining)) = queue.get(g.no_ack) else {
             ctx.out.method(

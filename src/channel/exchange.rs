@@ -2,7 +2,8 @@
 //! (reserved names, equivalence, auto-delete) live with the vhost.
 
 use super::{Channel, Ctx};
-use crate::access::permission::{Kind, Perm};
+use crate::access::permission::Kind;
+use crate::access::rules;
 use crate::broker::vhost::ExchangeSpec;
 use crate::error::AmqpResult;
 use amq_protocol::protocol::{AMQPClass, exchange};
@@ -19,25 +20,13 @@ impl Channel {
         ctx: &mut Ctx,
         d: exchange::Declare,
     ) -> AmqpResult<()> {
-        let name = d.exchange.as_str();
-        if d.passive {
-            if !name.is_empty() {
-                ctx.grant.check_any_resource_access(Kind::Exchange, name)?;
-            }
-        } else if !name.is_empty() {
-            ctx.grant
-                .check_resource_access(Kind::Exchange, name, Perm::Configure)?;
-            // A new exchange with an alternate: read on it, write on the
-            // alternate (RabbitMQ's rule).
-            if let Some(ae) = crate::field::string_arg(&d.arguments, "alternate-exchange")
-                && ctx.vhost.exchange(name).is_err()
-            {
-                ctx.grant
-                    .check_resource_access(Kind::Exchange, name, Perm::Read)?;
-                ctx.grant
-                    .check_resource_access(Kind::Exchange, &ae, Perm::Write)?;
-            }
-        }
+        rules::may_declare_exchange(
+            ctx.grant,
+            ctx.vhost,
+            d.exchange.as_str(),
+            d.passive,
+            &d.arguments,
+        )?;
         ctx.vhost.declare_exchange(&ExchangeSpec {
             name: d.exchange.as_str(),
             kind: d.kind.as_str(),
@@ -56,13 +45,7 @@ impl Channel {
     }
 
     pub(super) fn exchange_delete(&mut self, ctx: &mut Ctx, d: exchange::Delete) -> AmqpResult<()> {
-        if !d.exchange.as_str().is_empty() {
-            ctx.grant.check_resource_access(
-                Kind::Exchange,
-                d.exchange.as_str(),
-                Perm::Configure,
-            )?;
-        }
+        rules::may_delete_exchange(ctx.grant, d.exchange.as_str())?;
         ctx.vhost
             .delete_exchange(d.exchange.as_str(), d.if_unused)?;
         self.exchange_reply(
@@ -79,7 +62,7 @@ impl Channel {
             b.source.as_str(),
             b.routing_key.as_str(),
         );
-        self.check_binding(ctx, Kind::Exchange, dst, src, key)?;
+        rules::may_bind(ctx.grant, ctx.vhost, Kind::Exchange, dst, src, key)?;
         ctx.vhost.bind_exchange(
             b.destination.as_str(),
             b.source.as_str(),
@@ -100,7 +83,7 @@ impl Channel {
             u.source.as_str(),
             u.routing_key.as_str(),
         );
-        self.check_binding(ctx, Kind::Exchange, dst, src, key)?;
+        rules::may_bind(ctx.grant, ctx.vhost, Kind::Exchange, dst, src, key)?;
         ctx.vhost.unbind_exchange(
             u.destination.as_str(),
             u.source.as_str(),

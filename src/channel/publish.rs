@@ -4,12 +4,12 @@
 
 use super::{Channel, Ctx};
 use crate::access::permission::{Kind, Perm};
+use crate::broker::vhost::Enqueued;
 use crate::broker::vhost::REPLY_TO;
 use crate::codec::ContentHeader;
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{Exchange, ExchangeKind};
 use crate::message::Message;
-use crate::queue::Published;
 use amq_protocol::protocol::{AMQPClass, basic, confirm};
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -83,14 +83,6 @@ pub(super) struct PublishGrant {
     topic: Option<crate::access::permission::Pattern>,
     /// The user may publish with another user's user_id.
     impersonator: bool,
-}
-
-/// What routing one message did.
-pub(super) struct Enqueued {
-    /// The store ticket its persistence waits for (0: none).
-    ticket: u64,
-    /// A queue could not take it (its log failed).
-    failed: bool,
 }
 
 pub(super) fn method_during_content(a: Option<&Assembly>) -> AmqpError {
@@ -294,47 +286,8 @@ impl Channel {
         msg: &Arc<Message>,
         mandatory: bool,
     ) -> Enqueued {
-        let mut routed = std::mem::take(&mut self.routed);
-        ctx.vhost.route(x, msg, &mut routed);
-        let mut delivered = false;
-        let mut done = Enqueued {
-            ticket: 0,
-            failed: false,
-        };
-        for q in routed.queues.drain(..) {
-            let (published, dead) = q.publish(msg.clone());
-            match published {
-                Published::Accepted { ticket } => {
-                    delivered = true;
-                    done.ticket = done.ticket.max(ticket);
-                }
-                Published::Duplicate => delivered = true,
-                Published::Dropped => {}
-                // RabbitMQ nacks a publish a full queue refused, but it was
-                // routed: no Basic.Return.
-                Published::Rejected => {
-                    delivered = true;
-                    done.failed = true;
-                }
-                Published::Failed => done.failed = true,
-            }
-            if !dead.is_empty() {
-                ctx.vhost.dead_letter(&q, dead);
-            }
-        }
-        for dx in routed.delayed.drain(..) {
-            // A delayed-message exchange (published to, or reached by
-            // routing) holds it until due; the timer routes it then.
-            match ctx.vhost.hold_delayed(&dx, msg) {
-                Published::Accepted { ticket } => {
-                    delivered = true;
-                    done.ticket = done.ticket.max(ticket);
-                }
-                _ => done.failed = true,
-            }
-        }
-        self.routed = routed;
-        if !delivered && mandatory {
+        let done = ctx.vhost.enqueue(x, msg, &mut self.routed);
+        if !done.delivered && mandatory {
             self.basic_return(ctx, msg);
         }
         done

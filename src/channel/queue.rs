@@ -2,7 +2,8 @@
 //! empty queue name means the queue this channel declared last.
 
 use super::{Channel, Ctx};
-use crate::access::permission::{Kind, Perm};
+use crate::access::permission::Kind;
+use crate::access::rules;
 use crate::broker::vhost::QueueSpec;
 use crate::error::AmqpResult;
 use amq_protocol::protocol::{AMQPClass, queue};
@@ -24,24 +25,7 @@ impl Channel {
         } else {
             d.queue.to_string()
         };
-        if d.passive {
-            ctx.grant.check_any_resource_access(Kind::Queue, &name)?;
-        } else {
-            ctx.grant
-                .check_resource_access(Kind::Queue, &name, Perm::Configure)?;
-            if ctx.vhost.queue(&name).is_err() {
-                // A new queue that dead-letters: read on it, write on the
-                // dead-letter exchange (RabbitMQ's rule).
-                if let Some(dlx) = crate::field::string_arg(&d.arguments, "x-dead-letter-exchange")
-                {
-                    ctx.grant
-                        .check_resource_access(Kind::Queue, &name, Perm::Read)?;
-                    ctx.grant
-                        .check_resource_access(Kind::Exchange, &dlx, Perm::Write)?;
-                }
-                check_queue_limit(ctx, &name)?;
-            }
-        }
+        rules::may_declare_queue(ctx.grant, ctx.vhost, &name, d.passive, &d.arguments)?;
         let (q, messages, consumers) = ctx.vhost.declare_queue(&QueueSpec {
             name: &name,
             server_named,
@@ -69,8 +53,9 @@ impl Channel {
 
     pub(super) fn queue_bind(&mut self, ctx: &mut Ctx, b: queue::Bind) -> AmqpResult<()> {
         let name = self.queue_name(&b.queue)?.to_string();
-        self.check_binding(
-            ctx,
+        rules::may_bind(
+            ctx.grant,
+            ctx.vhost,
             Kind::Queue,
             &name,
             b.exchange.as_str(),
@@ -90,8 +75,9 @@ impl Channel {
     /// Queue.Unbind has no nowait flag: Unbind-Ok always goes back.
     pub(super) fn queue_unbind(&mut self, ctx: &mut Ctx, u: queue::Unbind) -> AmqpResult<()> {
         let name = self.queue_name(&u.queue)?.to_string();
-        self.check_binding(
-            ctx,
+        rules::may_bind(
+            ctx.grant,
+            ctx.vhost,
             Kind::Queue,
             &name,
             u.exchange.as_str(),
@@ -110,8 +96,7 @@ impl Channel {
 
     pub(super) fn queue_purge(&mut self, ctx: &mut Ctx, p: queue::Purge) -> AmqpResult<()> {
         let name = self.queue_name(&p.queue)?.to_string();
-        ctx.grant
-            .check_resource_access(Kind::Queue, &name, Perm::Read)?;
+        rules::may_read_queue(ctx.grant, &name)?;
         let n = ctx.vhost.queue_for(&name, ctx.conn_id)?.purge();
         let ok = queue::PurgeOk {
             message_count: n as u32,
@@ -122,8 +107,7 @@ impl Channel {
 
     pub(super) fn queue_delete(&mut self, ctx: &mut Ctx, d: queue::Delete) -> AmqpResult<()> {
         let name = self.queue_name(&d.queue)?.to_string();
-        ctx.grant
-            .check_resource_access(Kind::Queue, &name, Perm::Configure)?;
+        rules::may_delete_queue(ctx.grant, &name)?;
         let n = ctx
             .vhost
             .delete_queue(&name, ctx.conn_id, d.if_unused, d.if_empty)?;
@@ -134,44 +118,4 @@ impl Channel {
         self.queue_reply(ctx, d.nowait, queue::AMQPMethod::DeleteOk(ok));
         Ok(())
     }
-}
-
-impl Channel {
-    /// Binding and unbinding (queue or exchange): write on the
-    /// destination, read on the source exchange, and for a topic exchange
-    /// the user's topic read permission on the binding key.
-    pub(super) fn check_binding(
-        &self,
-        ctx: &Ctx,
-        kind: Kind,
-        destination: &str,
-        source: &str,
-        key: &str,
-    ) -> AmqpResult<()> {
-        ctx.grant
-            .check_resource_access(kind, destination, Perm::Write)?;
-        ctx.grant
-            .check_resource_access(Kind::Exchange, source, Perm::Read)?;
-        if let Ok(x) = ctx.vhost.exchange(source)
-            && x.kind == crate::exchange::ExchangeKind::Topic
-            && let Some(p) = ctx.grant.topic_pattern(source, Perm::Read)
-        {
-            ctx.grant.check_topic_access(&p, source, key)?;
-        }
-        Ok(())
-    }
-}
-
-/// The vhost's `max-queues`, for a queue about to be created.
-fn check_queue_limit(ctx: &Ctx, name: &str) -> AmqpResult<()> {
-    let Some(limit) = ctx.grant.vhost_limits().max_queues else {
-        return Ok(());
-    };
-    if ctx.vhost.queue_count() as u64 >= limit {
-        return Err(crate::error::AmqpError::precondition_failed(format!(
-            "cannot declare queue '{name}': queue limit in vhost '{}' ({limit}) is reached",
-            ctx.vhost.name
-        )));
-    }
-    Ok(())
 }

@@ -1,13 +1,19 @@
-//! `/api/exchanges` and `/api/bindings`: a vhost's exchanges and bindings
-//! in RabbitMQ's JSON shapes, the default exchange's implicit binding to
-//! every queue included, as RabbitMQ lists it.
+//! `/api/exchanges`: a vhost's exchanges in RabbitMQ's JSON shape, and
+//! declaring and deleting one over HTTP with the same rules and checks as
+//! Exchange.Declare and Exchange.Delete.
 
+use super::bindings::exchange_name;
 use super::vhosts::visible;
-use super::{ApiError, ApiResult, User};
+use super::{ApiError, ApiResult, User, allowed, body, created_or_replaced, vhost_for};
+use crate::access::rules;
 use crate::broker::policy::table_json;
+use crate::broker::vhost::ExchangeSpec;
 use crate::broker::{Broker, Vhost};
-use crate::exchange::{Destination, Exchange};
-use axum::extract::{Path, State};
+use crate::error::ReplyCode;
+use crate::exchange::Exchange;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
@@ -17,9 +23,12 @@ pub(super) fn routes() -> Router<Arc<Broker>> {
     Router::new()
         .route("/api/exchanges", get(list_exchanges))
         .route("/api/exchanges/{vhost}", get(list_vhost_exchanges))
-        .route("/api/exchanges/{vhost}/{name}", get(show_exchange))
-        .route("/api/bindings", get(list_bindings))
-        .route("/api/bindings/{vhost}", get(list_vhost_bindings))
+        .route(
+            "/api/exchanges/{vhost}/{name}",
+            get(show_exchange)
+                .put(declare_exchange)
+                .delete(delete_exchange),
+        )
 }
 
 fn exchange_json(v: &Vhost, x: &Exchange) -> Value {
@@ -36,77 +45,11 @@ fn exchange_json(v: &Vhost, x: &Exchange) -> Value {
     })
 }
 
-fn binding_json(
-    vhost: &str,
-    source: &str,
-    dest: &str,
-    kind: &str,
-    key: &str,
-    args: Value,
-) -> Value {
-    // RabbitMQ's properties_key: the key, "~" and a hash when there are arguments.
-    let properties_key = if args.as_object().is_none_or(|a| a.is_empty()) {
-        if key.is_empty() {
-            "~".to_string()
-        } else {
-            key.to_string()
-        }
-    } else {
-        format!("{key}~{:x}", crc32fast::hash(args.to_string().as_bytes()))
-    };
-    json!({
-        "source": source,
-        "vhost": vhost,
-        "destination": dest,
-        "destination_type": kind,
-        "routing_key": key,
-        "arguments": args,
-        "properties_key": properties_key,
-    })
-}
-
-pub(super) fn vhost_bindings(v: &Vhost) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut queues = v.queue_list();
-    queues.sort_by(|a, b| a.name.cmp(&b.name));
-    for q in &queues {
-        let name = q.name.as_str();
-        out.push(binding_json(&v.name, "", name, "queue", name, json!({})));
-    }
-    for x in v.exchange_list() {
-        if x.name.as_str().is_empty() {
-            continue;
-        }
-        for b in x.bindings() {
-            let (dest, kind) = match &b.dest {
-                Destination::Queue(q) => (q.name.as_str().to_string(), "queue"),
-                Destination::Exchange(e) => (e.name.as_str().to_string(), "exchange"),
-            };
-            out.push(binding_json(
-                &v.name,
-                x.name.as_str(),
-                &dest,
-                kind,
-                b.key.as_str(),
-                table_json(&b.args),
-            ));
-        }
-    }
-    out
-}
-
 fn visible_vhosts(b: &Broker, u: &User) -> Vec<Arc<Vhost>> {
     b.vhosts()
         .into_iter()
         .filter(|v| visible(b, u, &v.name))
         .collect()
-}
-
-fn vhost_for(b: &Broker, u: &User, name: &str) -> ApiResult<Arc<Vhost>> {
-    match b.vhost(name) {
-        Some(v) if visible(b, u, name) => Ok(v),
-        _ => Err(ApiError::vhost_not_found()),
-    }
 }
 
 async fn list_exchanges(
@@ -140,30 +83,68 @@ async fn show_exchange(
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let v = vhost_for(&b, &u, &vhost)?;
-    // The default exchange is "amq.default" in the API's paths.
-    let name = if name == "amq.default" {
-        String::new()
-    } else {
-        name
-    };
+    let name = exchange_name(name);
     let x = v.exchange(&name).map_err(|_| ApiError::not_found())?;
     Ok(Json(exchange_json(&v, &x)))
 }
 
-async fn list_bindings(State(b): State<Arc<Broker>>, Extension(u): Extension<User>) -> Json<Value> {
-    Json(
-        visible_vhosts(&b, &u)
-            .iter()
-            .flat_map(|v| vhost_bindings(v))
-            .collect(),
-    )
-}
-
-async fn list_vhost_bindings(
+/// PUT an exchange: `{"type", "durable", "auto_delete", "internal",
+/// "arguments"}`, all optional (a direct, transient exchange by default, as
+/// RabbitMQ). 201 when created, 204 when it already was as asked.
+async fn declare_exchange(
     State(b): State<Arc<Broker>>,
     Extension(u): Extension<User>,
-    Path(vhost): Path<String>,
-) -> ApiResult<Json<Value>> {
+    Path((vhost, name)): Path<(String, String)>,
+    raw: Bytes,
+) -> ApiResult<StatusCode> {
     let v = vhost_for(&b, &u, &vhost)?;
-    Ok(Json(Value::Array(vhost_bindings(&v))))
+    let name = exchange_name(name);
+    let m = body::object(&raw)?;
+    let kind = body::text(&m, "type").unwrap_or_else(|| "direct".into());
+    let arguments = body::arguments(&m)?;
+    let spec = ExchangeSpec {
+        name: &name,
+        kind: &kind,
+        passive: false,
+        durable: body::flag(&m, "durable", false)?,
+        auto_delete: body::flag(&m, "auto_delete", false)?,
+        internal: body::flag(&m, "internal", false)?,
+        arguments: &arguments,
+    };
+    allowed(&b, &u, &vhost, |g| {
+        rules::may_declare_exchange(g, &v, &name, false, &arguments)
+    })?;
+    let new = v.exchange(&name).is_err();
+    v.declare_exchange(&spec).map_err(|e| {
+        // The API checks the type before declaring, and says so its own way.
+        if e.code == ReplyCode::CommandInvalid && e.text.contains("exchange type") {
+            ApiError::bad_request(format!("unknown exchange type '{kind}'"))
+        } else {
+            ApiError::from(e)
+        }
+    })?;
+    Ok(created_or_replaced(new))
+}
+
+#[derive(serde::Deserialize)]
+struct DeleteQuery {
+    #[serde(rename = "if-unused", default)]
+    if_unused: bool,
+}
+
+/// DELETE an exchange (`?if-unused=true`): 204, 404 if there is none.
+async fn delete_exchange(
+    State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
+    Path((vhost, name)): Path<(String, String)>,
+    Query(q): Query<DeleteQuery>,
+) -> ApiResult<StatusCode> {
+    let v = vhost_for(&b, &u, &vhost)?;
+    let name = exchange_name(name);
+    if !name.is_empty() {
+        v.exchange(&name).map_err(|_| ApiError::not_found())?;
+    }
+    allowed(&b, &u, &vhost, |g| rules::may_delete_exchange(g, &name))?;
+    v.delete_exchange(&name, q.if_unused)?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -3,20 +3,26 @@
 //! functions as AMQP. So far: policies, connections, queues (read-only, with
 //! their statistics), and who the caller is.
 
+mod bindings;
+mod body;
 mod channels;
 mod connections;
 mod consumers;
 mod definitions;
 mod exchanges;
+mod get;
 mod limits;
 mod overview;
 mod permissions;
 mod policies;
+mod publish;
 mod queues;
 mod users;
 mod vhosts;
 
+use crate::access::check::Grant;
 use crate::broker::Broker;
+use crate::error::{AmqpError, ReplyCode};
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -57,7 +63,9 @@ impl User {
 pub(crate) struct ApiError {
     status: StatusCode,
     error: &'static str,
-    reason: String,
+    /// Mostly text; RabbitMQ answers some type errors with a pair such as
+    /// `["not_boolean","yes"]`.
+    reason: serde_json::Value,
 }
 
 impl ApiError {
@@ -65,7 +73,16 @@ impl ApiError {
         ApiError {
             status,
             error,
-            reason: reason.into(),
+            reason: serde_json::Value::String(reason.into()),
+        }
+    }
+
+    /// 400 with RabbitMQ's `[what, value]` reason for a value of the wrong type.
+    pub(crate) fn bad_value(what: &str, value: impl Into<serde_json::Value>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: "bad_request",
+            reason: serde_json::json!([what, value.into()]),
         }
     }
 
@@ -92,7 +109,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.error, "reason": self.reason });
         let mut r = (self.status, axum::Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
+        // Only a failed login asks the client to authenticate (RabbitMQ's
+        // "not_authorized"); a user lacking a tag or permission is not
+        // prompted again.
+        if self.error == "not_authorized" {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"RabbitMQ Management\""),
@@ -115,6 +135,53 @@ pub(crate) fn created_or_replaced(new: bool) -> StatusCode {
         StatusCode::CREATED
     } else {
         StatusCode::NO_CONTENT
+    }
+}
+
+/// An AMQP error from a declare, bind or delete, as RabbitMQ's API answers
+/// it: a refused permission is 401 "Access refused.", a missing object 404
+/// with its text, anything else 400 with its text.
+impl From<AmqpError> for ApiError {
+    fn from(e: AmqpError) -> Self {
+        match e.code {
+            ReplyCode::AccessRefused => ApiError::not_authorised("Access refused."),
+            ReplyCode::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", e.text),
+            _ => ApiError::bad_request(e.text),
+        }
+    }
+}
+
+/// The AMQP checks for this user in `vhost`; none for the node's operator,
+/// whom vhost permissions do not bind.
+pub(crate) fn grant(b: &Broker, u: &User, vhost: &str) -> Option<Grant> {
+    (!u.1).then(|| Grant {
+        access: b.access.clone(),
+        user: u.0.name.clone(),
+        vhost: vhost.to_string(),
+        client_id: String::new(),
+    })
+}
+
+/// Apply one of the access rules AMQP applies (`access::rules`) to the
+/// caller.
+pub(crate) fn allowed(
+    b: &Broker,
+    u: &User,
+    vhost: &str,
+    rule: impl FnOnce(&Grant) -> crate::error::AmqpResult<()>,
+) -> ApiResult<()> {
+    match grant(b, u, vhost) {
+        Some(g) => rule(&g).map_err(ApiError::from),
+        None => Ok(()),
+    }
+}
+
+/// A vhost the user may see (monitoring and administrators: any), or
+/// RabbitMQ's 404 `vhost_not_found`.
+pub(crate) fn vhost_for(b: &Broker, u: &User, name: &str) -> ApiResult<Arc<crate::broker::Vhost>> {
+    match b.vhost(name) {
+        Some(v) if vhosts::visible(b, u, name) => Ok(v),
+        _ => Err(ApiError::vhost_not_found()),
     }
 }
 
@@ -141,6 +208,9 @@ fn api() -> Router<Arc<Broker>> {
         .merge(permissions::routes())
         .merge(definitions::routes())
         .merge(exchanges::routes())
+        .merge(bindings::routes())
+        .merge(publish::routes())
+        .merge(get::routes())
         .merge(consumers::routes())
         .merge(overview::routes())
         .merge(channels::routes())

@@ -2,10 +2,10 @@
 //! JSON shape: depths from the queue now, `message_stats` counters with
 //! `*_details.rate` from the statistics sampler.
 
-use super::{ApiError, ApiResult, User};
-use crate::access::check::Grant;
-use crate::access::permission::{Kind, Perm};
+use super::{ApiError, ApiResult, User, allowed, body, created_or_replaced, vhost_for};
+use crate::access::rules;
 use crate::broker::policy::table_json;
+use crate::broker::vhost::QueueSpec;
 use crate::broker::{Broker, Vhost};
 use crate::queue::Queue;
 use axum::Extension;
@@ -22,28 +22,45 @@ pub(super) fn routes() -> Router<Arc<Broker>> {
         .route("/api/queues", get(list))
         .route("/api/queues/", get(list))
         .route("/api/queues/{vhost}", get(list_vhost))
-        .route("/api/queues/{vhost}/{name}", get(show).delete(delete_queue))
+        .route(
+            "/api/queues/{vhost}/{name}",
+            get(show).put(declare_queue).delete(delete_queue),
+        )
         .route(
             "/api/queues/{vhost}/{name}/contents",
             axum::routing::delete(purge_queue),
         )
 }
 
-/// The user's permission on a queue, checked as over AMQP; RabbitMQ's 401
-/// "Access refused." if not. The node's own operator (ctl) needs none.
-fn permitted(b: &Broker, u: &User, vhost: &str, queue: &str, perm: Perm) -> ApiResult<()> {
-    if u.1 {
-        return Ok(());
-    }
-    let grant = Grant {
-        access: b.access.clone(),
-        user: u.0.name.clone(),
-        vhost: vhost.to_string(),
-        client_id: String::new(),
+/// PUT a queue: `{"durable", "auto_delete", "arguments"}`, all optional
+/// (transient by default, as RabbitMQ; a queue made over HTTP has no
+/// connection to be exclusive to). 201 when created, 204 when it already
+/// was as asked, 400 with the AMQP text when it is not.
+async fn declare_queue(
+    State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
+    Path((vhost, name)): Path<(String, String)>,
+    raw: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    let v = vhost_for(&b, &u, &vhost)?;
+    let m = body::object(&raw)?;
+    let arguments = body::arguments(&m)?;
+    let spec = QueueSpec {
+        name: &name,
+        server_named: false,
+        passive: false,
+        durable: body::flag(&m, "durable", false)?,
+        exclusive: false,
+        auto_delete: body::flag(&m, "auto_delete", false)?,
+        arguments: &arguments,
+        conn_id: 0,
     };
-    grant
-        .check_resource_access(Kind::Queue, queue, perm)
-        .map_err(|_| ApiError::not_authorised("Access refused."))
+    allowed(&b, &u, &vhost, |g| {
+        rules::may_declare_queue(g, &v, &name, false, &arguments)
+    })?;
+    let new = v.queue(&name).is_err();
+    v.declare_queue(&spec)?;
+    Ok(created_or_replaced(new))
 }
 
 #[derive(serde::Deserialize)]
@@ -63,10 +80,9 @@ async fn delete_queue(
     axum::extract::Query(q): axum::extract::Query<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
     let v = vhost_for(&b, &u, &vhost)?;
-    permitted(&b, &u, &vhost, &name, Perm::Configure)?;
     v.queue(&name).map_err(|_| ApiError::not_found())?;
-    v.delete_queue(&name, 0, q.if_unused, q.if_empty)
-        .map_err(|e| ApiError::bad_request(e.reply_text()))?;
+    allowed(&b, &u, &vhost, |g| rules::may_delete_queue(g, &name))?;
+    v.delete_queue(&name, 0, q.if_unused, q.if_empty)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -77,8 +93,9 @@ async fn purge_queue(
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let v = vhost_for(&b, &u, &vhost)?;
-    permitted(&b, &u, &vhost, &name, Perm::Read)?;
-    v.queue(&name).map_err(|_| ApiError::not_found())?.purge();
+    let q = v.queue(&name).map_err(|_| ApiError::not_found())?;
+    allowed(&b, &u, &vhost, |g| rules::may_read_queue(g, &name))?;
+    q.purge();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -160,14 +177,6 @@ fn sorted(b: &Broker, vhosts: &[Arc<Vhost>]) -> Vec<Value> {
         out.extend(qs.iter().map(|q| to_json(b, v, q)));
     }
     out
-}
-
-/// A vhost the user may see (monitoring and administrators: any).
-fn vhost_for(b: &Broker, u: &User, name: &str) -> ApiResult<Arc<Vhost>> {
-    match b.vhost(name) {
-        Some(v) if super::vhosts::visible(b, u, name) => Ok(v),
-        _ => Err(ApiError::vhost_not_found()),
-    }
 }
 
 async fn list(State(b): State<Arc<Broker>>, Extension(u): Extension<User>) -> impl IntoResponse {

@@ -16,6 +16,18 @@ pub async fn http(
     auth: Option<&str>,
     body: &str,
 ) -> (u16, String) {
+    let (status, _, body) = http_headers(b, method, path, auth, body).await;
+    (status, body)
+}
+
+/// One HTTP/1.1 request: (status, response head, body).
+pub async fn http_headers(
+    b: &TestBroker,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: &str,
+) -> (u16, String, String) {
     let addr = b.running.as_ref().expect("running").management_addrs[0];
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut req = format!(
@@ -34,9 +46,6 @@ pub async fn http(
     within(s.read_to_end(&mut resp)).await.expect("read");
     let text = String::from_utf8_lossy(&resp).into_owned();
     let status = text[9..12].parse().expect("status");
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (status, head.to_string(), body.to_string())
 }

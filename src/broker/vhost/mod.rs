@@ -6,6 +6,8 @@ mod delayed;
 mod exchanges;
 mod persistence;
 mod policies;
+mod publish;
+pub use publish::Enqueued;
 mod queues;
 mod routing;
 
