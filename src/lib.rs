@@ -44,6 +44,7 @@ pub(crate) mod field;
 pub mod fuzzing;
 mod management;
 pub(crate) mod message;
+pub(crate) mod os;
 pub(crate) mod queue;
 pub mod server;
 pub(crate) mod stats;

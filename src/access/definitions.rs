@@ -19,6 +19,9 @@ pub(crate) struct AccessDoc {
     pub permissions: Vec<(String, String, Permissions)>,
     /// (user, vhost, permission)
     pub topic_permissions: Vec<(String, String, TopicPermission)>,
+    /// ((vhost, component, name), value)
+    pub parameters: Vec<((String, String, String), Value)>,
+    pub global_parameters: Vec<(String, Value)>,
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
@@ -57,7 +60,17 @@ pub(crate) fn parse_access(doc: &Value) -> Result<AccessDoc, String> {
         out.vhosts.push(parse_vhost(v)?);
     }
     for p in list(doc, "parameters")? {
-        if s(p, "component") != Some("vhost-limits") {
+        let component = s(p, "component").unwrap_or("");
+        if component != "vhost-limits" {
+            let (vhost, name) = (s(p, "vhost").unwrap_or("/"), s(p, "name").unwrap_or(""));
+            if component.is_empty() || name.is_empty() {
+                return Err(format!(
+                    "parameter in vhost '{vhost}': 'component' and 'name' are required"
+                ));
+            }
+            let key = (vhost.to_string(), component.to_string(), name.to_string());
+            out.parameters
+                .push((key, p.get("value").cloned().unwrap_or(Value::Null)));
             continue;
         }
         let vhost = s(p, "vhost").unwrap_or("/");
@@ -66,6 +79,18 @@ pub(crate) fn parse_access(doc: &Value) -> Result<AccessDoc, String> {
         match out.vhosts.iter_mut().find(|v| v.name == vhost) {
             Some(v) => v.limits = limits,
             None => return Err(format!("{what}: no such vhost in the definitions")),
+        }
+    }
+    for p in list(doc, "global_parameters")? {
+        let Some(name) = s(p, "name") else {
+            return Err("global parameter: 'name' is required".into());
+        };
+        // RabbitMQ's own cluster id is the node's, not something to import.
+        if name != "internal_cluster_id" {
+            out.global_parameters.push((
+                name.to_string(),
+                p.get("value").cloned().unwrap_or(Value::Null),
+            ));
         }
     }
     for p in list(doc, "permissions")? {
@@ -147,7 +172,7 @@ fn parse_vhost(v: &Value) -> Result<VhostMeta, String> {
     })
 }
 
-fn parse_vhost_limits(v: &Value, what: &str) -> Result<VhostLimits, String> {
+pub(crate) fn parse_vhost_limits(v: &Value, what: &str) -> Result<VhostLimits, String> {
     let mut l = VhostLimits::default();
     parse_limits(v, what, |k, n| l.set(k, n))?;
     Ok(l)
@@ -213,6 +238,16 @@ impl AccessDoc {
             known(&next, &user, &vhost, "topic permissions")?;
             next.put_topic_permission(&user, &vhost, t);
         }
+        for (key, value) in self.parameters {
+            if !next.vhosts.contains_key(&key.0) {
+                return Err(format!(
+                    "parameter '{}' of component '{}' in vhost '{}': no such vhost",
+                    key.2, key.1, key.0
+                ));
+            }
+            next.parameters.insert(key, value);
+        }
+        next.global_parameters.extend(self.global_parameters);
         *base = next;
         Ok(())
     }
@@ -287,7 +322,7 @@ pub(crate) fn access_json(s: &State) -> Value {
             }
         }
     }
-    let parameters: Vec<Value> = s
+    let mut parameters: Vec<Value> = s
         .vhosts
         .values()
         .filter(|v| !v.limits.named().is_empty())
@@ -296,13 +331,26 @@ pub(crate) fn access_json(s: &State) -> Value {
             json!({ "vhost": v.name, "component": "vhost-limits", "name": "limits", "value": value })
         })
         .collect();
+    parameters.extend(s.parameters.iter().map(parameter_json));
+    let global: Vec<Value> = s
+        .global_parameters
+        .iter()
+        .map(|(name, value)| json!({ "name": name, "value": value }))
+        .collect();
     json!({
         "users": users,
         "vhosts": vhosts,
         "permissions": permissions,
         "topic_permissions": topic,
         "parameters": parameters,
+        "global_parameters": global,
     })
+}
+
+pub(crate) fn parameter_json(
+    ((vhost, component, name), value): (&(String, String, String), &Value),
+) -> Value {
+    json!({ "vhost": vhost, "component": component, "name": name, "value": value })
 }
 
 #[cfg(test)]

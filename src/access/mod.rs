@@ -45,6 +45,13 @@ pub(crate) struct State {
     pub permissions: BTreeMap<String, BTreeMap<String, Arc<Permissions>>>,
     /// user → vhost → topic permissions, one per exchange.
     pub topic_permissions: BTreeMap<String, BTreeMap<String, Vec<TopicPermission>>>,
+    /// Runtime parameters (shovels, federation upstreams, ...) by (vhost,
+    /// component, name): stored and exported as RabbitMQ does, even where
+    /// ferretmq has no feature that reads them. Vhost limits are not here
+    /// but in `vhosts`.
+    pub parameters: BTreeMap<(String, String, String), serde_json::Value>,
+    /// Global parameters by name.
+    pub global_parameters: BTreeMap<String, serde_json::Value>,
 }
 
 impl State {
@@ -92,6 +99,7 @@ impl State {
         for p in self.topic_permissions.values_mut() {
             p.remove(name);
         }
+        self.parameters.retain(|(v, _, _), _| v != name);
         self.vhosts.remove(name).is_some()
     }
 

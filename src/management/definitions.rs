@@ -98,7 +98,6 @@ async fn export_all(
     out.insert("rabbitmq_version".into(), version(&b));
     out.insert("product_name".into(), json!(b.config.product));
     out.insert("product_version".into(), version(&b));
-    out.insert("global_parameters".into(), json!([]));
     for k in ["policies", "queues", "exchanges", "bindings"] {
         out.insert(k.into(), json!([]));
     }
@@ -118,9 +117,20 @@ async fn export_vhost(
     let mut out = serde_json::Map::new();
     out.insert("rabbit_version".into(), version(&b));
     out.insert("rabbitmq_version".into(), version(&b));
-    for k in ["parameters", "policies", "queues", "exchanges", "bindings"] {
+    for k in ["policies", "queues", "exchanges", "bindings"] {
         out.insert(k.into(), json!([]));
     }
+    let parameters: Vec<Value> = b
+        .access
+        .snapshot()
+        .parameters
+        .iter()
+        .filter(|((v, _, _), _)| *v == vhost)
+        .map(|((_, component, name), value)| {
+            json!({ "component": component, "name": name, "value": value })
+        })
+        .collect();
+    out.insert("parameters".into(), Value::Array(parameters));
     vhost_entities(&v, false, &mut out);
     Ok(Json(Value::Object(out)))
 }

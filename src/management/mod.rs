@@ -11,8 +11,11 @@ mod consumers;
 mod definitions;
 mod exchanges;
 mod get;
+mod health;
 mod limits;
+mod node;
 mod overview;
+mod parameters;
 mod permissions;
 mod policies;
 mod publish;
@@ -211,6 +214,9 @@ fn api() -> Router<Arc<Broker>> {
         .merge(bindings::routes())
         .merge(publish::routes())
         .merge(get::routes())
+        .merge(node::routes())
+        .merge(health::routes())
+        .merge(parameters::routes())
         .merge(consumers::routes())
         .merge(overview::routes())
         .merge(channels::routes())

@@ -13,13 +13,6 @@ pub(super) fn routes() -> Router<Arc<Broker>> {
     Router::new().route("/api/overview", get(overview))
 }
 
-/// The broker process's resident memory, bytes (Linux).
-fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
-}
-
 async fn overview(State(b): State<Arc<Broker>>, Extension(_u): Extension<User>) -> Json<Value> {
     let version = b
         .config
@@ -51,22 +44,10 @@ async fn overview(State(b): State<Arc<Broker>>, Extension(_u): Extension<User>) 
         .map(|(proto, a)| json!({ "node": node, "protocol": proto, "ip_address": a.ip().to_string(), "port": a.port() }))
         .collect();
     let zero = json!({ "rate": 0.0 });
-    let exchange_types: Vec<Value> = [
-        "direct",
-        "fanout",
-        "topic",
-        "headers",
-        "x-consistent-hash",
-        "x-delayed-message",
-        "x-message-deduplication",
-    ]
-    .iter()
-    .map(|t| json!({ "name": t, "enabled": true }))
-    .collect();
     Json(json!({
         "management_version": version,
         "rates_mode": "basic",
-        "exchange_types": exchange_types,
+        "exchange_types": super::node::exchange_types(),
         "product_version": version,
         "product_name": b.config.product,
         "rabbitmq_version": version,
@@ -84,6 +65,6 @@ async fn overview(State(b): State<Arc<Broker>>, Extension(_u): Extension<User>) 
         },
         "listeners": listeners,
         "uptime": crate::clock::system_now_ms().saturating_sub(b.started_at),
-        "memory": { "rss": rss_bytes(), "message_bytes": b.store.meter.held(), "limit": b.memory.limit() },
+        "memory": { "rss": crate::os::rss_bytes(), "message_bytes": b.store.meter.held(), "limit": b.memory.limit() },
     }))
 }

@@ -22,6 +22,13 @@ pub(super) fn routes() -> Router<Arc<Broker>> {
             "/api/policies/{vhost}/{name}",
             get(show).put(put_policy).delete(delete_policy),
         )
+        // Operator policies are not implemented: there are none to list.
+        .route("/api/operator-policies", get(no_operator_policies))
+        .route("/api/operator-policies/{vhost}", get(no_operator_policies))
+}
+
+async fn no_operator_policies() -> impl IntoResponse {
+    axum::Json(json!([]))
 }
 
 fn to_json(vhost: &str, p: &Policy) -> Value {

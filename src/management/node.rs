@@ -1,0 +1,147 @@
+//! The node: `/api/nodes[/{name}]` (memory, descriptors, disk, uptime,
+//! what it offers), `/api/extensions` and `/api/cluster-name`, in
+//! RabbitMQ's shapes. ferretmq is one node whose name is the cluster name.
+
+use super::{ApiError, ApiResult, User};
+use crate::broker::Broker;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub(super) fn routes() -> Router<Arc<Broker>> {
+    Router::new()
+        .route("/api/nodes", get(list_nodes))
+        .route("/api/nodes/{name}", get(show_node))
+        .route("/api/extensions", get(extensions))
+        .route("/api/cluster-name", get(cluster_name))
+}
+
+/// The exchange types this broker declares, as RabbitMQ lists them.
+pub(super) const EXCHANGE_TYPES: [(&str, &str); 7] = [
+    (
+        "direct",
+        "AMQP direct exchange, as per the AMQP specification",
+    ),
+    (
+        "fanout",
+        "AMQP fanout exchange, as per the AMQP specification",
+    ),
+    (
+        "topic",
+        "AMQP topic exchange, as per the AMQP specification",
+    ),
+    (
+        "headers",
+        "AMQP headers exchange, as per the AMQP specification",
+    ),
+    ("x-consistent-hash", "Consistent Hashing Exchange"),
+    ("x-delayed-message", "Delayed Message Exchange"),
+    ("x-message-deduplication", "Message Deduplication Exchange"),
+];
+
+pub(super) fn exchange_types() -> Vec<Value> {
+    EXCHANGE_TYPES
+        .iter()
+        .map(|(name, description)| json!({ "name": name, "description": description, "enabled": true }))
+        .collect()
+}
+
+fn node_json(b: &Broker) -> Value {
+    let node = &b.config.cluster_name;
+    let sockets = b.connections.list().len();
+    let fd_total = crate::os::max_fds();
+    let listeners = b
+        .listeners
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let contexts: Vec<Value> = listeners
+        .iter()
+        .filter(|(proto, _)| proto.starts_with("http"))
+        .map(|(_, a)| json!({ "description": "ferretmq management", "path": "/", "port": a.port().to_string() }))
+        .collect();
+    let mechanisms: Vec<Value> = ["PLAIN", "AMQPLAIN", "RABBIT-CR-DEMO", "EXTERNAL"]
+        .iter()
+        .map(|m| json!({ "name": m, "description": "", "enabled": b.config.auth_mechanisms.iter().any(|a| a == m) }))
+        .collect();
+    let zero = json!({ "rate": 0.0 });
+    let data_dir = b.config.data_dir.display().to_string();
+    json!({
+        "name": node,
+        "type": "disc",
+        "running": true,
+        "os_pid": std::process::id().to_string(),
+        "mem_used": crate::os::rss_bytes(),
+        "mem_used_details": zero,
+        "mem_limit": b.memory.limit(),
+        "mem_alarm": b.memory.is_on(),
+        "mem_calculation_strategy": "rss",
+        "disk_free": crate::os::disk_free(&b.config.data_dir),
+        "disk_free_details": zero,
+        "disk_free_limit": 50_000_000u64,
+        "disk_free_alarm": false,
+        "fd_used": crate::os::open_fds(),
+        "fd_used_details": zero,
+        "fd_total": fd_total,
+        "sockets_used": sockets,
+        "sockets_used_details": zero,
+        "sockets_total": fd_total,
+        "proc_used": 0,
+        "proc_total": 0,
+        "run_queue": 0,
+        "processors": crate::os::processors(),
+        "uptime": crate::clock::system_now_ms().saturating_sub(b.started_at),
+        "rates_mode": "basic",
+        "partitions": [],
+        "cluster_links": [],
+        "net_ticktime": 60,
+        "exchange_types": exchange_types(),
+        "auth_mechanisms": mechanisms,
+        "applications": [{ "name": "ferretmq", "description": b.config.product, "version": env!("CARGO_PKG_VERSION") }],
+        "contexts": contexts,
+        "enabled_plugins": ["rabbitmq_management", "rabbitmq_prometheus"],
+        "config_files": [],
+        "log_files": ["<stdout>"],
+        "db_dir": data_dir,
+    })
+}
+
+/// Node details are for monitoring users and administrators.
+fn monitor(u: &User) -> ApiResult<()> {
+    if u.1 || u.0.is_monitor() {
+        Ok(())
+    } else {
+        Err(ApiError::not_authorised("Not monitor user"))
+    }
+}
+
+async fn list_nodes(
+    State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
+) -> ApiResult<Json<Value>> {
+    monitor(&u)?;
+    Ok(Json(json!([node_json(&b)])))
+}
+
+async fn show_node(
+    State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    monitor(&u)?;
+    if name != b.config.cluster_name {
+        return Err(ApiError::not_found());
+    }
+    Ok(Json(node_json(&b)))
+}
+
+/// The UI's plug-ins: none beyond the UI itself.
+async fn extensions(Extension(_u): Extension<User>) -> Json<Value> {
+    Json(json!([]))
+}
+
+async fn cluster_name(State(b): State<Arc<Broker>>, Extension(_u): Extension<User>) -> Json<Value> {
+    Json(json!({ "name": b.config.cluster_name }))
+}
