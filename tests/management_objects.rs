@@ -557,3 +557,59 @@ async fn http_declares_and_publishes_need_the_permissions_amqp_needs() {
         204
     );
 }
+
+#[tokio::test]
+async fn lists_page_sort_filter_and_pick_columns_as_rabbitmq() {
+    let b = start_http().await;
+    for name in ["alpha", "beta", "gamma", "delta"] {
+        let path = format!("/api/queues/%2F/{name}");
+        assert_eq!(http(&b, "PUT", &path, GUEST, "{}").await.0, 201);
+    }
+    let (_, body) = http(
+        &b,
+        "GET",
+        "/api/queues?page=1&page_size=3&columns=name",
+        GUEST,
+        "",
+    )
+    .await;
+    assert_eq!(
+        parse(&body),
+        json!({"filtered_count":4,"item_count":3,"items":[{"name":"alpha"},{"name":"beta"},{"name":"delta"}],
+               "page":1,"page_count":2,"page_size":3,"total_count":4})
+    );
+    let (_, body) = http(
+        &b,
+        "GET",
+        "/api/queues/%2F?page=1&name=ta&columns=name,vhost",
+        GUEST,
+        "",
+    )
+    .await;
+    assert_eq!(
+        parse(&body)["items"],
+        json!([{"name":"beta","vhost":"/"},{"name":"delta","vhost":"/"}])
+    );
+    let (_, body) = http(
+        &b,
+        "GET",
+        "/api/queues?sort=name&sort_reverse=true&columns=name",
+        GUEST,
+        "",
+    )
+    .await;
+    assert_eq!(
+        parse(&body),
+        json!([{"name":"gamma"},{"name":"delta"},{"name":"beta"},{"name":"alpha"}])
+    );
+    assert_eq!(
+        http(&b, "GET", "/api/queues?page=1&page_size=600", GUEST, "").await,
+        (400, r#"{"error":"invalid_pagination_parameters","reason":"Invalid pagination parameters: page number 1, page size 600"}"#.into())
+    );
+    assert_eq!(
+        http(&b, "GET", "/api/exchanges?page=9&page_size=2", GUEST, "")
+            .await
+            .0,
+        400
+    );
+}

@@ -15,6 +15,7 @@ mod health;
 mod limits;
 mod node;
 mod overview;
+mod pagination;
 mod parameters;
 mod permissions;
 mod policies;
@@ -63,6 +64,7 @@ impl User {
 }
 
 /// RabbitMQ's error body: `{"error": ..., "reason": ...}` with a status.
+#[derive(Debug)]
 pub(crate) struct ApiError {
     status: StatusCode,
     error: &'static str,
@@ -221,6 +223,7 @@ fn api() -> Router<Arc<Broker>> {
         .merge(overview::routes())
         .merge(channels::routes())
         .fallback(|| async { ApiError::not_found() })
+        .layer(middleware::from_fn(pagination::lists))
 }
 
 /// The API on TCP: HTTP basic auth against the broker's users.

@@ -1,0 +1,355 @@
+//! RabbitMQ's list parameters on every list endpoint: `sort`,
+//! `sort_reverse`, `columns`, and with `page` the paged shape
+//! (`page_size`, `name`, `use_regex`) with its counts. Applied to a
+//! handler's JSON list after the fact, so every list gets them alike.
+
+use super::ApiError;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+
+/// RabbitMQ's largest page.
+const MAX_PAGE_SIZE: u64 = 500;
+const DEFAULT_PAGE_SIZE: u64 = 100;
+/// A list body larger than this is passed on untouched.
+const MAX_LIST_BYTES: usize = 512 * 1024 * 1024;
+
+const KEYS: [&str; 7] = [
+    "sort",
+    "sort_reverse",
+    "columns",
+    "page",
+    "page_size",
+    "name",
+    "use_regex",
+];
+
+pub(super) async fn lists(req: Request, next: Next) -> Response {
+    if req.method() != Method::GET {
+        return next.run(req).await;
+    }
+    let query: HashMap<String, String> = req
+        .uri()
+        .query()
+        .map(|q| {
+            url_pairs(q)
+                .filter(|(k, _)| KEYS.contains(&k.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if query.is_empty() {
+        return next.run(req).await;
+    }
+    let resp = next.run(req).await;
+    if resp.status() != StatusCode::OK {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_LIST_BYTES).await else {
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "list too large",
+        )
+        .into_response();
+    };
+    let value: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(_) => return Response::from_parts(parts, Body::from(bytes)),
+    };
+    match shape(value, &query) {
+        Ok(v) => {
+            let mut r = axum::Json(v).into_response();
+            if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
+                r.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
+            }
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn url_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    q.split('&').filter(|p| !p.is_empty()).map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (decode(k), decode(v))
+    })
+}
+
+/// Percent-decoding, `+` as space; a `%` not followed by two hex digits
+/// stays as it is.
+fn decode(s: &str) -> String {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn shape(value: Value, q: &HashMap<String, String>) -> Result<Value, ApiError> {
+    let Value::Array(mut items) = value else {
+        return Ok(match q.get("columns") {
+            Some(c) => project(&value, &columns(c)),
+            None => value,
+        });
+    };
+    let total = items.len();
+    let page = paging(q)?;
+    if let Some((_, _)) = page
+        && let Some(name) = q.get("name").filter(|n| !n.is_empty())
+    {
+        let regex = q.get("use_regex").is_some_and(|r| r == "true");
+        let keep = name_filter(name, regex)?;
+        items.retain(|i| i.get("name").and_then(Value::as_str).is_some_and(&keep));
+    }
+    if let Some(key) = q.get("sort").filter(|k| !k.is_empty()) {
+        let path: Vec<&str> = key.split('.').collect();
+        items.sort_by(|a, b| compare(lookup(a, &path), lookup(b, &path)));
+    }
+    if q.get("sort_reverse").is_some_and(|r| r == "true") {
+        items.reverse();
+    }
+    let filtered = items.len();
+    if let Some((page, size)) = page {
+        let page_count = (filtered as u64).div_ceil(size).max(1);
+        if page > page_count {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "page_out_of_range",
+                format!("Page out of range, page: {page} page size: {size}, len: {filtered}"),
+            ));
+        }
+        let start = ((page - 1) * size) as usize;
+        let mut slice: Vec<Value> = items.into_iter().skip(start).take(size as usize).collect();
+        if let Some(c) = q.get("columns") {
+            let cols = columns(c);
+            slice = slice.iter().map(|i| project(i, &cols)).collect();
+        }
+        return Ok(json!({
+            "filtered_count": filtered,
+            "item_count": slice.len(),
+            "items": slice,
+            "page": page,
+            "page_count": page_count,
+            "page_size": size,
+            "total_count": total,
+        }));
+    }
+    if let Some(c) = q.get("columns") {
+        let cols = columns(c);
+        items = items.iter().map(|i| project(i, &cols)).collect();
+    }
+    Ok(Value::Array(items))
+}
+
+/// `page` and `page_size` when paging, with RabbitMQ's refusals.
+fn paging(q: &HashMap<String, String>) -> Result<Option<(u64, u64)>, ApiError> {
+    let Some(page) = q.get("page") else {
+        return Ok(None);
+    };
+    let parse = |s: &str| {
+        s.parse::<i64>()
+            .map_err(|_| ApiError::bad_request("Pagination parameters are invalid"))
+    };
+    let page = parse(page)?;
+    let size = q.get("page_size").map(|s| parse(s)).transpose()?;
+    let valid = page >= 1 && size.is_none_or(|s| s >= 1 && s as u64 <= MAX_PAGE_SIZE);
+    if !valid {
+        let shown = size.map_or("undefined".to_string(), |s| s.to_string());
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_pagination_parameters",
+            format!("Invalid pagination parameters: page number {page}, page size {shown}"),
+        ));
+    }
+    Ok(Some((
+        page as u64,
+        size.map_or(DEFAULT_PAGE_SIZE, |s| s as u64),
+    )))
+}
+
+/// The `name` filter: a case-insensitive substring, or a case-insensitive
+/// regex with `use_regex=true`.
+fn name_filter(name: &str, regex: bool) -> Result<impl Fn(&str) -> bool, ApiError> {
+    let pattern = if regex {
+        name.to_string()
+    } else {
+        regex::escape(name)
+    };
+    let re = regex::RegexBuilder::new(&pattern)
+        .case_insensitive(true)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|_| ApiError::bad_request(format!("invalid regex: {name}")))?;
+    Ok(move |s: &str| re.is_match(s))
+}
+
+fn columns(c: &str) -> Vec<Vec<String>> {
+    c.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.split('.').map(str::to_string).collect())
+        .collect()
+}
+
+fn lookup<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |v, k| v.get(*k))
+}
+
+/// Numbers by value, strings by text, missing values first.
+fn compare(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a, b) {
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
+        (Some(Value::String(x)), Some(Value::String(y))) => x.cmp(y),
+        (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(x), Some(y)) => x.to_string().cmp(&y.to_string()),
+    }
+}
+
+/// Only the listed columns (dotted paths keep their nesting).
+fn project(item: &Value, cols: &[Vec<String>]) -> Value {
+    let mut out = Map::new();
+    for path in cols {
+        let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+        if let Some(v) = lookup(item, &keys) {
+            insert(&mut out, &keys, v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+fn insert(m: &mut Map<String, Value>, path: &[&str], v: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            m.insert((*last).to_string(), v);
+        }
+        [first, rest @ ..] => {
+            let e = m
+                .entry((*first).to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(inner) = e {
+                insert(inner, rest, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn names(n: usize) -> Value {
+        Value::Array(
+            (0..n)
+                .map(|i| json!({ "name": format!("q{i}"), "messages": n - i, "message_stats": {"publish": i} }))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn pages_have_rabbitmqs_counts() {
+        let v = shape(
+            names(6),
+            &q(&[("page", "2"), ("page_size", "4"), ("columns", "name")]),
+        )
+        .expect("page");
+        assert_eq!(
+            v,
+            json!({"filtered_count":6,"item_count":2,"items":[{"name":"q4"},{"name":"q5"}],
+                   "page":2,"page_count":2,"page_size":4,"total_count":6})
+        );
+    }
+
+    #[test]
+    fn bad_pages_are_refused_with_rabbitmqs_texts() {
+        let err = |pairs: &[(&str, &str)]| match shape(names(6), &q(pairs)) {
+            Err(e) => (e.status.as_u16(), e.error, e.reason),
+            Ok(v) => panic!("accepted: {v}"),
+        };
+        assert_eq!(
+            err(&[("page", "1"), ("page_size", "600")]),
+            (
+                400,
+                "invalid_pagination_parameters",
+                json!("Invalid pagination parameters: page number 1, page size 600")
+            )
+        );
+        assert_eq!(
+            err(&[("page", "0")]).2,
+            json!("Invalid pagination parameters: page number 0, page size undefined")
+        );
+        assert_eq!(err(&[("page", "x")]).1, "bad_request");
+        assert_eq!(
+            err(&[("page", "9"), ("page_size", "2")]).2,
+            json!("Page out of range, page: 9 page size: 2, len: 6")
+        );
+    }
+
+    #[test]
+    fn name_filters_only_when_paging_and_sort_takes_dotted_columns() {
+        let v = shape(
+            names(12),
+            &q(&[("page", "1"), ("name", "Q1"), ("columns", "name")]),
+        )
+        .expect("page");
+        assert_eq!(v["filtered_count"], 3, "q1, q10, q11: {v}");
+        let v = shape(
+            names(3),
+            &q(&[
+                ("sort", "message_stats.publish"),
+                ("sort_reverse", "true"),
+                ("columns", "name,message_stats.publish"),
+            ]),
+        )
+        .expect("list");
+        assert_eq!(
+            v,
+            json!([{"name":"q2","message_stats":{"publish":2}},{"name":"q1","message_stats":{"publish":1}},{"name":"q0","message_stats":{"publish":0}}])
+        );
+        let v = shape(names(3), &q(&[("name", "q1")])).expect("list");
+        assert_eq!(
+            v.as_array().map(Vec::len),
+            Some(3),
+            "no filter without page"
+        );
+    }
+
+    #[test]
+    fn query_strings_are_decoded() {
+        assert_eq!(decode("a%2Fb+c"), "a/b c");
+        assert_eq!(decode("100%"), "100%");
+        assert_eq!(decode("%zz"), "%zz");
+    }
+}
