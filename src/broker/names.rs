@@ -36,6 +36,19 @@ pub fn consumer_tag() -> String {
     generate("amq.ctag-")
 }
 
+/// Names and keys are AMQP short strings: at most 255 bytes. AMQP cannot
+/// carry a longer one, but HTTP and definitions files can; refused with
+/// RabbitMQ's text.
+pub fn check_length(what: &str, s: &str) -> crate::error::AmqpResult<()> {
+    if s.len() > 255 {
+        return Err(crate::error::AmqpError::precondition_failed(format!(
+            "{what} should be less than 255 bytes, actually was {}\n",
+            s.len()
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -224,6 +224,25 @@ fn api() -> Router<Arc<Broker>> {
         .merge(channels::routes())
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware::from_fn(pagination::lists))
+        .layer(middleware::map_response(too_large_as_json))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// RabbitMQ's largest request body (`management.http.max_body_size`): a
+/// body is refused once it passes this, before the rest is read.
+const MAX_BODY_BYTES: usize = 20_000_000;
+
+/// axum refuses an oversized body with a text 413; the API's errors are JSON.
+async fn too_large_as_json(r: Response) -> Response {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body larger than {MAX_BODY_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    r
 }
 
 /// The API on TCP: HTTP basic auth against the broker's users.

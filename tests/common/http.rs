@@ -41,7 +41,8 @@ pub async fn http_headers(
     }
     req.push_str("\r\n");
     req.push_str(body);
-    s.write_all(req.as_bytes()).await.expect("write");
+    // A server may answer (413) and stop reading before the body is sent.
+    let _ = s.write_all(req.as_bytes()).await;
     let mut resp = Vec::new();
     within(s.read_to_end(&mut resp)).await.expect("read");
     let text = String::from_utf8_lossy(&resp).into_owned();

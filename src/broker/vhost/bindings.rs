@@ -26,6 +26,7 @@ impl Vhost {
         args: &FieldTable,
         conn_id: u64,
     ) -> AmqpResult<()> {
+        names::check_length("routing_key", key)?;
         let (q, x) = self.binding_ends(queue, exchange, conn_id)?;
         let x_match = binding_checks(&x, key, args)?;
         let durable = x.durable && q.durable && q.exclusive_owner.is_none();
@@ -87,6 +88,7 @@ impl Vhost {
         key: &str,
         args: &FieldTable,
     ) -> AmqpResult<()> {
+        names::check_length("routing_key", key)?;
         let (dst, src) = self.exchange_pair(destination, source)?;
         let x_match = binding_checks(&src, key, args)?;
         let durable = src.durable && dst.durable;

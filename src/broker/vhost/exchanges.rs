@@ -75,6 +75,8 @@ impl Vhost {
     /// Everything a (non-passive) declare of `s` would refuse, checked
     /// without declaring: what an import checks before it applies.
     pub(crate) fn check_exchange_declare(&self, s: &ExchangeSpec) -> AmqpResult<()> {
+        names::check_length("exchange", s.name)?;
+        names::check_length("type", s.kind)?;
         let (kind, delayed) = Self::declared_kind(s)?;
         match self.exchanges.get(s.name).map(|x| x.clone()) {
             Some(x) => Self::check_equivalent_exchange(&x, s, kind, delayed, &self.name),
@@ -83,6 +85,8 @@ impl Vhost {
     }
 
     pub fn declare_exchange(&self, s: &ExchangeSpec) -> AmqpResult<()> {
+        names::check_length("exchange", s.name)?;
+        names::check_length("type", s.kind)?;
         if s.passive {
             // RabbitMQ refuses even a passive declare of the default exchange.
             if s.name.is_empty() {

@@ -48,6 +48,7 @@ impl Vhost {
     /// Everything a (non-passive, named) declare of `s` would refuse,
     /// checked without declaring: what an import checks before it applies.
     pub(crate) fn check_queue_declare(&self, s: &QueueSpec) -> AmqpResult<()> {
+        names::check_length("queue", s.name)?;
         if s.name.starts_with("amq.") {
             return Err(AmqpError::access_refused(format!(
                 "queue name '{}' contains reserved prefix 'amq.*'",
@@ -67,6 +68,7 @@ impl Vhost {
     /// Declare (or find, or check) a queue: the queue, its ready-message and
     /// consumer counts.
     pub fn declare_queue(&self, s: &QueueSpec) -> AmqpResult<(Arc<Queue>, usize, usize)> {
+        names::check_length("queue", s.name)?;
         if s.passive && s.name == REPLY_TO {
             return Ok((self.reply_queue_stub(), 0, 0));
         }
