@@ -21,6 +21,7 @@ mod permissions;
 mod policies;
 mod publish;
 mod queues;
+mod ui;
 mod users;
 mod vhosts;
 
@@ -247,9 +248,11 @@ async fn too_large_as_json(r: Response) -> Response {
 
 /// The API on TCP: HTTP basic auth against the broker's users.
 fn router(broker: Arc<Broker>) -> Router {
-    api()
-        .layer(middleware::from_fn_with_state(broker.clone(), authenticate))
-        .with_state(broker)
+    ui::routes().merge(
+        api()
+            .layer(middleware::from_fn_with_state(broker.clone(), authenticate))
+            .with_state(broker),
+    )
 }
 
 /// The API on the node's Unix socket, for `ferretmq ctl`: whoever can open
