@@ -44,6 +44,8 @@ pub(crate) mod field;
 pub mod fuzzing;
 mod management;
 pub(crate) mod message;
+pub(crate) mod process;
+mod prometheus;
 pub(crate) mod queue;
 pub mod server;
 pub(crate) mod stats;

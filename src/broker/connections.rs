@@ -49,6 +49,61 @@ pub(crate) struct ChannelStats {
     pub global: Arc<crate::queue::consumer::Credit>,
     pub confirm: std::sync::atomic::AtomicBool,
     pub transactional: std::sync::atomic::AtomicBool,
+    pub publish: PublishCounters,
+}
+
+/// What a channel's publishes came to (RabbitMQ's channel and global
+/// counters). Single-writer [`Counter`]s, bumped by the channel's task: a
+/// load and a store each, no lock, nothing allocated.
+#[derive(Debug, Default)]
+pub(crate) struct PublishCounters {
+    /// Complete messages that reached an exchange.
+    pub published: Counter,
+    /// Routed to a queue (or held by a delayed exchange).
+    pub routed: Counter,
+    /// Unroutable and mandatory: returned.
+    pub returned: Counter,
+    /// Unroutable and not mandatory: dropped.
+    pub dropped: Counter,
+    /// Published in confirm mode.
+    pub received_confirm: Counter,
+    /// Basic.Ack'ed to the publisher.
+    pub confirmed: Counter,
+}
+
+/// [`PublishCounters`] read at one moment, or summed.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PublishTotals {
+    pub published: u64,
+    pub routed: u64,
+    pub returned: u64,
+    pub dropped: u64,
+    pub received_confirm: u64,
+    pub confirmed: u64,
+}
+
+impl PublishCounters {
+    pub(crate) fn totals(&self) -> PublishTotals {
+        PublishTotals {
+            published: self.published.get(),
+            routed: self.routed.get(),
+            returned: self.returned.get(),
+            dropped: self.dropped.get(),
+            received_confirm: self.received_confirm.get(),
+            confirmed: self.confirmed.get(),
+        }
+    }
+}
+
+impl PublishTotals {
+    pub(crate) fn add(&mut self, o: &PublishTotals) {
+        self.published += o.published;
+        self.routed += o.routed;
+        self.returned += o.returned;
+        self.dropped += o.dropped;
+        self.received_confirm += o.received_confirm;
+        self.confirmed += o.confirmed;
+    }
 }
 
 /// What a connection is doing, in RabbitMQ's words.
@@ -124,11 +179,16 @@ impl ConnectionInfo {
             .push(c);
     }
 
-    pub(crate) fn channel_closed(&self, number: u16) {
-        self.channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|c| c.number != number);
+    /// The channel is gone; what it showed, to be retired into the totals.
+    pub(crate) fn channel_closed(&self, number: u16) -> Option<Arc<ChannelStats>> {
+        let mut chs = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        let i = chs.iter().position(|c| c.number == number)?;
+        Some(chs.swap_remove(i))
+    }
+
+    /// The connection is gone: every channel it still showed.
+    pub(crate) fn take_channels(&self) -> Vec<Arc<ChannelStats>> {
+        std::mem::take(&mut *self.channels.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub(crate) fn channel_list(&self) -> Vec<Arc<ChannelStats>> {

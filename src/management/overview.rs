@@ -13,13 +13,6 @@ pub(super) fn routes() -> Router<Arc<Broker>> {
     Router::new().route("/api/overview", get(overview))
 }
 
-/// The broker process's resident memory, bytes (Linux).
-fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
-}
-
 async fn overview(State(b): State<Arc<Broker>>, Extension(_u): Extension<User>) -> Json<Value> {
     let version = b
         .config
@@ -84,6 +77,6 @@ async fn overview(State(b): State<Arc<Broker>>, Extension(_u): Extension<User>) 
         },
         "listeners": listeners,
         "uptime": crate::clock::system_now_ms().saturating_sub(b.started_at),
-        "memory": { "rss": rss_bytes(), "message_bytes": b.store.meter.held(), "limit": b.memory.limit() },
+        "memory": { "rss": crate::process::rss_bytes(), "message_bytes": b.store.meter.held(), "limit": b.memory.limit() },
     }))
 }
