@@ -149,6 +149,14 @@ async fn counters_move_with_traffic_and_outlive_channels_and_queues() {
         4.0
     );
     assert_eq!(counter(&agg, "rabbitmq_consumers"), 1.0);
+    // Five one-byte bodies: all in the first bucket.
+    let size = |s: &str| format!("rabbitmq_message_size_bytes{s}");
+    assert_eq!(
+        counter(&agg, &size(r#"_bucket{protocol="amqp091",le="100"}"#)),
+        5.0
+    );
+    assert_eq!(counter(&agg, &size(r#"_sum{protocol="amqp091"}"#)), 5.0);
+    assert_eq!(counter(&agg, &size(r#"_count{protocol="amqp091"}"#)), 5.0);
     assert_eq!(counter(&agg, "rabbitmq_connections_opened_total"), 1.0);
     assert_eq!(counter(&agg, "rabbitmq_channels_opened_total"), 1.0);
     assert!(counter(&agg, "rabbitmq_queues_declared_total") >= 1.0);
@@ -168,8 +176,15 @@ async fn counters_move_with_traffic_and_outlive_channels_and_queues() {
         counter(&agg, "rabbitmq_channel_messages_published_total"),
         5.0
     );
+    let received = counter(&agg, "rabbitmq_connection_incoming_bytes_total");
     within(conn.close(200, "bye".into())).await.expect("close");
-    wait_for(&b, "/metrics", "rabbitmq_connections_closed_total", 1.0).await;
+    let agg = wait_for(&b, "/metrics", "rabbitmq_connections_closed_total", 1.0).await;
+    assert_eq!(counter(&agg, "rabbitmq_connections"), 0.0);
+    assert!(counter(&agg, "rabbitmq_connection_incoming_bytes_total") >= received);
+    assert_eq!(
+        counter(&agg, "rabbitmq_channel_messages_published_total"),
+        5.0
+    );
 }
 
 #[tokio::test]

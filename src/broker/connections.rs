@@ -69,7 +69,22 @@ pub(crate) struct PublishCounters {
     pub received_confirm: Counter,
     /// Basic.Ack'ed to the publisher.
     pub confirmed: Counter,
+    /// Body sizes published, by [`SIZE_BUCKETS`] (the last: larger).
+    pub sizes: [Counter; SIZE_BUCKETS.len() + 1],
+    pub size_sum: Counter,
 }
+
+/// Upper bounds of RabbitMQ 4.1's message size histogram, bytes.
+pub(crate) const SIZE_BUCKETS: [u64; 8] = [
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    50_000_000,
+    100_000_000,
+];
 
 /// [`PublishCounters`] read at one moment, or summed.
 #[derive(Clone, Copy, Debug, Default)]
@@ -80,9 +95,18 @@ pub(crate) struct PublishTotals {
     pub dropped: u64,
     pub received_confirm: u64,
     pub confirmed: u64,
+    pub sizes: [u64; SIZE_BUCKETS.len() + 1],
+    pub size_sum: u64,
 }
 
 impl PublishCounters {
+    /// A message of `size` body bytes was published.
+    pub(crate) fn observe_size(&self, size: u64) {
+        let i = SIZE_BUCKETS.partition_point(|&b| b < size);
+        self.sizes[i].bump(1);
+        self.size_sum.bump(size);
+    }
+
     pub(crate) fn totals(&self) -> PublishTotals {
         PublishTotals {
             published: self.published.get(),
@@ -91,6 +115,8 @@ impl PublishCounters {
             dropped: self.dropped.get(),
             received_confirm: self.received_confirm.get(),
             confirmed: self.confirmed.get(),
+            sizes: std::array::from_fn(|i| self.sizes[i].get()),
+            size_sum: self.size_sum.get(),
         }
     }
 }
@@ -103,6 +129,10 @@ impl PublishTotals {
         self.dropped += o.dropped;
         self.received_confirm += o.received_confirm;
         self.confirmed += o.confirmed;
+        for (s, o) in self.sizes.iter_mut().zip(o.sizes) {
+            *s += o;
+        }
+        self.size_sum += o.size_sum;
     }
 }
 

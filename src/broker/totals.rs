@@ -4,7 +4,7 @@
 //! live ones plus these never go backwards (Prometheus counters). Touched
 //! when objects come and go, never per message.
 
-use super::connections::{ChannelStats, PublishTotals};
+use super::connections::{ChannelStats, ConnectionInfo, PublishTotals};
 use crate::queue::stats::Counters;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -27,6 +27,16 @@ pub(crate) struct Totals {
 pub(crate) struct Retired {
     pub publish: PublishTotals,
     pub queues: Counters,
+    pub sockets: SocketTotals,
+}
+
+/// Bytes and socket reads/writes of closed connections.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SocketTotals {
+    pub recv_oct: u64,
+    pub send_oct: u64,
+    pub recv_cnt: u64,
+    pub send_cnt: u64,
 }
 
 impl Totals {
@@ -46,6 +56,21 @@ impl Totals {
             .unwrap_or_else(|p| p.into_inner())
             .publish
             .add(&ch.publish.totals());
+    }
+
+    /// A connection is gone: count it, its channels, and its socket's
+    /// traffic (bytes its writer still sends after this are not counted).
+    pub(crate) fn connection_closed(&self, c: &ConnectionInfo) {
+        for ch in c.take_channels() {
+            self.channel_closed(&ch);
+        }
+        Totals::bump(&self.connections_closed);
+        let s = &c.stats;
+        let mut r = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+        r.sockets.recv_oct += s.recv_oct.get();
+        r.sockets.send_oct += s.send_oct.get();
+        r.sockets.recv_cnt += s.recv_cnt.get();
+        r.sockets.send_cnt += s.send_cnt.get();
     }
 
     /// A queue is gone: count it and keep what it counted.

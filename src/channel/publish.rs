@@ -290,6 +290,7 @@ impl Channel {
         let done = ctx.vhost.enqueue(x, msg, &mut self.routed);
         let counts = &self.stats.publish;
         counts.published.bump(1);
+        counts.observe_size(msg.body.len() as u64);
         if done.delivered {
             counts.routed.bump(1);
         } else if mandatory {

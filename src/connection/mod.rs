@@ -161,10 +161,7 @@ pub(crate) async fn serve(
     drop(conn);
     drop(admission);
     broker.connections.remove(id);
-    for ch in info_for_totals.take_channels() {
-        broker.totals.channel_closed(&ch);
-    }
-    Totals::bump(&broker.totals.connections_closed);
+    broker.totals.connection_closed(&info_for_totals);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     tracing::debug!(%peer, "connection closed");
 }

@@ -9,8 +9,10 @@
 
 use super::Scope;
 use super::snapshot::Snapshot;
-use super::text::{Family, Labels, Writer, counter, gauge};
+use super::text::{Family, Labels, Writer, counter, gauge, histogram};
 use crate::broker::connections::ChannelStats;
+use crate::broker::connections::SIZE_BUCKETS;
+use crate::broker::totals::SocketTotals;
 use crate::queue::stats::Counters;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -173,14 +175,20 @@ pub(crate) fn write(w: &mut Writer, s: &Snapshot, scope: Scope) {
 
 fn write_connections(w: &mut Writer, s: &Snapshot, per_object: bool) {
     type ReadConn = fn(&crate::broker::connections::ConnectionInfo) -> u64;
-    let fs: [(&Family, ReadConn); 5] = [
-        (&IN_BYTES, |c| c.stats.recv_oct.get()),
-        (&OUT_BYTES, |c| c.stats.send_oct.get()),
-        (&IN_PACKETS, |c| c.stats.recv_cnt.get()),
-        (&OUT_PACKETS, |c| c.stats.send_cnt.get()),
-        (&CONN_CHANNELS, |c| c.stats.channels.load(Relaxed) as u64),
+    type ReadGone = fn(&SocketTotals) -> u64;
+    let fs: [(&Family, ReadConn, ReadGone); 5] = [
+        (&IN_BYTES, |c| c.stats.recv_oct.get(), |t| t.recv_oct),
+        (&OUT_BYTES, |c| c.stats.send_oct.get(), |t| t.send_oct),
+        (&IN_PACKETS, |c| c.stats.recv_cnt.get(), |t| t.recv_cnt),
+        (&OUT_PACKETS, |c| c.stats.send_cnt.get(), |t| t.send_cnt),
+        // A gauge: closed connections have no channels.
+        (
+            &CONN_CHANNELS,
+            |c| c.stats.channels.load(Relaxed) as u64,
+            |_| 0,
+        ),
     ];
-    for (f, read) in fs {
+    for (f, read, gone) in fs {
         if per_object {
             w.family(
                 f,
@@ -190,7 +198,8 @@ fn write_connections(w: &mut Writer, s: &Snapshot, per_object: bool) {
                 }),
             );
         } else {
-            w.single(f, s.connections.iter().map(|(c, _)| read(c)).sum::<u64>());
+            let open: u64 = s.connections.iter().map(|(c, _)| read(c)).sum();
+            w.single(f, open + gone(&s.retired.sockets));
         }
     }
 }
@@ -326,5 +335,16 @@ pub(crate) fn write_global(w: &mut Writer, s: &Snapshot) {
     w.family(
         &gauge("global_publishers", "Current number of publishers"),
         [(vec![PROTOCOL], publishers)],
+    );
+    // RabbitMQ 4.1's; the dashboard's message size panels read it.
+    w.histogram(
+        &histogram(
+            "message_size_bytes",
+            "Size of messages received from publishers",
+        ),
+        PROTOCOL,
+        &SIZE_BUCKETS,
+        &p.sizes,
+        p.size_sum,
     );
 }

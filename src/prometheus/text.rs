@@ -12,6 +12,7 @@ pub(crate) enum Kind {
     Counter,
     Gauge,
     Untyped,
+    Histogram,
 }
 
 /// One metric family as rabbitmq_prometheus names and describes it.
@@ -34,6 +35,14 @@ pub(crate) const fn gauge(name: &'static str, help: &'static str) -> Family {
     Family {
         name,
         kind: Kind::Gauge,
+        help,
+    }
+}
+
+pub(crate) const fn histogram(name: &'static str, help: &'static str) -> Family {
+    Family {
+        name,
+        kind: Kind::Histogram,
         help,
     }
 }
@@ -78,6 +87,7 @@ impl Writer {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
             Kind::Untyped => "untyped",
+            Kind::Histogram => "histogram",
         };
         let (p, n) = (self.prefix, f.name);
         let _ = writeln!(self.out, "# TYPE {p}{n} {kind}\n# HELP {p}{n} {}", f.help);
@@ -97,6 +107,35 @@ impl Writer {
             }
             let _ = writeln!(self.out, " {v}");
         }
+    }
+
+    /// A histogram with one label set: per-bucket counts (not cumulative)
+    /// by upper bound, the last bucket +Inf's own, and the sum.
+    pub(crate) fn histogram(
+        &mut self,
+        f: &Family,
+        labels: (&str, &str),
+        bounds: &[u64],
+        counts: &[u64],
+        sum: u64,
+    ) {
+        // The family's header, with no plain samples.
+        self.family::<u64>(f, []);
+        let (p, n, (k, v)) = (self.prefix, f.name, labels);
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            match bounds.get(i) {
+                Some(b) => {
+                    let _ = writeln!(self.out, "{p}{n}_bucket{{{k}=\"{v}\",le=\"{b}\"}} {seen}");
+                }
+                None => {
+                    let _ = writeln!(self.out, "{p}{n}_bucket{{{k}=\"{v}\",le=\"+Inf\"}} {seen}");
+                }
+            }
+        }
+        let _ = writeln!(self.out, "{p}{n}_sum{{{k}=\"{v}\"}} {sum}");
+        let _ = writeln!(self.out, "{p}{n}_count{{{k}=\"{v}\"}} {seen}");
     }
 
     /// A family with one unlabelled sample.
