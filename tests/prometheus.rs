@@ -302,3 +302,38 @@ async fn every_endpoint_passes_promtool_check_metrics() {
         );
     }
 }
+
+#[tokio::test]
+async fn confirms_are_counted() {
+    let b = start_prometheus().await;
+    let (_conn, ch) = b.channel().await;
+    within(ch.confirm_select(ConfirmSelectOptions::default()))
+        .await
+        .expect("confirm.select");
+    declare(&ch, "q").await;
+    for _ in 0..3 {
+        publish_persistent(&ch, "", "q", b"x").await;
+    }
+    let agg = wait_for(
+        &b,
+        "/metrics",
+        "rabbitmq_channel_messages_confirmed_total",
+        3.0,
+    )
+    .await;
+    assert_eq!(counter(&agg, "rabbitmq_channel_messages_unconfirmed"), 0.0);
+    assert_eq!(
+        counter(
+            &agg,
+            r#"rabbitmq_global_messages_received_confirm_total{protocol="amqp091"}"#
+        ),
+        3.0
+    );
+    assert_eq!(
+        counter(
+            &agg,
+            r#"rabbitmq_global_messages_confirmed_total{protocol="amqp091"}"#
+        ),
+        3.0
+    );
+}

@@ -69,6 +69,9 @@ pub(crate) struct PublishCounters {
     pub received_confirm: Counter,
     /// Basic.Ack'ed to the publisher.
     pub confirmed: Counter,
+    /// Basic.Nack'ed to the publisher (with `confirmed`, what is no longer
+    /// unconfirmed).
+    pub nacked: Counter,
     /// Body sizes published, by [`SIZE_BUCKETS`] (the last: larger).
     pub sizes: [Counter; SIZE_BUCKETS.len() + 1],
     pub size_sum: Counter,
@@ -95,6 +98,7 @@ pub(crate) struct PublishTotals {
     pub dropped: u64,
     pub received_confirm: u64,
     pub confirmed: u64,
+    pub nacked: u64,
     pub sizes: [u64; SIZE_BUCKETS.len() + 1],
     pub size_sum: u64,
 }
@@ -115,6 +119,7 @@ impl PublishCounters {
             dropped: self.dropped.get(),
             received_confirm: self.received_confirm.get(),
             confirmed: self.confirmed.get(),
+            nacked: self.nacked.get(),
             sizes: std::array::from_fn(|i| self.sizes[i].get()),
             size_sum: self.size_sum.get(),
         }
@@ -129,6 +134,7 @@ impl PublishTotals {
         self.dropped += o.dropped;
         self.received_confirm += o.received_confirm;
         self.confirmed += o.confirmed;
+        self.nacked += o.nacked;
         for (s, o) in self.sizes.iter_mut().zip(o.sizes) {
             *s += o;
         }

@@ -371,6 +371,7 @@ impl Channel {
                 self.stats.publish.confirmed.bump(1);
                 run = Some((tag, run.map_or(1, |(_, n)| n + 1)));
             } else {
+                self.stats.publish.nacked.bump(1);
                 ack(ctx.out, &mut run);
                 ctx.out.method(
                     id,

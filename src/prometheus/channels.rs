@@ -21,6 +21,10 @@ const CH_UNACKED: Family = gauge(
     "channel_messages_unacked",
     "Delivered but not yet acknowledged messages",
 );
+const CH_UNCONFIRMED: Family = gauge(
+    "channel_messages_unconfirmed",
+    "Published but not yet confirmed messages",
+);
 const CONSUMER_PREFETCH: Family = gauge(
     "consumer_prefetch",
     "Limit of unacknowledged messages for each consumer",
@@ -123,9 +127,14 @@ const QUEUE_SIDE: [(&Family, ReadCounters); 7] = [
 ];
 
 pub(crate) fn write(w: &mut Writer, s: &Snapshot, scope: Scope) {
-    let gauges: [(&Family, ReadChannel); 4] = [
+    let gauges: [(&Family, ReadChannel); 5] = [
         (&CH_CONSUMERS, |ch| ch.consumers.load(Relaxed) as u64),
         (&CH_UNACKED, |ch| ch.unacked.load(Relaxed) as u64),
+        // Every publish in confirm mode is acked or nacked in the end.
+        (&CH_UNCONFIRMED, |ch| {
+            let p = ch.publish.totals();
+            p.received_confirm.saturating_sub(p.confirmed + p.nacked)
+        }),
         (&CONSUMER_PREFETCH, |ch| ch.prefetch.load(Relaxed) as u64),
         (&CH_PREFETCH, |ch| ch.global.limit() as u64),
     ];

@@ -48,7 +48,7 @@ fn text(body: String) -> impl IntoResponse {
 fn core(b: &Broker, scope: Scope) -> String {
     let s = Snapshot::take(b, None, true);
     let mut w = Writer::new("rabbitmq_");
-    node::write_node(&mut w, b);
+    node::write_node(&mut w, b, &s);
     queues::write(&mut w, &s, scope);
     channels::write(&mut w, &s, scope);
     queues::write_published(&mut w, &s, scope);

@@ -60,7 +60,7 @@ pub(crate) fn write_info(w: &mut Writer, b: &Broker, scope: Scope) {
 }
 
 /// Alarms, totals of objects opened and closed, process and host.
-pub(crate) fn write_node(w: &mut Writer, b: &Broker) {
+pub(crate) fn write_node(w: &mut Writer, b: &Broker, s: &Snapshot) {
     let alarms: [(Family, bool); 3] = [
         (
             untyped(
@@ -128,10 +128,16 @@ pub(crate) fn write_node(w: &mut Writer, b: &Broker) {
         w.single(f, Totals::get(c));
     }
     let process = crate::process::rss_bytes;
-    let resources: [(Family, Option<u64>); 6] = [
+    let max_fds = crate::process::max_fds();
+    let resources: [(Family, Option<u64>); 8] = [
         (
             gauge("process_open_fds", "Open file descriptors"),
             crate::process::open_fds(),
+        ),
+        // RabbitMQ counts its clients' sockets (not listeners) here.
+        (
+            gauge("process_open_tcp_sockets", "Open TCP sockets"),
+            Some(s.connections.len() as u64),
         ),
         (
             gauge("process_resident_memory_bytes", "Memory used in bytes"),
@@ -146,7 +152,13 @@ pub(crate) fn write_node(w: &mut Writer, b: &Broker) {
         ),
         (
             gauge("process_max_fds", "Open file descriptors limit"),
-            crate::process::max_fds(),
+            max_fds,
+        ),
+        // Each client is a descriptor, and nothing else limits them but
+        // the listener's connection_max.
+        (
+            gauge("process_max_tcp_sockets", "Open TCP sockets limit"),
+            b.config.connection_max.or(max_fds),
         ),
         (
             gauge(
