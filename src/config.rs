@@ -13,6 +13,8 @@ pub struct Config {
     pub listen: Vec<SocketAddr>,
     /// Addresses for the management HTTP API (RabbitMQ's 15672); empty: off.
     pub management_listen: Vec<SocketAddr>,
+    /// Addresses for Prometheus metrics (rabbitmq_prometheus's 15692); empty: off.
+    pub prometheus_listen: Vec<SocketAddr>,
     pub data_dir: PathBuf,
     /// tracing filter, e.g. "info" or "ferretmq=debug".
     pub log: String,
@@ -105,6 +107,7 @@ impl Default for Config {
             // Dual-stack: IPv6 and IPv4 alike, as RabbitMQ listens.
             listen: vec![SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 5672))],
             management_listen: vec![SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 15672))],
+            prometheus_listen: vec![SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 15692))],
             data_dir: PathBuf::from("./data"),
             log: "info".to_string(),
             frame_max: 131_072,
@@ -148,6 +151,7 @@ impl Config {
         Config {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
             management_listen: Vec::new(),
+            prometheus_listen: Vec::new(),
             data_dir: data_dir.into(),
             ..Config::default()
         }
@@ -200,6 +204,8 @@ mod tests {
         let c = Config::from_file(&path).expect("config/ferretmq.toml parses");
         let d = Config::default();
         assert_eq!(c.listen, d.listen);
+        assert_eq!(c.management_listen, d.management_listen);
+        assert_eq!(c.prometheus_listen, d.prometheus_listen);
         assert_eq!(c.frame_max, d.frame_max);
         assert_eq!(c.heartbeat, d.heartbeat);
         assert_eq!(c.max_message_size, d.max_message_size);

@@ -45,6 +45,7 @@ pub mod fuzzing;
 mod management;
 pub(crate) mod message;
 pub(crate) mod os;
+mod prometheus;
 pub(crate) mod queue;
 pub mod server;
 pub(crate) mod stats;

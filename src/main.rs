@@ -21,6 +21,12 @@ struct Args {
     /// Do not serve the management HTTP API.
     #[arg(long, env = "FERRETMQ_NO_MANAGEMENT")]
     no_management: bool,
+    /// Address for Prometheus metrics; repeat for several (port 0: ephemeral).
+    #[arg(long, env = "FERRETMQ_PROMETHEUS_LISTEN", value_delimiter = ',')]
+    prometheus_listen: Vec<SocketAddr>,
+    /// Do not serve Prometheus metrics.
+    #[arg(long, env = "FERRETMQ_NO_PROMETHEUS")]
+    no_prometheus: bool,
     /// Directory for persistent data.
     #[arg(long, env = "FERRETMQ_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -69,6 +75,12 @@ fn main() -> std::process::ExitCode {
     }
     if args.no_management {
         config.management_listen.clear();
+    }
+    if !args.prometheus_listen.is_empty() {
+        config.prometheus_listen = args.prometheus_listen;
+    }
+    if args.no_prometheus {
+        config.prometheus_listen.clear();
     }
     if let Some(d) = args.data_dir {
         config.data_dir = d;

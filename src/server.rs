@@ -17,6 +17,8 @@ pub struct Running {
     pub tls_addrs: Vec<SocketAddr>,
     /// Where the management HTTP API listens (empty when it is off).
     pub management_addrs: Vec<SocketAddr>,
+    /// Where Prometheus metrics are served (empty when off).
+    pub prometheus_addrs: Vec<SocketAddr>,
     pub broker: Arc<Broker>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -106,6 +108,18 @@ impl Broker {
                 rx.clone(),
             ));
         }
+        let mut prometheus_addrs = Vec::new();
+        for addr in &broker.config.prometheus_listen {
+            let listener = bind(*addr)?;
+            let bound = listener.local_addr()?;
+            tracing::info!("prometheus metrics (prometheus) listening on {bound}");
+            prometheus_addrs.push(bound);
+            tasks.spawn(crate::prometheus::serve(
+                listener,
+                broker.clone(),
+                rx.clone(),
+            ));
+        }
         match bind_ctl_socket(&broker.config.data_dir) {
             Ok(l) => {
                 tasks.spawn(crate::management::serve_ctl(l, broker.clone(), rx.clone()));
@@ -117,11 +131,13 @@ impl Broker {
             l.extend(addrs.iter().map(|a| ("amqp", *a)));
             l.extend(tls_addrs.iter().map(|a| ("amqp/ssl", *a)));
             l.extend(management_addrs.iter().map(|a| ("http", *a)));
+            l.extend(prometheus_addrs.iter().map(|a| ("http/prometheus", *a)));
         }
         Ok(Running {
             addrs,
             tls_addrs,
             management_addrs,
+            prometheus_addrs,
             broker,
             shutdown: tx,
             tasks,

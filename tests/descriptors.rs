@@ -31,7 +31,7 @@ async fn served(addr: std::net::SocketAddr) -> Option<TcpStream> {
 async fn clients_beyond_the_descriptor_limit_are_refused_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cmd = format!(
-        "ulimit -n 64 && exec {} --listen 127.0.0.1:0 --no-management --data-dir {} --log info",
+        "ulimit -n 64 && exec {} --listen 127.0.0.1:0 --no-management --no-prometheus --data-dir {} --log info",
         env!("CARGO_BIN_EXE_ferretmq"),
         dir.path().join("data").display()
     );

@@ -20,6 +20,7 @@ fn spawn_broker(dir: &std::path::Path) -> Child9 {
             "--listen",
             "127.0.0.1:0",
             "--no-management",
+            "--no-prometheus",
             "--log",
             "info",
             "--data-dir",

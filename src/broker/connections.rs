@@ -49,6 +49,97 @@ pub(crate) struct ChannelStats {
     pub global: Arc<crate::queue::consumer::Credit>,
     pub confirm: std::sync::atomic::AtomicBool,
     pub transactional: std::sync::atomic::AtomicBool,
+    pub publish: PublishCounters,
+}
+
+/// What a channel's publishes came to (RabbitMQ's channel and global
+/// counters). Single-writer [`Counter`]s, bumped by the channel's task: a
+/// load and a store each, no lock, nothing allocated.
+#[derive(Debug, Default)]
+pub(crate) struct PublishCounters {
+    /// Complete messages that reached an exchange.
+    pub published: Counter,
+    /// Routed to a queue (or held by a delayed exchange).
+    pub routed: Counter,
+    /// Unroutable and mandatory: returned.
+    pub returned: Counter,
+    /// Unroutable and not mandatory: dropped.
+    pub dropped: Counter,
+    /// Published in confirm mode.
+    pub received_confirm: Counter,
+    /// Basic.Ack'ed to the publisher.
+    pub confirmed: Counter,
+    /// Basic.Nack'ed to the publisher (with `confirmed`, what is no longer
+    /// unconfirmed).
+    pub nacked: Counter,
+    /// Body sizes published, by [`SIZE_BUCKETS`] (the last: larger).
+    pub sizes: [Counter; SIZE_BUCKETS.len() + 1],
+    pub size_sum: Counter,
+}
+
+/// Upper bounds of RabbitMQ 4.1's message size histogram, bytes.
+pub(crate) const SIZE_BUCKETS: [u64; 8] = [
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    50_000_000,
+    100_000_000,
+];
+
+/// [`PublishCounters`] read at one moment, or summed.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PublishTotals {
+    pub published: u64,
+    pub routed: u64,
+    pub returned: u64,
+    pub dropped: u64,
+    pub received_confirm: u64,
+    pub confirmed: u64,
+    pub nacked: u64,
+    pub sizes: [u64; SIZE_BUCKETS.len() + 1],
+    pub size_sum: u64,
+}
+
+impl PublishCounters {
+    /// A message of `size` body bytes was published.
+    pub(crate) fn observe_size(&self, size: u64) {
+        let i = SIZE_BUCKETS.partition_point(|&b| b < size);
+        self.sizes[i].bump(1);
+        self.size_sum.bump(size);
+    }
+
+    pub(crate) fn totals(&self) -> PublishTotals {
+        PublishTotals {
+            published: self.published.get(),
+            routed: self.routed.get(),
+            returned: self.returned.get(),
+            dropped: self.dropped.get(),
+            received_confirm: self.received_confirm.get(),
+            confirmed: self.confirmed.get(),
+            nacked: self.nacked.get(),
+            sizes: std::array::from_fn(|i| self.sizes[i].get()),
+            size_sum: self.size_sum.get(),
+        }
+    }
+}
+
+impl PublishTotals {
+    pub(crate) fn add(&mut self, o: &PublishTotals) {
+        self.published += o.published;
+        self.routed += o.routed;
+        self.returned += o.returned;
+        self.dropped += o.dropped;
+        self.received_confirm += o.received_confirm;
+        self.confirmed += o.confirmed;
+        self.nacked += o.nacked;
+        for (s, o) in self.sizes.iter_mut().zip(o.sizes) {
+            *s += o;
+        }
+        self.size_sum += o.size_sum;
+    }
 }
 
 /// What a connection is doing, in RabbitMQ's words.
@@ -124,11 +215,16 @@ impl ConnectionInfo {
             .push(c);
     }
 
-    pub(crate) fn channel_closed(&self, number: u16) {
-        self.channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|c| c.number != number);
+    /// The channel is gone; what it showed, to be retired into the totals.
+    pub(crate) fn channel_closed(&self, number: u16) -> Option<Arc<ChannelStats>> {
+        let mut chs = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        let i = chs.iter().position(|c| c.number == number)?;
+        Some(chs.swap_remove(i))
+    }
+
+    /// The connection is gone: every channel it still showed.
+    pub(crate) fn take_channels(&self) -> Vec<Arc<ChannelStats>> {
+        std::mem::take(&mut *self.channels.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub(crate) fn channel_list(&self) -> Vec<Arc<ChannelStats>> {

@@ -10,6 +10,7 @@ pub mod memory;
 pub mod names;
 pub mod policy;
 mod sampler;
+pub(crate) mod totals;
 pub mod vhost;
 
 use crate::config::Config;
@@ -37,6 +38,8 @@ pub struct Broker {
     pub(crate) listeners: std::sync::Mutex<Vec<(&'static str, std::net::SocketAddr)>>,
     /// When it started, ms since the epoch.
     pub(crate) started_at: u64,
+    /// Objects opened and closed, and what the closed ones counted.
+    pub(crate) totals: Arc<totals::Totals>,
 }
 
 impl Broker {
@@ -55,8 +58,9 @@ impl Broker {
             store.vhosts_on_disk(),
         )?);
         let vhosts = DashMap::new();
+        let totals = Arc::new(totals::Totals::default());
         for v in access.snapshot().vhosts.keys() {
-            vhosts.insert(v.clone(), Vhost::recover(v, store.clone())?);
+            vhosts.insert(v.clone(), Vhost::recover(v, store.clone(), totals.clone())?);
         }
         let limit = config.memory_limit.unwrap_or_else(memory::default_limit);
         let broker = Arc::new(Broker {
@@ -71,6 +75,7 @@ impl Broker {
             connections: Default::default(),
             listeners: Default::default(),
             started_at: crate::clock::system_now_ms(),
+            totals,
         });
         if let Some(path) = broker.config.definitions.clone() {
             broker
@@ -86,7 +91,7 @@ impl Broker {
         if let Some(v) = self.vhost(name) {
             return Ok(v);
         }
-        let v = Vhost::recover(name, self.store.clone())?;
+        let v = Vhost::recover(name, self.store.clone(), self.totals.clone())?;
         self.vhosts.insert(name.to_string(), v.clone());
         // A vhost made at runtime needs its timers as the others have them
         // (at boot they start with the rest, once there is a runtime).

@@ -97,6 +97,7 @@ impl Channel {
             global: channel_credit.clone(),
             confirm: Default::default(),
             transactional: Default::default(),
+            publish: Default::default(),
         });
         Channel {
             id,

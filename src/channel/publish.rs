@@ -269,6 +269,7 @@ impl Channel {
         }
         let done = self.enqueue(ctx, &x, &msg, method.mandatory);
         if let Some(c) = self.confirm.as_mut() {
+            self.stats.publish.received_confirm.bump(1);
             c.published += 1;
             c.pending
                 .push_back((c.published, done.ticket, !done.failed));
@@ -287,8 +288,16 @@ impl Channel {
         mandatory: bool,
     ) -> Enqueued {
         let done = ctx.vhost.enqueue(x, msg, &mut self.routed);
-        if !done.delivered && mandatory {
+        let counts = &self.stats.publish;
+        counts.published.bump(1);
+        counts.observe_size(msg.body.len() as u64);
+        if done.delivered {
+            counts.routed.bump(1);
+        } else if mandatory {
+            counts.returned.bump(1);
             self.basic_return(ctx, msg);
+        } else {
+            counts.dropped.bump(1);
         }
         done
     }
@@ -359,8 +368,10 @@ impl Channel {
             }
             c.pending.pop_front();
             if ok {
+                self.stats.publish.confirmed.bump(1);
                 run = Some((tag, run.map_or(1, |(_, n)| n + 1)));
             } else {
+                self.stats.publish.nacked.bump(1);
                 ack(ctx.out, &mut run);
                 ctx.out.method(
                     id,

@@ -62,6 +62,13 @@ impl ChannelTable {
 }
 
 impl Connection {
+    /// A channel is closed: no longer shown, its counts kept in the totals.
+    pub(super) fn channel_gone(&self, id: u16) {
+        if let Some(stats) = self.info.channel_closed(id) {
+            self.broker.totals.channel_closed(&stats);
+        }
+    }
+
     /// Channel.Open of a new channel. RabbitMQ limits how many channels are
     /// open (those closing count), not their numbers.
     pub(super) fn channel_open(&mut self, id: u16) -> Result<(), AmqpError> {
@@ -75,6 +82,7 @@ impl Connection {
         self.check_user_channel_limit()?;
         let ch = Channel::new(id);
         self.info.channel_opened(ch.stats());
+        crate::broker::totals::Totals::bump(&self.broker.totals.channels_opened);
         self.channels.insert(id, ch);
         self.out.method(
             id,

@@ -72,7 +72,7 @@ impl Connection {
     pub(super) fn close_channel(&mut self, id: u16, e: AmqpError) {
         tracing::debug!(conn = self.id, channel = id, "channel error: {e}");
         if let Some(mut ch) = self.channels.remove(&id) {
-            self.info.channel_closed(id);
+            self.channel_gone(id);
             let mut ctx = ctx!(self);
             ch.flush_confirms(&mut ctx);
             ch.release(&mut ctx);

@@ -7,6 +7,7 @@ pub(crate) mod handshake;
 mod writer;
 
 use crate::broker::connections::ConnectionInfo;
+use crate::broker::totals::Totals;
 use crate::broker::{Broker, Vhost};
 use crate::channel::{After, Ctx};
 use crate::codec::{self, Frame, Outbox};
@@ -124,6 +125,7 @@ pub(crate) async fn serve(
         channels: Default::default(),
     });
     broker.connections.add(info.clone());
+    Totals::bump(&broker.totals.connections_opened);
     let (wtx, wrx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(writer::run(wr, wrx, sink.clone(), info.clone()));
     let grant = crate::access::check::Grant {
@@ -154,10 +156,12 @@ pub(crate) async fn serve(
         synced_wait: 0,
     };
     let admission = n.admission;
+    let info_for_totals = conn.info.clone();
     conn.run(rd, n.leftover, n.heartbeat, inbox, shutdown).await;
     drop(conn);
     drop(admission);
     broker.connections.remove(id);
+    broker.totals.connection_closed(&info_for_totals);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     tracing::debug!(%peer, "connection closed");
 }
@@ -431,7 +435,7 @@ impl Connection {
             Ok(After::Open) => Ok(()),
             Ok(After::Closed) => {
                 self.channels.remove(&id);
-                self.info.channel_closed(id);
+                self.channel_gone(id);
                 Ok(())
             }
             Err(e) if e.scope == Scope::Channel => {

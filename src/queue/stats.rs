@@ -20,6 +20,18 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Add `o`'s counts (totals over several queues).
+    pub(crate) fn add(&mut self, o: &Counters) {
+        self.publish += o.publish;
+        self.deliver += o.deliver;
+        self.deliver_no_ack += o.deliver_no_ack;
+        self.get += o.get;
+        self.get_no_ack += o.get_no_ack;
+        self.get_empty += o.get_empty;
+        self.ack += o.ack;
+        self.redeliver += o.redeliver;
+    }
+
     pub(crate) fn deliver_get(&self) -> u64 {
         self.deliver + self.deliver_no_ack + self.get + self.get_no_ack
     }

@@ -29,6 +29,18 @@ pub async fn http_headers(
     body: &str,
 ) -> (u16, String, String) {
     let addr = b.running.as_ref().expect("running").management_addrs[0];
+    http_at(addr, method, path, auth, body).await
+}
+
+/// One HTTP/1.1 request to `addr` (any of the broker's HTTP listeners):
+/// (status, response head, body).
+pub async fn http_at(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    body: &str,
+) -> (u16, String, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",

@@ -36,6 +36,8 @@ use std::sync::Arc;
 pub struct Vhost {
     pub name: String,
     store: Arc<Store>,
+    /// The broker's: queues declared, created and deleted here count there.
+    totals: Arc<crate::broker::totals::Totals>,
     policies: std::sync::RwLock<Vec<Policy>>,
     timer: Arc<ExpiryTimer>,
     /// The time TTLs, x-expires and delays are measured by.
@@ -83,10 +85,11 @@ pub const REPLY_TO: &str = "amq.rabbitmq.reply-to";
 const DEFAULT_EXCHANGE_DENIED: &str = "operation not permitted on the default exchange";
 
 impl Vhost {
-    fn new(name: &str, store: Arc<Store>) -> Vhost {
+    fn new(name: &str, store: Arc<Store>, totals: Arc<crate::broker::totals::Totals>) -> Vhost {
         let v = Vhost {
             name: name.to_string(),
             store,
+            totals,
             policies: Default::default(),
             timer: Arc::default(),
             clock: Clock::System,

@@ -5,8 +5,12 @@ use super::*;
 
 impl Vhost {
     /// The vhost as its saved definitions and queue logs left it.
-    pub fn recover(name: &str, store: Arc<Store>) -> std::io::Result<Arc<Vhost>> {
-        let v = Vhost::new(name, store.clone());
+    pub(crate) fn recover(
+        name: &str,
+        store: Arc<Store>,
+        totals: Arc<crate::broker::totals::Totals>,
+    ) -> std::io::Result<Arc<Vhost>> {
+        let v = Vhost::new(name, store.clone(), totals);
         let (log, defs) = DefinitionsLog::open(&store.vhost_dir(name))?;
         *v.definitions.lock().unwrap_or_else(|e| e.into_inner()) = Some(log);
         for p in defs.policies {

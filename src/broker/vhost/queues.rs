@@ -2,6 +2,7 @@
 //! reserved names, exclusivity, equivalence, policies, direct reply-to.
 
 use super::*;
+use crate::broker::totals::Totals;
 
 impl Vhost {
     /// What a passive declare of the pseudo-queue itself answers with.
@@ -74,6 +75,7 @@ impl Vhost {
         }
         if s.passive {
             let q = self.queue_for(s.name, s.conn_id)?;
+            Totals::bump(&self.totals.queues_declared);
             q.touch();
             let (m, c) = q.counts();
             return Ok((q, m, c));
@@ -131,11 +133,13 @@ impl Vhost {
                     self.clock.clone(),
                 );
                 e.insert(q.clone());
+                Totals::bump(&self.totals.queues_created);
                 self.persist_if(persistent)?;
                 q.touch();
                 q
             }
         };
+        Totals::bump(&self.totals.queues_declared);
         let (m, c) = q.counts();
         Ok((q, m, c))
     }
@@ -173,8 +177,10 @@ impl Vhost {
     /// Unregister and delete a queue, dropping its bindings and any
     /// auto-delete exchange left without bindings.
     pub fn remove_queue(&self, q: &Arc<Queue>) -> usize {
-        self.queues
-            .remove_if(q.name.as_str(), |_, v| Arc::ptr_eq(v, q));
+        let removed = self
+            .queues
+            .remove_if(q.name.as_str(), |_, v| Arc::ptr_eq(v, q))
+            .is_some();
         // Auto-delete exchanges left without bindings go too, and so on
         // through exchange-to-exchange bindings, as in RabbitMQ.
         let durable_exchanges = self.drop_bindings_to(&Destination::Queue(q.clone()));
@@ -184,6 +190,10 @@ impl Vhost {
         {
             tracing::error!("queue '{}' deleted, but {e}", q.name);
         }
-        q.delete()
+        let gone = q.delete();
+        if removed {
+            self.totals.queue_deleted(&q.sample().counters);
+        }
+        gone
     }
 }
