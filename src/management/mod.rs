@@ -55,6 +55,15 @@ impl User {
         }
     }
 
+    /// Node details are for monitoring users and administrators.
+    pub(crate) fn monitor(&self) -> ApiResult<()> {
+        if self.0.is_monitor() {
+            Ok(())
+        } else {
+            Err(ApiError::not_authorised("Not monitor user"))
+        }
+    }
+
     pub(crate) fn policymaker(&self) -> ApiResult<()> {
         if self.0.is_policymaker() {
             Ok(())

@@ -108,20 +108,11 @@ fn node_json(b: &Broker) -> Value {
     })
 }
 
-/// Node details are for monitoring users and administrators.
-fn monitor(u: &User) -> ApiResult<()> {
-    if u.1 || u.0.is_monitor() {
-        Ok(())
-    } else {
-        Err(ApiError::not_authorised("Not monitor user"))
-    }
-}
-
 async fn list_nodes(
     State(b): State<Arc<Broker>>,
     Extension(u): Extension<User>,
 ) -> ApiResult<Json<Value>> {
-    monitor(&u)?;
+    u.monitor()?;
     Ok(Json(json!([node_json(&b)])))
 }
 
@@ -130,7 +121,7 @@ async fn show_node(
     Extension(u): Extension<User>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    monitor(&u)?;
+    u.monitor()?;
     if name != b.config.cluster_name {
         return Err(ApiError::not_found());
     }

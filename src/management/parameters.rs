@@ -63,19 +63,11 @@ fn listed(b: &Broker, u: &User) -> Vec<Value> {
     out
 }
 
-fn policymaker(u: &User) -> ApiResult<()> {
-    if u.1 || u.0.is_policymaker() {
-        Ok(())
-    } else {
-        Err(ApiError::not_authorised("Not policymaker user"))
-    }
-}
-
 async fn list_all(
     State(b): State<Arc<Broker>>,
     Extension(u): Extension<User>,
 ) -> ApiResult<Json<Value>> {
-    policymaker(&u)?;
+    u.policymaker()?;
     Ok(Json(Value::Array(listed(&b, &u))))
 }
 
@@ -84,7 +76,7 @@ async fn list_component(
     Extension(u): Extension<User>,
     Path(component): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    policymaker(&u)?;
+    u.policymaker()?;
     let mut l = listed(&b, &u);
     l.retain(|p| p["component"] == component.as_str());
     Ok(Json(Value::Array(l)))
@@ -95,7 +87,7 @@ async fn list_component_vhost(
     Extension(u): Extension<User>,
     Path((component, vhost)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    policymaker(&u)?;
+    u.policymaker()?;
     vhost_for(&b, &u, &vhost)?;
     let mut l = listed(&b, &u);
     l.retain(|p| p["component"] == component.as_str() && p["vhost"] == vhost.as_str());
@@ -107,7 +99,7 @@ async fn show(
     Extension(u): Extension<User>,
     Path((component, vhost, name)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    policymaker(&u)?;
+    u.policymaker()?;
     vhost_for(&b, &u, &vhost)?;
     listed(&b, &u)
         .into_iter()
@@ -127,7 +119,7 @@ async fn put(
     Path((component, vhost, name)): Path<(String, String, String)>,
     raw: Bytes,
 ) -> ApiResult<StatusCode> {
-    policymaker(&u)?;
+    u.policymaker()?;
     vhost_for(&b, &u, &vhost)?;
     let m = body::object(&raw)?;
     body::require(&m, &["value"])?;
@@ -166,7 +158,7 @@ async fn delete(
     Extension(u): Extension<User>,
     Path((component, vhost, name)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
-    policymaker(&u)?;
+    u.policymaker()?;
     vhost_for(&b, &u, &vhost)?;
     if component == VHOST_LIMITS {
         let had = b
