@@ -170,7 +170,8 @@ async fn vhosts_and_permissions_are_managed_as_in_rabbitmq() {
         http(&b, "PUT", "/api/permissions/v9/guest", GUEST, perms)
             .await
             .0,
-        201
+        204,
+        "replaced: creating v9 over HTTP gave guest full permissions, as RabbitMQ does"
     );
     assert_eq!(
         http(&b, "PUT", "/api/permissions/v9/guest", GUEST, perms)
@@ -381,7 +382,8 @@ async fn management_users_see_their_vhosts_and_need_permissions_to_delete_or_pur
         )
         .await
         .0,
-        201
+        204,
+        "guest created v1 over HTTP and so has permissions there already"
     );
     let c = within(lapin::Connection::connect(
         &url,

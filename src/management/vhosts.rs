@@ -120,7 +120,15 @@ async fn put_vhost(
             .map(String::from),
         limits: VhostLimits::default(),
     };
-    Ok(created_or_replaced(b.put_vhost(meta)?))
+    let name = meta.name.clone();
+    let new = b.put_vhost(meta)?;
+    if new && !u.1 {
+        // RabbitMQ gives whoever created a vhost over HTTP full
+        // permissions in it (rabbitmqctl's add_vhost, having no user, none).
+        b.access
+            .set_permissions(&u.0.name, &name, ".*", ".*", ".*")?;
+    }
+    Ok(created_or_replaced(new))
 }
 
 async fn delete_vhost(
