@@ -2,6 +2,7 @@
 //! JSON shape: depths from the queue now, `message_stats` counters with
 //! `*_details.rate` from the statistics sampler.
 
+use super::pagination::NamePage;
 use super::{ApiError, ApiResult, User, allowed, body, created_or_replaced, vhost_for};
 use crate::access::rules;
 use crate::broker::policy::table_json;
@@ -10,7 +11,7 @@ use crate::broker::{Broker, Vhost};
 use crate::queue::Queue;
 use axum::Extension;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -169,32 +170,53 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + (m <= 2) as i64, m, d)
 }
 
-fn sorted(b: &Broker, vhosts: &[Arc<Vhost>]) -> Vec<Value> {
+/// Every queue of these vhosts, by vhost and then name.
+fn sorted(vhosts: &[Arc<Vhost>]) -> Vec<(Arc<Vhost>, Arc<Queue>)> {
     let mut out = Vec::new();
     for v in vhosts {
         let mut qs = v.queue_list();
         qs.sort_by(|a, b| a.name.cmp(&b.name));
-        out.extend(qs.iter().map(|q| to_json(b, v, q)));
+        out.extend(qs.into_iter().map(|q| (v.clone(), q)));
     }
     out
 }
 
-async fn list(State(b): State<Arc<Broker>>, Extension(u): Extension<User>) -> impl IntoResponse {
+/// The list, or one page of it rendered alone when the page is in name
+/// order (RabbitMQ's UI and rabbitmqadmin ask for those).
+fn respond(
+    b: &Broker,
+    vhosts: &[Arc<Vhost>],
+    query: Option<String>,
+) -> ApiResult<axum::response::Response> {
+    let all = sorted(vhosts);
+    if let Some(page) = NamePage::from_query(query.as_deref())? {
+        return page.respond(all, |(_, q)| q.name.as_str(), |(v, q)| to_json(b, v, q));
+    }
+    let list: Vec<Value> = all.iter().map(|(v, q)| to_json(b, v, q)).collect();
+    Ok(axum::Json(Value::Array(list)).into_response())
+}
+
+async fn list(
+    State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<axum::response::Response> {
     let vhosts: Vec<Arc<Vhost>> = b
         .vhosts()
         .into_iter()
         .filter(|v| super::vhosts::visible(&b, &u, &v.name))
         .collect();
-    axum::Json(Value::Array(sorted(&b, &vhosts)))
+    respond(&b, &vhosts, query)
 }
 
 async fn list_vhost(
     State(b): State<Arc<Broker>>,
     Extension(u): Extension<User>,
     Path(vhost): Path<String>,
-) -> ApiResult<impl IntoResponse> {
+    RawQuery(query): RawQuery,
+) -> ApiResult<axum::response::Response> {
     let v = vhost_for(&b, &u, &vhost)?;
-    Ok(axum::Json(Value::Array(sorted(&b, &[v]))))
+    respond(&b, &[v], query)
 }
 
 async fn show(
