@@ -633,8 +633,29 @@ async fn lists_page_sort_filter_and_pick_columns_as_rabbitmq() {
     assert_eq!(
         parse(&body)["items"][0],
         json!({"name":"beta2"}),
-        "other sorts take the generic path"
+        "sorted by vhost"
     );
+    let publish =
+        r#"{"properties":{},"routing_key":"gamma","payload":"x","payload_encoding":"string"}"#;
+    assert_eq!(
+        http(
+            &b,
+            "POST",
+            "/api/exchanges/%2F/amq.default/publish",
+            GUEST,
+            publish
+        )
+        .await
+        .0,
+        200
+    );
+    // A depth sorts without rendering; a statistic through the rendering.
+    for sort in ["messages", "message_stats.publish"] {
+        let path =
+            format!("/api/queues?page=1&page_size=1&sort={sort}&sort_reverse=true&columns=name");
+        let (_, body) = http(&b, "GET", &path, GUEST, "").await;
+        assert_eq!(parse(&body)["items"], json!([{"name":"gamma"}]), "{sort}");
+    }
     assert_eq!(
         http(&b, "GET", "/api/queues?page=1&page_size=600", GUEST, "").await,
         (400, r#"{"error":"invalid_pagination_parameters","reason":"Invalid pagination parameters: page number 1, page size 600"}"#.into())

@@ -2,7 +2,7 @@
 //! JSON shape: depths from the queue now, `message_stats` counters with
 //! `*_details.rate` from the statistics sampler.
 
-use super::pagination::NamePage;
+use super::pagination::ListPage;
 use super::{ApiError, ApiResult, User, allowed, body, created_or_replaced, vhost_for};
 use crate::access::rules;
 use crate::broker::policy::table_json;
@@ -181,19 +181,44 @@ fn sorted(vhosts: &[Arc<Vhost>]) -> Vec<(Arc<Vhost>, Arc<Queue>)> {
     out
 }
 
-/// The list, or one page of it rendered alone when the page is in name
-/// order (RabbitMQ's UI and rabbitmqadmin ask for those).
+/// The list, or one page of it, cut here rather than by the list
+/// middleware (see `ListPage`).
 fn respond(
     b: &Broker,
     vhosts: &[Arc<Vhost>],
     query: Option<String>,
 ) -> ApiResult<axum::response::Response> {
     let all = sorted(vhosts);
-    if let Some(page) = NamePage::from_query(query.as_deref())? {
-        return page.respond(all, |(_, q)| q.name.as_str(), |(v, q)| to_json(b, v, q));
+    if let Some(page) = ListPage::from_query(query.as_deref())? {
+        return page.respond(
+            all,
+            |(_, q)| q.name.as_str(),
+            sort_key,
+            |(v, q)| to_json(b, v, q),
+        );
     }
     let list: Vec<Value> = all.iter().map(|(v, q)| to_json(b, v, q)).collect();
     Ok(axum::Json(Value::Array(list)).into_response())
+}
+
+/// The columns a queue list is sorted by that its sample gives without
+/// rendering the queue.
+fn sort_key((v, q): &(Arc<Vhost>, Arc<Queue>), key: &str) -> Option<Value> {
+    if key == "vhost" {
+        return Some(json!(v.name));
+    }
+    let s = q.sample();
+    let n = match key {
+        "messages" => s.ready + s.unacked,
+        "messages_ready" => s.ready,
+        "messages_unacknowledged" => s.unacked,
+        "consumers" => s.consumers,
+        "message_bytes" => s.ready_bytes + s.unacked_bytes,
+        "message_bytes_ready" => s.ready_bytes,
+        "message_bytes_unacknowledged" => s.unacked_bytes,
+        _ => return None,
+    };
+    Some(json!(n))
 }
 
 async fn list(
