@@ -120,41 +120,8 @@ impl ListPage {
         if self.reverse {
             all.reverse();
         }
-        let filtered = all.len();
-        let page_count = (filtered as u64).div_ceil(self.size).max(1);
-        if self.page > page_count {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "page_out_of_range",
-                format!(
-                    "Page out of range, page: {} page size: {}, len: {filtered}",
-                    self.page, self.size
-                ),
-            ));
-        }
-        let start = ((self.page - 1) * self.size) as usize;
         let cols = self.columns.as_deref().map(columns);
-        let items: Vec<Value> = all
-            .iter()
-            .skip(start)
-            .take(self.size as usize)
-            .map(|t| {
-                let v = render(t);
-                match &cols {
-                    Some(c) => project(&v, c),
-                    None => v,
-                }
-            })
-            .collect();
-        let body = json!({
-            "filtered_count": filtered,
-            "item_count": items.len(),
-            "items": items,
-            "page": self.page,
-            "page_count": page_count,
-            "page_size": self.size,
-            "total_count": total,
-        });
+        let body = page_of(all, total, self.page, self.size, cols.as_deref(), render)?;
         let mut r = axum::Json(body).into_response();
         r.headers_mut()
             .insert(PAGED, axum::http::HeaderValue::from_static("1"));
@@ -208,34 +175,7 @@ pub(super) async fn lists(req: Request, next: Next) -> Response {
 }
 
 fn url_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    q.split('&').filter(|p| !p.is_empty()).map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        (decode(k), decode(v))
-    })
-}
-
-/// Percent-decoding, `+` as space; a `%` not followed by two hex digits
-/// stays as it is.
-fn decode(s: &str) -> String {
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned()))
 }
 
 fn shape(value: Value, q: &HashMap<String, String>) -> Result<Value, ApiError> {
@@ -261,37 +201,58 @@ fn shape(value: Value, q: &HashMap<String, String>) -> Result<Value, ApiError> {
     if q.get("sort_reverse").is_some_and(|r| r == "true") {
         items.reverse();
     }
-    let filtered = items.len();
     if let Some((page, size)) = page {
-        let page_count = (filtered as u64).div_ceil(size).max(1);
-        if page > page_count {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "page_out_of_range",
-                format!("Page out of range, page: {page} page size: {size}, len: {filtered}"),
-            ));
-        }
-        let start = ((page - 1) * size) as usize;
-        let mut slice: Vec<Value> = items.into_iter().skip(start).take(size as usize).collect();
-        if let Some(c) = q.get("columns") {
-            let cols = columns(c);
-            slice = slice.iter().map(|i| project(i, &cols)).collect();
-        }
-        return Ok(json!({
-            "filtered_count": filtered,
-            "item_count": slice.len(),
-            "items": slice,
-            "page": page,
-            "page_count": page_count,
-            "page_size": size,
-            "total_count": total,
-        }));
+        let cols = q.get("columns").map(|c| columns(c));
+        return page_of(items, total, page, size, cols.as_deref(), Value::clone);
     }
     if let Some(c) = q.get("columns") {
         let cols = columns(c);
         items = items.iter().map(|i| project(i, &cols)).collect();
     }
     Ok(Value::Array(items))
+}
+
+/// Page `page` of `all` (filtered and sorted already) in RabbitMQ's
+/// shape, rendering only the entries shown.
+fn page_of<T>(
+    all: Vec<T>,
+    total: usize,
+    page: u64,
+    size: u64,
+    cols: Option<&[Vec<String>]>,
+    render: impl Fn(&T) -> Value,
+) -> Result<Value, ApiError> {
+    let filtered = all.len();
+    let page_count = (filtered as u64).div_ceil(size).max(1);
+    if page > page_count {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "page_out_of_range",
+            format!("Page out of range, page: {page} page size: {size}, len: {filtered}"),
+        ));
+    }
+    let start = ((page - 1) * size) as usize;
+    let items: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(size as usize)
+        .map(|t| {
+            let v = render(t);
+            match cols {
+                Some(c) => project(&v, c),
+                None => v,
+            }
+        })
+        .collect();
+    Ok(json!({
+        "filtered_count": filtered,
+        "item_count": items.len(),
+        "items": items,
+        "page": page,
+        "page_count": page_count,
+        "page_size": size,
+        "total_count": total,
+    }))
 }
 
 /// `page` and `page_size` when paging, with RabbitMQ's refusals.
@@ -482,8 +443,8 @@ mod tests {
 
     #[test]
     fn query_strings_are_decoded() {
-        assert_eq!(decode("a%2Fb+c"), "a/b c");
-        assert_eq!(decode("100%"), "100%");
-        assert_eq!(decode("%zz"), "%zz");
+        let pairs: Vec<(String, String)> = url_pairs("name=a%2Fb+c&x=100%").collect();
+        assert_eq!(pairs[0], ("name".into(), "a/b c".into()));
+        assert_eq!(pairs[1], ("x".into(), "100%".into()));
     }
 }
