@@ -465,7 +465,8 @@ function loginPage() {
       try {
         const me = await api("GET", "/api/whoami");
         sessionStorage.setItem("ferretmq.user", me.name);
-        location.hash = "#/";
+        // A deep link opened before logging in stays where it pointed.
+        if (/^#?\/?(login)?$/.test(location.hash)) location.hash = "#/";
         route();
       } catch (x) {
         sessionStorage.removeItem("ferretmq.auth");

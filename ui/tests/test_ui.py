@@ -45,11 +45,14 @@ def shot(page, name):
     page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
 
 
-def login(page, user="guest", password="guest"):
+def login(page, user="guest", password="guest", expect_success=True):
     page.goto(UI_URL)
     page.fill("#username", user)
     page.fill("#password", password)
     page.click("#login button[type=submit]")
+    if expect_success:
+        # Navigating while the login request is in flight would race it.
+        expect(page.locator("#who")).to_have_text(user)
 
 
 @pytest.fixture
@@ -63,7 +66,7 @@ def test_login_refuses_a_wrong_password_and_accepts_the_right_one(page):
     page.goto(UI_URL)
     expect(page.locator("#login")).to_be_visible()
     shot(page, "login")
-    login(page, "guest", "wrong")
+    login(page, "guest", "wrong", expect_success=False)
     expect(page.locator("#login-error")).to_contain_text("Login failed")
     login(page)
     expect(page.locator("#total-queues")).to_be_visible()
@@ -82,6 +85,21 @@ def test_a_queue_declared_over_amqp_is_listed_and_shown(page, amqp):
         shot(page, "queues")
         page.click(f"text={name}")
         expect(page.locator("#queue-props")).to_contain_text("classic")
+    finally:
+        amqp.queue_delete(name)
+
+
+def test_a_deep_link_opened_before_login_is_shown_after_it(page, amqp):
+    name = f"ui.deep.{uuid.uuid4().hex[:6]}"
+    amqp.queue_declare(name)
+    try:
+        page.goto(UI_URL + f"#/queue/%2F/{name}")
+        expect(page.locator("#login")).to_be_visible()
+        page.fill("#username", "guest")
+        page.fill("#password", "guest")
+        page.click("#login button[type=submit]")
+        expect(page.locator("main h1")).to_contain_text(f"Queue {name}")
+        expect(page.locator("#queue-props")).to_be_visible()
     finally:
         amqp.queue_delete(name)
 
