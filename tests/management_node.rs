@@ -10,6 +10,25 @@ use serde_json::{Value, json};
 
 const GUEST: Option<&str> = Some("guest:guest");
 
+/// The bytes of the broker's Connection.Start, read off a raw socket.
+async fn connection_start(b: &TestBroker) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(b.addr).await.expect("tcp");
+    sock.write_all(b"AMQP\x00\x00\x09\x01")
+        .await
+        .expect("header");
+    let mut header = [0u8; 7];
+    within(sock.read_exact(&mut header))
+        .await
+        .expect("frame header");
+    let size = u32::from_be_bytes([header[3], header[4], header[5], header[6]]) as usize;
+    let mut payload = vec![0u8; size];
+    within(sock.read_exact(&mut payload))
+        .await
+        .expect("payload");
+    payload
+}
+
 fn parse(body: &str) -> Value {
     serde_json::from_str(body).expect("json")
 }
@@ -54,6 +73,59 @@ async fn the_node_reports_its_resources_to_monitoring_users_only() {
             401,
             r#"{"error":"not_authorised","reason":"Not monitor user"}"#.into()
         )
+    );
+}
+
+#[tokio::test]
+async fn the_cluster_is_renamed_by_an_administrator_and_the_node_keeps_its_name() {
+    let b = start_http().await;
+    let (_, node) = http(&b, "GET", "/api/cluster-name", GUEST, "").await;
+    let node = parse(&node)["name"].as_str().expect("name").to_string();
+    let broker = &b.running.as_ref().expect("running").broker;
+    broker
+        .add_user("mon", "mon", &["monitoring"])
+        .expect("user");
+    assert_eq!(
+        http(
+            &b,
+            "PUT",
+            "/api/cluster-name",
+            Some("mon:mon"),
+            r#"{"name":"x"}"#
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(
+        http(
+            &b,
+            "PUT",
+            "/api/cluster-name",
+            GUEST,
+            r#"{"name":"orders-eu"}"#
+        )
+        .await
+        .0,
+        204
+    );
+    let (_, body) = http(&b, "GET", "/api/cluster-name", GUEST, "").await;
+    assert_eq!(parse(&body), json!({ "name": "orders-eu" }));
+    let (_, overview) = http(&b, "GET", "/api/overview", GUEST, "").await;
+    let overview = parse(&overview);
+    assert_eq!(overview["cluster_name"], "orders-eu");
+    assert_eq!(overview["node"], node.as_str(), "the node keeps its name");
+    assert!(
+        connection_start(&b)
+            .await
+            .windows(9)
+            .any(|w| w == b"orders-eu"),
+        "Connection.Start's cluster_name is the new one"
+    );
+    let (_, params) = http(&b, "GET", "/api/global-parameters/cluster_name", GUEST, "").await;
+    assert_eq!(
+        parse(&params),
+        json!({"name": "cluster_name", "value": "orders-eu"})
     );
 }
 

@@ -143,3 +143,79 @@ async fn a_policy_set_over_http_applies_at_once_and_survives_a_restart() {
         200
     );
 }
+
+#[tokio::test]
+async fn an_operator_policy_caps_a_queue_below_its_own_argument_and_survives_a_restart() {
+    let b = start_http().await;
+    let (_c, ch) = b.channel().await;
+    let mut args = lapin::types::FieldTable::default();
+    args.insert("x-max-length".into(), lapin::types::AMQPValue::LongInt(10));
+    within(ch.queue_declare(
+        "ops.d".into(),
+        lapin::options::QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        args,
+    ))
+    .await
+    .expect("declare");
+    let def = r#"{"pattern":"^ops\\.","definition":{"max-length":2},"apply-to":"queues"}"#;
+    assert_eq!(
+        http(&b, "PUT", "/api/operator-policies/%2F/ops", GUEST, def)
+            .await
+            .0,
+        201
+    );
+    for i in 0..5u8 {
+        publish_persistent(&ch, "", "ops.d", &[i]).await;
+    }
+    assert_eq!(depth(&ch, "ops.d").await, 2, "the operator's cap, not 10");
+    let (_, q) = http(&b, "GET", "/api/queues/%2F/ops.d", GUEST, "").await;
+    let q: serde_json::Value = serde_json::from_str(&q).expect("json");
+    assert_eq!(q["operator_policy"], "ops");
+    assert_eq!(q["effective_policy_definition"]["max-length"], 2);
+    let (_, list) = http(&b, "GET", "/api/operator-policies/%2F", GUEST, "").await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&list).expect("json"),
+        serde_json::json!([{"vhost":"/","name":"ops","pattern":"^ops\\.","apply-to":"queues",
+            "definition":{"max-length":2},"priority":0}])
+    );
+    drop(ch);
+    let b = b
+        .restart_with(|c| c.management_listen = vec!["127.0.0.1:0".parse().expect("addr")])
+        .await;
+    let (_c, ch) = b.channel().await;
+    publish_persistent(&ch, "", "ops.d", b"after").await;
+    assert_eq!(depth(&ch, "ops.d").await, 2, "the cap came back");
+    assert_eq!(
+        http(&b, "DELETE", "/api/operator-policies/%2F/ops", GUEST, "")
+            .await
+            .0,
+        204
+    );
+    for i in 0..5u8 {
+        publish_persistent(&ch, "", "ops.d", &[i]).await;
+    }
+    assert_eq!(depth(&ch, "ops.d").await, 7, "the queue's own 10 again");
+}
+
+#[tokio::test]
+async fn an_operator_policy_takes_limits_only() {
+    let b = start_http().await;
+    let def = r#"{"pattern":".*","definition":{"dead-letter-exchange":"dlx"}}"#;
+    assert_eq!(
+        http(&b, "PUT", "/api/operator-policies/%2F/bad", GUEST, def).await,
+        (
+            400,
+            r#"{"error":"bad_request","reason":"Validation failed\n\n[{<<\"dead-letter-exchange\">>,<<\"dlx\">>}] are not recognised policy settings\n"}"#
+                .into()
+        )
+    );
+    assert_eq!(
+        http(&b, "GET", "/api/operator-policies/%2F/bad", GUEST, "")
+            .await
+            .0,
+        404
+    );
+}

@@ -43,6 +43,16 @@ pub struct Broker {
 }
 
 impl Broker {
+    /// The cluster's name: the one set at runtime (`PUT /api/cluster-name`,
+    /// kept as the global parameter `cluster_name`, as RabbitMQ keeps it),
+    /// else the configured one. The node's own name stays the configured.
+    pub fn cluster_name(&self) -> String {
+        match self.access.snapshot().global_parameters.get("cluster_name") {
+            Some(serde_json::Value::String(name)) => name.clone(),
+            _ => self.config.cluster_name.clone(),
+        }
+    }
+
     /// Open the data dir and recover every vhost's durable state.
     pub fn new(config: Config) -> std::io::Result<Arc<Broker>> {
         let store = Store::open(&config.data_dir, config.fsync)?;

@@ -101,32 +101,90 @@ const MIN_KEYS: &[&str] = &[
     "x-delivery-limit",
 ];
 
+/// What an operator policy may set (RabbitMQ's `operator_policy_validator`
+/// keys): limits only, each resolved to the smallest of the queue's
+/// argument, its policy and the operator policy.
+pub const OPERATOR_KEYS: &[&str] = &[
+    "expires",
+    "message-ttl",
+    "max-length",
+    "max-length-bytes",
+    "max-in-memory-length",
+    "max-in-memory-bytes",
+    "delivery-limit",
+];
+
+/// Refuse an operator policy that sets anything but a limit, or a limit
+/// that is not a non-negative integer, in RabbitMQ's words.
+pub fn check_operator_definition(def: &FieldTable) -> Result<(), String> {
+    let unknown: Vec<String> = def
+        .inner()
+        .iter()
+        .filter(|(k, _)| !OPERATOR_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| format!("{{<<\"{k}\">>,{}}}", erlang_term(v)))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "[{}] are not recognised policy settings",
+            unknown.join(",")
+        ));
+    }
+    for (k, v) in def.inner() {
+        if !crate::field::int(v).is_some_and(|n| n >= 0) {
+            return Err(format!("{} is not a valid {k}", erlang_term(v)));
+        }
+    }
+    Ok(())
+}
+
+/// A value as Erlang's `~p` prints it, for RabbitMQ's validation messages.
+fn erlang_term(v: &AMQPValue) -> String {
+    match value_json(v) {
+        serde_json::Value::String(s) => format!("<<\"{s}\">>"),
+        other => other.to_string(),
+    }
+}
+
 /// A queue's effective arguments: its own, plus what the matching policy
-/// supplies for keys it does not set itself (or sets higher, for limits).
-pub fn queue_arguments(policies: &[Policy], name: &str, own: &FieldTable) -> FieldTable {
-    let Some(p) = matching(policies, name, true) else {
-        return own.clone();
-    };
+/// supplies for keys it does not set itself (or sets higher, for limits),
+/// then the matching operator policy's limits where they are lower still.
+pub fn queue_arguments(
+    policies: &[Policy],
+    operator: &[Policy],
+    name: &str,
+    own: &FieldTable,
+) -> FieldTable {
     let mut out = own.clone();
+    if let Some(p) = matching(policies, name, true) {
+        overlay(&mut out, p, |arg| MIN_KEYS.contains(&arg));
+    }
+    if let Some(op) = matching(operator, name, true) {
+        overlay(&mut out, op, |_| true);
+    }
+    out
+}
+
+/// Put a policy's values into `args` where it lacks them, and where
+/// `min(arg)` holds, also where the policy's value is lower.
+fn overlay(args: &mut FieldTable, p: &Policy, min: impl Fn(&str) -> bool) {
     for (key, arg) in QUEUE_KEYS {
         let Some(v) = p.definition.inner().get(*key) else {
             continue;
         };
-        let take = match own.inner().get(*arg) {
+        let take = match args.inner().get(*arg) {
             None => true,
-            Some(mine) => {
-                MIN_KEYS.contains(arg)
+            Some(now) => {
+                min(arg)
                     && matches!(
-                        (crate::field::int(v), crate::field::int(mine)),
-                        (Some(theirs), Some(mine)) if theirs < mine
+                        (crate::field::int(v), crate::field::int(now)),
+                        (Some(theirs), Some(now)) if theirs < now
                     )
             }
         };
         if take {
-            out.insert((*arg).into(), v.clone());
+            args.insert((*arg).into(), v.clone());
         }
     }
-    out
 }
 
 /// The policy that applies to a queue, if any.
@@ -242,7 +300,7 @@ mod tests {
         .expect("p");
         let ps = vec![low, high];
         let own = def(&[("x-max-length", AMQPValue::LongLongInt(3))]);
-        let eff = queue_arguments(&ps, "orders.eu.1", &own);
+        let eff = queue_arguments(&ps, &[], "orders.eu.1", &own);
         assert_eq!(
             eff.inner().get("x-message-ttl"),
             Some(&AMQPValue::LongLongInt(2))
@@ -273,7 +331,7 @@ mod tests {
             ]),
         )
         .expect("p");
-        let eff = queue_arguments(&[dlx], "orders.x", &own);
+        let eff = queue_arguments(&[dlx], &[], "orders.x", &own);
         assert_eq!(
             eff.inner().get("x-max-length"),
             Some(&AMQPValue::LongLongInt(9)),
@@ -284,15 +342,67 @@ mod tests {
             Some(&AMQPValue::LongString("mine".into())),
             "the queue's own dead-letter exchange wins"
         );
-        let eff = queue_arguments(&ps, "orders.us", &FieldTable::default());
+        let eff = queue_arguments(&ps, &[], "orders.us", &FieldTable::default());
         assert_eq!(
             eff.inner().get("x-message-ttl"),
             Some(&AMQPValue::LongLongInt(1))
         );
         assert!(
-            queue_arguments(&ps, "billing", &FieldTable::default())
+            queue_arguments(&ps, &[], "billing", &FieldTable::default())
                 .inner()
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_operator_policy_caps_limits_below_the_argument_and_the_policy() {
+        let user = Policy::new(
+            "user",
+            ".*",
+            "queues",
+            0,
+            def(&[("max-length", AMQPValue::LongLongInt(50))]),
+        )
+        .expect("p");
+        let op = Policy::new(
+            "cap",
+            "^jobs",
+            "queues",
+            0,
+            def(&[
+                ("max-length", AMQPValue::LongLongInt(20)),
+                ("message-ttl", AMQPValue::LongLongInt(1000)),
+            ]),
+        )
+        .expect("p");
+        let own = def(&[("x-message-ttl", AMQPValue::LongLongInt(500))]);
+        let eff = queue_arguments(&[user.clone()], &[op.clone()], "jobs.a", &own);
+        assert_eq!(
+            eff.inner().get("x-max-length"),
+            Some(&AMQPValue::LongLongInt(20))
+        );
+        assert_eq!(
+            eff.inner().get("x-message-ttl"),
+            Some(&AMQPValue::LongLongInt(500)),
+            "the queue's lower TTL stays"
+        );
+        let eff = queue_arguments(&[user], &[op], "other", &own);
+        assert_eq!(
+            eff.inner().get("x-max-length"),
+            Some(&AMQPValue::LongLongInt(50))
+        );
+    }
+
+    #[test]
+    fn an_operator_policy_may_set_only_limits() {
+        let bad = def(&[("dead-letter-exchange", AMQPValue::LongString("x".into()))]);
+        assert_eq!(
+            check_operator_definition(&bad).unwrap_err(),
+            "[{<<\"dead-letter-exchange\">>,<<\"x\">>}] are not recognised policy settings"
+        );
+        assert!(check_operator_definition(&def(&[("expires", AMQPValue::LongLongInt(1))])).is_ok());
+        assert!(
+            check_operator_definition(&def(&[("expires", AMQPValue::LongLongInt(-1))])).is_err()
         );
     }
 }

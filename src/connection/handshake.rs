@@ -65,7 +65,7 @@ pub async fn negotiate(
         .filter(|m| *m != "EXTERNAL" || cert_cn.is_some())
         .collect();
     let mut out = Outbox::default();
-    out.method(0, start_method(cfg, &mechanisms));
+    out.method(0, start_method(cfg, &broker.cluster_name(), &mechanisms));
     send(sock, &mut out).await?;
 
     let mut buf = BytesMut::with_capacity(4096);
@@ -326,7 +326,7 @@ fn client_capabilities(props: &FieldTable) -> std::collections::HashMap<String, 
     caps
 }
 
-fn start_method(cfg: &crate::config::Config, mechanisms: &[&str]) -> AMQPClass {
+fn start_method(cfg: &crate::config::Config, cluster: &str, mechanisms: &[&str]) -> AMQPClass {
     let mut caps = FieldTable::default();
     for cap in [
         "publisher_confirms",
@@ -354,7 +354,7 @@ fn start_method(cfg: &crate::config::Config, mechanisms: &[&str]) -> AMQPClass {
         "platform".into(),
         s(concat!("Rust ferretmq/", env!("CARGO_PKG_VERSION"))),
     );
-    props.insert("cluster_name".into(), s(&cfg.cluster_name));
+    props.insert("cluster_name".into(), s(cluster));
     props.insert("copyright".into(), s("Copyright (c) the ferretmq authors"));
     props.insert(
         "information".into(),

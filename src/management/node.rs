@@ -5,6 +5,7 @@
 use super::{ApiError, ApiResult, User};
 use crate::broker::Broker;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
@@ -15,7 +16,7 @@ pub(super) fn routes() -> Router<Arc<Broker>> {
         .route("/api/nodes", get(list_nodes))
         .route("/api/nodes/{name}", get(show_node))
         .route("/api/extensions", get(extensions))
-        .route("/api/cluster-name", get(cluster_name))
+        .route("/api/cluster-name", get(cluster_name).put(put_cluster_name))
 }
 
 /// The exchange types this broker declares, as RabbitMQ lists them.
@@ -134,5 +135,23 @@ async fn extensions(Extension(_u): Extension<User>) -> Json<Value> {
 }
 
 async fn cluster_name(State(b): State<Arc<Broker>>, Extension(_u): Extension<User>) -> Json<Value> {
-    Json(json!({ "name": b.config.cluster_name }))
+    Json(json!({ "name": b.cluster_name() }))
+}
+
+/// Rename the cluster (not the node), as an administrator.
+async fn put_cluster_name(
+    State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
+    raw: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    u.administrator()?;
+    let m = super::body::object(&raw)?;
+    super::body::require(&m, &["name"])?;
+    let name = super::body::text(&m, "name").unwrap_or_default();
+    b.access.change(|s| {
+        s.global_parameters
+            .insert("cluster_name".into(), Value::String(name));
+        Ok(())
+    })?;
+    Ok(StatusCode::NO_CONTENT)
 }

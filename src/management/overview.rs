@@ -71,7 +71,7 @@ async fn overview(State(b): State<Arc<Broker>>, Extension(_u): Extension<User>) 
         "product_version": version,
         "product_name": b.config.product,
         "rabbitmq_version": version,
-        "cluster_name": node,
+        "cluster_name": b.cluster_name(),
         "node": node,
         "message_stats": Value::Object(message_stats),
         "queue_totals": {

@@ -1,10 +1,12 @@
-//! `/api/policies`: list, read, set and clear a vhost's policies. A policy
-//! set here applies at once to existing queues and exchanges, and is saved
-//! with the vhost's definitions.
+//! `/api/policies` and `/api/operator-policies`: list, read, set and clear
+//! a vhost's policies. A policy set here applies at once to existing queues
+//! and exchanges, and is saved with the vhost's definitions. Operator
+//! policies take limits only, and cap whatever a queue or its policy asks.
 
 use super::{ApiError, ApiResult, User};
 use crate::broker::Broker;
-use crate::broker::policy::{Policy, json_table};
+use crate::broker::Vhost;
+use crate::broker::policy::{Policy, check_operator_definition, json_table};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -22,13 +24,28 @@ pub(super) fn routes() -> Router<Arc<Broker>> {
             "/api/policies/{vhost}/{name}",
             get(show).put(put_policy).delete(delete_policy),
         )
-        // Operator policies are not implemented: there are none to list.
-        .route("/api/operator-policies", get(no_operator_policies))
-        .route("/api/operator-policies/{vhost}", get(no_operator_policies))
+        .route("/api/operator-policies", get(list_all_operator))
+        .route("/api/operator-policies/{vhost}", get(list_vhost_operator))
+        .route(
+            "/api/operator-policies/{vhost}/{name}",
+            get(show_operator)
+                .put(put_operator_policy)
+                .delete(delete_operator_policy),
+        )
 }
 
-async fn no_operator_policies() -> impl IntoResponse {
-    axum::Json(json!([]))
+/// Which of a vhost's two lists a request is about.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    User,
+    Operator,
+}
+
+fn listed(v: &Vhost, kind: Kind) -> Vec<Policy> {
+    match kind {
+        Kind::User => v.list_policies(),
+        Kind::Operator => v.list_operator_policies(),
+    }
 }
 
 fn to_json(vhost: &str, p: &Policy) -> Value {
@@ -42,51 +59,98 @@ fn to_json(vhost: &str, p: &Policy) -> Value {
     })
 }
 
-async fn list_all(State(b): State<Arc<Broker>>) -> impl IntoResponse {
+fn all_of(b: &Broker, kind: Kind) -> axum::Json<Value> {
     let mut out = Vec::new();
     for v in b.vhosts() {
-        out.extend(v.list_policies().iter().map(|p| to_json(&v.name, p)));
+        out.extend(listed(&v, kind).iter().map(|p| to_json(&v.name, p)));
     }
     axum::Json(Value::Array(out))
 }
 
-async fn list_vhost(
-    State(b): State<Arc<Broker>>,
-    Path(vhost): Path<String>,
-) -> ApiResult<impl IntoResponse> {
-    let v = b.vhost(&vhost).ok_or_else(ApiError::not_found)?;
-    let out: Vec<Value> = v
-        .list_policies()
+fn vhost_of(b: &Broker, vhost: &str, kind: Kind) -> ApiResult<axum::Json<Value>> {
+    let v = b.vhost(vhost).ok_or_else(ApiError::not_found)?;
+    let out = listed(&v, kind)
         .iter()
         .map(|p| to_json(&v.name, p))
         .collect();
     Ok(axum::Json(Value::Array(out)))
 }
 
-async fn show(
-    State(b): State<Arc<Broker>>,
-    Path((vhost, name)): Path<(String, String)>,
-) -> ApiResult<impl IntoResponse> {
-    let v = b.vhost(&vhost).ok_or_else(ApiError::not_found)?;
-    let p = v
-        .list_policies()
+fn one_of(b: &Broker, vhost: &str, name: &str, kind: Kind) -> ApiResult<axum::Json<Value>> {
+    let v = b.vhost(vhost).ok_or_else(ApiError::not_found)?;
+    let p = listed(&v, kind)
         .into_iter()
         .find(|p| p.name == name)
         .ok_or_else(ApiError::not_found)?;
     Ok(axum::Json(to_json(&v.name, &p)))
 }
 
-/// PUT: 201 when created, 204 when it replaced one (as RabbitMQ answers).
+async fn list_all(State(b): State<Arc<Broker>>) -> impl IntoResponse {
+    all_of(&b, Kind::User)
+}
+
+async fn list_all_operator(State(b): State<Arc<Broker>>) -> impl IntoResponse {
+    all_of(&b, Kind::Operator)
+}
+
+async fn list_vhost(
+    State(b): State<Arc<Broker>>,
+    Path(vhost): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    vhost_of(&b, &vhost, Kind::User)
+}
+
+async fn list_vhost_operator(
+    State(b): State<Arc<Broker>>,
+    Path(vhost): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    vhost_of(&b, &vhost, Kind::Operator)
+}
+
+async fn show(
+    State(b): State<Arc<Broker>>,
+    Path((vhost, name)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    one_of(&b, &vhost, &name, Kind::User)
+}
+
+async fn show_operator(
+    State(b): State<Arc<Broker>>,
+    Path((vhost, name)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    one_of(&b, &vhost, &name, Kind::Operator)
+}
+
 async fn put_policy(
     State(b): State<Arc<Broker>>,
     axum::Extension(u): axum::Extension<User>,
     Path((vhost, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
+    put(&b, &u, &vhost, &name, &body, Kind::User)
+}
+
+async fn put_operator_policy(
+    State(b): State<Arc<Broker>>,
+    axum::Extension(u): axum::Extension<User>,
+    Path((vhost, name)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    put(&b, &u, &vhost, &name, &body, Kind::Operator)
+}
+
+/// PUT: 201 when created, 204 when it replaced one (as RabbitMQ answers).
+fn put(
+    b: &Broker,
+    u: &User,
+    vhost: &str,
+    name: &str,
+    body: &[u8],
+    kind: Kind,
+) -> ApiResult<StatusCode> {
     u.policymaker()?;
-    let doc: Value =
-        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("not_json"))?;
-    let v = b.vhost(&vhost).ok_or_else(ApiError::vhost_not_found)?;
+    let doc: Value = serde_json::from_slice(body).map_err(|_| ApiError::bad_request("not_json"))?;
+    let v = b.vhost(vhost).ok_or_else(ApiError::vhost_not_found)?;
     let field = |k: &str| doc.get(k);
     let Some(pattern) = field("pattern").and_then(Value::as_str) else {
         return Err(ApiError::bad_request("[{key_missing,pattern}]"));
@@ -109,10 +173,17 @@ async fn put_policy(
                 ApiError::bad_request(format!("Validation failed\n\n{p} is not a valid integer\n"))
             })?,
     };
-    let policy = Policy::new(&name, pattern, apply_to, priority, json_table(definition))
-        .map_err(|e| ApiError::bad_request(format!("Validation failed\n\n{e}\n")))?;
-    let replaced = v
-        .set_policy(policy)
+    let invalid = |e: String| ApiError::bad_request(format!("Validation failed\n\n{e}\n"));
+    let definition = json_table(definition);
+    if kind == Kind::Operator {
+        check_operator_definition(&definition).map_err(invalid)?;
+    }
+    let policy = Policy::new(name, pattern, apply_to, priority, definition).map_err(invalid)?;
+    let replaced = match kind {
+        Kind::User => v.set_policy(policy),
+        Kind::Operator => v.set_operator_policy(policy),
+    };
+    let replaced = replaced
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.text))?;
     Ok(if replaced {
         StatusCode::NO_CONTENT
@@ -126,9 +197,25 @@ async fn delete_policy(
     axum::Extension(u): axum::Extension<User>,
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    delete(&b, &u, &vhost, &name, Kind::User)
+}
+
+async fn delete_operator_policy(
+    State(b): State<Arc<Broker>>,
+    axum::Extension(u): axum::Extension<User>,
+    Path((vhost, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    delete(&b, &u, &vhost, &name, Kind::Operator)
+}
+
+fn delete(b: &Broker, u: &User, vhost: &str, name: &str, kind: Kind) -> ApiResult<StatusCode> {
     u.policymaker()?;
-    let v = b.vhost(&vhost).ok_or_else(ApiError::not_found)?;
-    match v.delete_policy(&name) {
+    let v = b.vhost(vhost).ok_or_else(ApiError::not_found)?;
+    let removed = match kind {
+        Kind::User => v.delete_policy(name),
+        Kind::Operator => v.delete_operator_policy(name),
+    };
+    match removed {
         Ok(true) => Ok(StatusCode::NO_CONTENT),
         Ok(false) => Err(ApiError::not_found()),
         Err(e) => Err(ApiError::new(

@@ -5,7 +5,7 @@
 use super::pagination::ListPage;
 use super::{ApiError, ApiResult, User, allowed, body, created_or_replaced, vhost_for};
 use crate::access::rules;
-use crate::broker::policy::table_json;
+use crate::broker::policy::{Policy, table_json};
 use crate::broker::vhost::QueueSpec;
 use crate::broker::{Broker, Vhost};
 use crate::queue::Queue;
@@ -113,6 +113,7 @@ fn to_json(b: &Broker, v: &Vhost, q: &Queue) -> Value {
         stats.insert(format!("{name}_details"), rate(rates.counters[i]));
     }
     let policy = v.policy_for_queue(q.name.as_str());
+    let operator = v.operator_policy_for_queue(q.name.as_str());
     json!({
         "name": q.name.as_str(),
         "vhost": v.name,
@@ -124,8 +125,8 @@ fn to_json(b: &Broker, v: &Vhost, q: &Queue) -> Value {
         "node": b.config.cluster_name,
         "state": "running",
         "policy": policy.as_ref().map(|p| p.name.clone()),
-        "effective_policy_definition": policy.map_or_else(|| json!({}), |p| table_json(&p.definition)),
-        "operator_policy": Value::Null,
+        "effective_policy_definition": effective_definition(policy.as_ref(), operator.as_ref()),
+        "operator_policy": operator.as_ref().map(|p| p.name.clone()),
         "recoverable_slaves": Value::Null,
         "head_message_timestamp": Value::Null,
         "consumers": s.consumers,
@@ -144,6 +145,27 @@ fn to_json(b: &Broker, v: &Vhost, q: &Queue) -> Value {
 }
 
 /// RabbitMQ 3.10's `idle_since` format: "2026-12-01T23:59:59.123+00:00".
+/// The policy's definition with the operator policy's limits where they
+/// are lower (or the policy sets none), as RabbitMQ merges the two.
+fn effective_definition(policy: Option<&Policy>, operator: Option<&Policy>) -> Value {
+    let mut out = policy.map_or_else(Map::new, |p| match table_json(&p.definition) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    });
+    if let Some(Value::Object(op)) = operator.map(|p| table_json(&p.definition)) {
+        for (k, v) in op {
+            let lower = match (out.get(&k).and_then(Value::as_i64), v.as_i64()) {
+                (Some(now), Some(theirs)) => theirs < now,
+                _ => true,
+            };
+            if lower {
+                out.insert(k, v);
+            }
+        }
+    }
+    Value::Object(out)
+}
+
 fn idle_since(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);

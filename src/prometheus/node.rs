@@ -40,6 +40,7 @@ pub(crate) fn write_info(w: &mut Writer, b: &Broker, scope: Scope) {
         [(build, 1)],
     );
     let node = b.config.cluster_name.as_str();
+    let cluster = b.cluster_name();
     let id = permanent_id(node);
     let endpoint = match scope {
         Scope::Aggregated => "aggregated",
@@ -48,7 +49,7 @@ pub(crate) fn write_info(w: &mut Writer, b: &Broker, scope: Scope) {
     };
     let identity: Labels = vec![
         ("rabbitmq_node", node),
-        ("rabbitmq_cluster", node),
+        ("rabbitmq_cluster", &cluster),
         ("rabbitmq_cluster_permanent_id", &id),
         // RabbitMQ 4's label, which the current dashboard selects on.
         ("rabbitmq_endpoint", endpoint),

@@ -19,6 +19,8 @@ pub struct Definitions {
     /// Older data dirs have none.
     #[serde(default)]
     pub policies: Vec<PolicyDef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operator_policies: Vec<PolicyDef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +72,8 @@ pub enum Change {
     Unbind(BindingDef),
     PutPolicy(PolicyDef),
     DeletePolicy { name: String },
+    PutOperatorPolicy(PolicyDef),
+    DeleteOperatorPolicy { name: String },
 }
 
 impl Definitions {
@@ -88,6 +92,10 @@ impl Definitions {
             Change::Unbind(b) => self.bindings.retain(|x| *x != b),
             Change::PutPolicy(p) => put(&mut self.policies, p, |p| &p.name),
             Change::DeletePolicy { name } => self.policies.retain(|p| p.name != name),
+            Change::PutOperatorPolicy(p) => put(&mut self.operator_policies, p, |p| &p.name),
+            Change::DeleteOperatorPolicy { name } => {
+                self.operator_policies.retain(|p| p.name != name)
+            }
         }
     }
 
@@ -126,6 +134,13 @@ impl Definitions {
             &mut out,
             |name| Change::DeletePolicy { name },
         );
+        removed(
+            &self.operator_policies,
+            &to.operator_policies,
+            |p| &p.name,
+            &mut out,
+            |name| Change::DeleteOperatorPolicy { name },
+        );
         changed(
             &self.exchanges,
             &to.exchanges,
@@ -147,6 +162,13 @@ impl Definitions {
             &mut out,
             Change::PutPolicy,
         );
+        changed(
+            &self.operator_policies,
+            &to.operator_policies,
+            |p| &p.name,
+            &mut out,
+            Change::PutOperatorPolicy,
+        );
         for b in &to.bindings {
             if !bindings_from.contains(&key(b)) {
                 out.push(Change::Bind(b.clone()));
@@ -157,7 +179,11 @@ impl Definitions {
 
     /// How many things it defines (to decide when a log is long).
     pub fn len(&self) -> usize {
-        self.exchanges.len() + self.queues.len() + self.bindings.len() + self.policies.len()
+        self.exchanges.len()
+            + self.queues.len()
+            + self.bindings.len()
+            + self.policies.len()
+            + self.operator_policies.len()
     }
 
     pub fn load(path: &Path) -> io::Result<Definitions> {

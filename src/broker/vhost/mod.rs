@@ -39,6 +39,9 @@ pub struct Vhost {
     /// The broker's: queues declared, created and deleted here count there.
     totals: Arc<crate::broker::totals::Totals>,
     policies: std::sync::RwLock<Vec<Policy>>,
+    /// Limits an operator caps every matching queue to, whatever its
+    /// arguments and policy say.
+    operator_policies: std::sync::RwLock<Vec<Policy>>,
     timer: Arc<ExpiryTimer>,
     /// The time TTLs, x-expires and delays are measured by.
     pub(crate) clock: Clock,
@@ -91,6 +94,7 @@ impl Vhost {
             store,
             totals,
             policies: Default::default(),
+            operator_policies: Default::default(),
             timer: Arc::default(),
             clock: Clock::System,
             exchanges: DashMap::new(),

@@ -13,17 +13,18 @@ impl Vhost {
         let v = Vhost::new(name, store.clone(), totals);
         let (log, defs) = DefinitionsLog::open(&store.vhost_dir(name))?;
         *v.definitions.lock().unwrap_or_else(|e| e.into_inner()) = Some(log);
-        for p in defs.policies {
-            match Policy::new(&p.name, &p.pattern, &p.apply_to, p.priority, p.definition) {
-                Ok(p) => v
-                    .policies
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(p),
-                Err(e) => tracing::error!("vhost '{name}': {e}; skipped"),
+        for (list, saved) in [
+            (&v.policies, defs.policies),
+            (&v.operator_policies, defs.operator_policies),
+        ] {
+            for p in saved {
+                match Policy::new(&p.name, &p.pattern, &p.apply_to, p.priority, p.definition) {
+                    Ok(p) => list.write().unwrap_or_else(|e| e.into_inner()).push(p),
+                    Err(e) => tracing::error!("vhost '{name}': {e}; skipped"),
+                }
             }
         }
-        let policies = v.policies();
+        let (policies, operator) = (v.policies(), v.operator_policies());
         for x in defs.exchanges {
             let (kind, delayed) = if x.kind == DELAYED_TYPE {
                 let dir = store.queue_dir(name, &delay_queue_name(&x.name));
@@ -74,7 +75,7 @@ impl Vhost {
                 store.meter,
             )?;
             messages += recovered.len();
-            let effective = policy::queue_arguments(&policies, &q.name, &q.arguments);
+            let effective = policy::queue_arguments(&policies, &operator, &q.name, &q.arguments);
             let args = QueueArgs::parse(&effective, &q.name, name).unwrap_or_default();
             let queue = Queue::with_log(
                 q.name.as_str().into(),
@@ -194,15 +195,16 @@ impl Vhost {
                 });
             }
         }
-        for p in self.policies() {
-            d.policies.push(PolicyDef {
-                name: p.name,
-                pattern: p.pattern.as_str().to_string(),
-                apply_to: p.apply_to.as_str().to_string(),
-                priority: p.priority,
-                definition: p.definition,
-            });
-        }
+        let def = |p: Policy| PolicyDef {
+            name: p.name,
+            pattern: p.pattern.as_str().to_string(),
+            apply_to: p.apply_to.as_str().to_string(),
+            priority: p.priority,
+            definition: p.definition,
+        };
+        d.policies.extend(self.policies().into_iter().map(def));
+        d.operator_policies
+            .extend(self.operator_policies().into_iter().map(def));
         d
     }
 }

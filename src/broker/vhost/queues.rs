@@ -57,7 +57,7 @@ impl Vhost {
             )));
         }
         QueueArgs::parse(s.arguments, s.name, &self.name)?;
-        let effective = policy::queue_arguments(&self.policies(), s.name, s.arguments);
+        let effective = self.effective_arguments(s.name, s.arguments);
         let args = QueueArgs::parse(&effective, s.name, &self.name)?;
         args.check_properties(s.name, &self.name, s.durable, s.exclusive, s.auto_delete)?;
         match self.queues.get(s.name).map(|q| q.clone()) {
@@ -94,7 +94,7 @@ impl Vhost {
         // without a dead-letter exchange is refused even when a policy
         // supplies the exchange), then with the policy's.
         QueueArgs::parse(s.arguments, &name, &self.name)?;
-        let effective = policy::queue_arguments(&self.policies(), &name, s.arguments);
+        let effective = self.effective_arguments(&name, s.arguments);
         let args = QueueArgs::parse(&effective, &name, &self.name)?;
         args.check_properties(&name, &self.name, s.durable, s.exclusive, s.auto_delete)?;
         let q = match self.queues.entry(name.as_str().into()) {
