@@ -103,24 +103,26 @@ const MIN_KEYS: &[&str] = &[
 
 /// What an operator policy may set (RabbitMQ's `operator_policy_validator`
 /// keys): limits only, each resolved to the smallest of the queue's
-/// argument, its policy and the operator policy.
-pub const OPERATOR_KEYS: &[&str] = &[
-    "expires",
-    "message-ttl",
-    "max-length",
-    "max-length-bytes",
-    "max-in-memory-length",
-    "max-in-memory-bytes",
-    "delivery-limit",
+/// argument, its policy and the operator policy. With the least each takes
+/// and how RabbitMQ names it when refusing a value.
+const OPERATOR_LIMITS: &[(&str, i64, &str)] = &[
+    ("expires", 1, "queue expiry"),
+    ("message-ttl", 0, "message TTL"),
+    ("max-length", 0, "maximum length"),
+    ("max-length-bytes", 0, "maximum length in bytes"),
+    ("max-in-memory-length", 0, "maximum memory in bytes"),
+    ("max-in-memory-bytes", 0, "maximum memory in bytes"),
+    ("delivery-limit", 0, "delivery limit"),
 ];
 
 /// Refuse an operator policy that sets anything but a limit, or a limit
 /// that is not a non-negative integer, in RabbitMQ's words.
 pub fn check_operator_definition(def: &FieldTable) -> Result<(), String> {
+    let limit = |k: &str| OPERATOR_LIMITS.iter().find(|(key, ..)| *key == k);
     let unknown: Vec<String> = def
         .inner()
         .iter()
-        .filter(|(k, _)| !OPERATOR_KEYS.contains(&k.as_str()))
+        .filter(|(k, _)| limit(k.as_str()).is_none())
         .map(|(k, v)| format!("{{<<\"{k}\">>,{}}}", erlang_term(v)))
         .collect();
     if !unknown.is_empty() {
@@ -130,8 +132,10 @@ pub fn check_operator_definition(def: &FieldTable) -> Result<(), String> {
         ));
     }
     for (k, v) in def.inner() {
-        if !crate::field::int(v).is_some_and(|n| n >= 0) {
-            return Err(format!("{} is not a valid {k}", erlang_term(v)));
+        if let Some((_, least, what)) = limit(k.as_str())
+            && crate::field::int(v).is_none_or(|n| n < *least)
+        {
+            return Err(format!("{} is not a valid {what}", erlang_term(v)));
         }
     }
     Ok(())
@@ -376,7 +380,12 @@ mod tests {
         )
         .expect("p");
         let own = def(&[("x-message-ttl", AMQPValue::LongLongInt(500))]);
-        let eff = queue_arguments(&[user.clone()], &[op.clone()], "jobs.a", &own);
+        let eff = queue_arguments(
+            std::slice::from_ref(&user),
+            std::slice::from_ref(&op),
+            "jobs.a",
+            &own,
+        );
         assert_eq!(
             eff.inner().get("x-max-length"),
             Some(&AMQPValue::LongLongInt(20))
@@ -401,8 +410,13 @@ mod tests {
             "[{<<\"dead-letter-exchange\">>,<<\"x\">>}] are not recognised policy settings"
         );
         assert!(check_operator_definition(&def(&[("expires", AMQPValue::LongLongInt(1))])).is_ok());
-        assert!(
-            check_operator_definition(&def(&[("expires", AMQPValue::LongLongInt(-1))])).is_err()
+        assert_eq!(
+            check_operator_definition(&def(&[("expires", AMQPValue::LongLongInt(0))])),
+            Err("0 is not a valid queue expiry".into())
+        );
+        assert_eq!(
+            check_operator_definition(&def(&[("max-length", AMQPValue::LongString("abc".into()))])),
+            Err("<<\"abc\">> is not a valid maximum length".into())
         );
     }
 }
