@@ -1,5 +1,5 @@
 //! The statistics sampler: every `collect_statistics_interval` (RabbitMQ's
-//! name; 5 s by default) it samples each queue's and connection's counters
+//! name; 5 s by default) it samples each queue's, exchange's and connection's counters
 //! into rates. The
 //! management API reads those, never the queues' counters under load.
 
@@ -32,6 +32,9 @@ impl Broker {
                 for v in broker.vhosts() {
                     for q in v.queue_list() {
                         q.update_rates();
+                    }
+                    for x in v.exchange_list() {
+                        x.stats.update_rates(now);
                     }
                 }
             }

@@ -79,10 +79,19 @@ pub struct Channel {
     /// The exchange this channel last published to: most publishers use
     /// one, and this spares a registry lookup per message.
     last_exchange: Option<Arc<crate::exchange::Exchange>>,
+    /// Messages published to it and their deliveries to queues, not yet
+    /// added to its counters (see `flush_exchange_counts`).
+    exchange_counts: (u64, u64),
     /// The permissions checked for it.
     publish_grant: publish::PublishGrant,
     /// What the management API shows of it.
     stats: Arc<ChannelStats>,
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.flush_exchange_counts();
+    }
 }
 
 impl Channel {
@@ -113,6 +122,7 @@ impl Channel {
             last_queue: None,
             routed: Routed::default(),
             last_exchange: None,
+            exchange_counts: (0, 0),
             publish_grant: Default::default(),
             reply_queue: None,
         }

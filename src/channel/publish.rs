@@ -191,6 +191,7 @@ impl Channel {
                 x.clone()
             }
             _ => {
+                self.flush_exchange_counts();
                 self.last_exchange = None;
                 let name = method.exchange.as_str();
                 ctx.grant
@@ -288,6 +289,17 @@ impl Channel {
         mandatory: bool,
     ) -> Enqueued {
         let done = ctx.vhost.enqueue(x, msg, &mut self.routed);
+        if self
+            .last_exchange
+            .as_ref()
+            .is_some_and(|l| Arc::ptr_eq(l, x))
+        {
+            self.exchange_counts.0 += 1;
+            self.exchange_counts.1 += done.queues as u64;
+        } else {
+            // A transaction's commit, to another exchange than the last.
+            x.stats.add(1, done.queues as u64);
+        }
         let counts = &self.stats.publish;
         counts.published.bump(1);
         counts.observe_size(msg.body.len() as u64);
@@ -300,6 +312,16 @@ impl Channel {
             counts.dropped.bump(1);
         }
         done
+    }
+
+    /// Add what this channel published to its last exchange to that
+    /// exchange's counters: once per read batch (the connection calls it),
+    /// when it publishes elsewhere, and when it closes.
+    pub(crate) fn flush_exchange_counts(&mut self) {
+        let (published, routed) = std::mem::take(&mut self.exchange_counts);
+        if let Some(x) = &self.last_exchange {
+            x.stats.add(published, routed);
+        }
     }
 
     fn basic_return(&mut self, ctx: &mut Ctx, msg: &Message) {

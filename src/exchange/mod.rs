@@ -4,6 +4,7 @@
 
 pub mod consistent_hash;
 pub mod headers;
+pub(crate) mod stats;
 pub mod topic;
 
 use crate::dedup::{DedupArgs, Window};
@@ -151,6 +152,7 @@ pub struct Exchange {
     bindings: RwLock<Bindings>,
     /// Deleted from its vhost: a channel's cached lookup must look again.
     deleted: std::sync::atomic::AtomicBool,
+    pub(crate) stats: stats::ExchangeStats,
 }
 
 impl Exchange {
@@ -195,6 +197,7 @@ impl Exchange {
             delayed,
             bindings: RwLock::default(),
             deleted: Default::default(),
+            stats: Default::default(),
         })
     }
 

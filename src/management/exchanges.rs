@@ -32,7 +32,7 @@ pub(super) fn routes() -> Router<Arc<Broker>> {
 }
 
 fn exchange_json(v: &Vhost, x: &Exchange) -> Value {
-    json!({
+    let mut out = json!({
         "name": x.name.as_str(),
         "vhost": v.name,
         "type": x.type_name(),
@@ -42,7 +42,23 @@ fn exchange_json(v: &Vhost, x: &Exchange) -> Value {
         "arguments": table_json(&x.arguments),
         "user_who_performed_action": "rmq-internal",
         "policy": v.policy_for_exchange(x.name.as_str()).map(|p| p.name),
-    })
+    });
+    // As RabbitMQ: each counter shown once it moved, none before.
+    let s = x.stats.sample();
+    let mut stats = serde_json::Map::new();
+    for (name, n, rate) in [
+        ("publish_in", s.publish_in, s.publish_in_rate),
+        ("publish_out", s.publish_out, s.publish_out_rate),
+    ] {
+        if n > 0 {
+            stats.insert(name.into(), json!(n));
+            stats.insert(format!("{name}_details"), json!({ "rate": rate }));
+        }
+    }
+    if !stats.is_empty() {
+        out["message_stats"] = Value::Object(stats);
+    }
+    out
 }
 
 fn visible_vhosts(b: &Broker, u: &User) -> Vec<Arc<Vhost>> {

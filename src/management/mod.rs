@@ -21,6 +21,7 @@ mod permissions;
 mod policies;
 mod publish;
 mod queues;
+mod sums;
 mod ui;
 mod users;
 mod vhosts;

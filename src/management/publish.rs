@@ -100,6 +100,7 @@ async fn publish(
     );
     msg.cc = split.cc;
     let done = v.enqueue(&x, &Arc::new(msg), &mut Routed::default());
+    x.stats.add(1, done.queues as u64);
     wait_until_synced(&b, done.ticket).await;
     Ok(Json(json!({ "routed": done.delivered })))
 }

@@ -43,15 +43,16 @@ pub(super) fn visible(b: &Broker, u: &User, vhost: &str) -> bool {
 }
 
 fn vhost_json(b: &Broker, m: &VhostMeta) -> Value {
-    let (mut ready, mut unacked) = (0u64, 0u64);
+    let mut sums = super::sums::Sums::default();
     if let Some(v) = b.vhost(&m.name) {
         for q in v.queue_list() {
-            let s = q.sample();
-            ready += s.ready as u64;
-            unacked += s.unacked as u64;
+            sums.add(&q);
+        }
+        for x in v.exchange_list() {
+            sums.add_exchange(&x);
         }
     }
-    let zero = json!({ "rate": 0.0 });
+    let rate = |r: f64| json!({ "rate": r });
     json!({
         "name": m.name,
         "description": m.description,
@@ -60,12 +61,13 @@ fn vhost_json(b: &Broker, m: &VhostMeta) -> Value {
         "metadata": { "description": m.description, "tags": m.tags },
         "tracing": false,
         "cluster_state": { b.config.cluster_name.clone(): "running" },
-        "messages": ready + unacked,
-        "messages_details": zero,
-        "messages_ready": ready,
-        "messages_ready_details": zero,
-        "messages_unacknowledged": unacked,
-        "messages_unacknowledged_details": zero,
+        "message_stats": sums.message_stats(),
+        "messages": sums.ready + sums.unacked,
+        "messages_details": rate(sums.ready_rate + sums.unacked_rate),
+        "messages_ready": sums.ready,
+        "messages_ready_details": rate(sums.ready_rate),
+        "messages_unacknowledged": sums.unacked,
+        "messages_unacknowledged_details": rate(sums.unacked_rate),
     })
 }
 

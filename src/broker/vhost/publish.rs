@@ -15,6 +15,8 @@ pub struct Enqueued {
     /// A queue could not take it (its log failed, or it was full and
     /// rejects publishes): the publish is nacked.
     pub failed: bool,
+    /// How many queues it was routed to (an exchange's `publish_out`).
+    pub queues: u32,
 }
 
 impl Vhost {
@@ -24,7 +26,10 @@ impl Vhost {
     /// per message.
     pub fn enqueue(&self, x: &Arc<Exchange>, msg: &Arc<Message>, routed: &mut Routed) -> Enqueued {
         self.route(x, msg, routed);
-        let mut done = Enqueued::default();
+        let mut done = Enqueued {
+            queues: routed.queues.len() as u32,
+            ..Enqueued::default()
+        };
         for q in routed.queues.drain(..) {
             let (published, dead) = q.publish(msg.clone());
             match published {
