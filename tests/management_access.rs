@@ -74,6 +74,47 @@ async fn users_are_created_replaced_shown_and_deleted_as_in_rabbitmq() {
 }
 
 #[tokio::test]
+async fn users_are_deleted_in_bulk_all_or_none() {
+    let b = start_http().await;
+    for name in ["bulk1", "bulk2"] {
+        let path = format!("/api/users/{name}");
+        let (code, _) = http(&b, "PUT", &path, GUEST, r#"{"password":"p","tags":""}"#).await;
+        assert_eq!(code, 201);
+    }
+    let body = r#"{"users":["bulk1","nobody"]}"#;
+    assert_eq!(
+        http(&b, "POST", "/api/users/bulk-delete", GUEST, body).await,
+        (
+            400,
+            r#"{"error":"bad_request","reason":["no_such_user","nobody"]}"#.into()
+        )
+    );
+    assert_eq!(
+        http(&b, "GET", "/api/users/bulk1", GUEST, "").await.0,
+        200,
+        "none deleted"
+    );
+    assert_eq!(
+        http(&b, "POST", "/api/users/bulk-delete", GUEST, r#"{"x":1}"#).await,
+        (
+            400,
+            r#"{"error":"bad_request","reason":"[{key_missing,users}]"}"#.into()
+        )
+    );
+    let body = r#"{"users":["bulk1","bulk2"]}"#;
+    assert_eq!(
+        http(&b, "POST", "/api/users/bulk-delete", GUEST, body)
+            .await
+            .0,
+        204
+    );
+    for name in ["bulk1", "bulk2"] {
+        let path = format!("/api/users/{name}");
+        assert_eq!(http(&b, "GET", &path, GUEST, "").await.0, 404);
+    }
+}
+
+#[tokio::test]
 async fn only_management_users_log_in_and_only_administrators_manage_users() {
     let b = start_http().await;
     for (user, tags) in [("plain", r#""""#), ("watcher", r#""monitoring""#)] {

@@ -130,6 +130,34 @@ async fn the_cluster_is_renamed_by_an_administrator_and_the_node_keeps_its_name(
 }
 
 #[tokio::test]
+async fn the_old_node_healthcheck_and_the_overview_contexts_are_served() {
+    let b = start_http().await;
+    let (_, o) = http(&b, "GET", "/api/overview", GUEST, "").await;
+    let o = parse(&o);
+    let node = o["node"].as_str().expect("node").to_string();
+    let port = b.running.as_ref().expect("running").management_addrs[0].port();
+    assert_eq!(o["contexts"][0]["node"], node.as_str());
+    assert_eq!(o["contexts"][0]["port"], port.to_string());
+    assert_eq!(o["contexts"][0]["description"], "RabbitMQ Management");
+    for path in [
+        "/api/healthchecks/node",
+        &format!("/api/healthchecks/node/{node}"),
+    ] {
+        assert_eq!(
+            http(&b, "GET", path, GUEST, "").await,
+            (200, r#"{"status":"ok"}"#.into())
+        );
+    }
+    assert_eq!(
+        http(&b, "GET", "/api/healthchecks/node/nope@x", GUEST, "").await,
+        (
+            404,
+            r#"{"error":"Object Not Found","reason":"Not Found"}"#.into()
+        )
+    );
+}
+
+#[tokio::test]
 async fn health_checks_answer_as_rabbitmqs() {
     let b = start_http().await;
     let ok = (200, r#"{"status":"ok"}"#.to_string());

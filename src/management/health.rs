@@ -41,6 +41,11 @@ pub(super) fn routes() -> Router<Arc<Broker>> {
         )
         .route("/api/health/checks/ready-to-serve-clients", get(ready))
         .route("/api/aliveness-test/{vhost}", get(aliveness_test))
+        // The checks before 3.9's /api/health/checks, still served by 3.10
+        // and still called by client libraries.
+        .route("/api/healthchecks/node", get(node_healthcheck))
+        .route("/api/healthchecks/node/", get(node_healthcheck))
+        .route("/api/healthchecks/node/{node}", get(named_node_healthcheck))
 }
 
 fn ok_with(extra: Value) -> Response {
@@ -53,6 +58,21 @@ fn ok_with(extra: Value) -> Response {
 
 fn failed(body: Value) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+}
+
+async fn node_healthcheck(Extension(_u): Extension<User>) -> Response {
+    ok_with(json!({}))
+}
+
+async fn named_node_healthcheck(
+    State(b): State<Arc<Broker>>,
+    Extension(_u): Extension<User>,
+    Path(node): Path<String>,
+) -> ApiResult<Response> {
+    if node != b.config.cluster_name {
+        return Err(ApiError::not_found());
+    }
+    Ok(ok_with(json!({})))
 }
 
 async fn ok(Extension(_u): Extension<User>) -> Response {

@@ -13,6 +13,27 @@ pub(super) fn routes() -> Router<Arc<Broker>> {
     Router::new().route("/api/overview", get(overview))
 }
 
+/// The HTTP listeners, in RabbitMQ's `contexts` shape (its port a string).
+fn contexts(b: &Broker) -> Vec<Value> {
+    let node = &b.config.cluster_name;
+    b.listeners
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter_map(|(proto, a)| {
+            let description = match *proto {
+                "http" => "RabbitMQ Management",
+                "http/prometheus" => "RabbitMQ Prometheus",
+                _ => return None,
+            };
+            Some(json!({
+                "ssl_opts": [], "node": node, "description": description, "path": "/",
+                "cowboy_opts": "[{sendfile,false}]", "port": a.port().to_string(),
+            }))
+        })
+        .collect()
+}
+
 async fn overview(State(b): State<Arc<Broker>>, Extension(_u): Extension<User>) -> Json<Value> {
     let version = b
         .config
@@ -65,6 +86,7 @@ async fn overview(State(b): State<Arc<Broker>>, Extension(_u): Extension<User>) 
             "exchanges": exchanges, "queues": sums.queues,
         },
         "listeners": listeners,
+        "contexts": contexts(&b),
         "uptime": crate::clock::system_now_ms().saturating_sub(b.started_at),
         "memory": { "rss": crate::os::rss_bytes(), "message_bytes": b.store.meter.held(), "limit": b.memory.limit() },
     }))

@@ -27,6 +27,10 @@ pub(super) fn routes() -> Router<Arc<Broker>> {
             "/api/users/{name}",
             get(show_user).put(put_user).delete(delete_user),
         )
+        .route(
+            "/api/users/bulk-delete",
+            axum::routing::post(bulk_delete_users),
+        )
         .route("/api/users/{name}/permissions", get(user_permissions))
         .route("/api/user-limits", get(list_user_limits))
         .route("/api/user-limits/{name}", get(show_user_limits))
@@ -125,6 +129,32 @@ async fn delete_user(
 ) -> ApiResult<StatusCode> {
     u.administrator()?;
     b.delete_user(&name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// POST `{"users": [...]}`: all of them, or (one unknown) none of them.
+async fn bulk_delete_users(
+    State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
+    raw: Bytes,
+) -> ApiResult<StatusCode> {
+    u.administrator()?;
+    let m = super::body::object(&raw)?;
+    super::body::require(&m, &["users"])?;
+    let Some(names) = m.get("users").and_then(Value::as_array) else {
+        return Err(ApiError::bad_value("users", m["users"].clone()));
+    };
+    let names: Vec<String> = names
+        .iter()
+        .map(|n| n.as_str().map_or_else(|| n.to_string(), str::to_string))
+        .collect();
+    let known = b.access.snapshot();
+    if let Some(missing) = names.iter().find(|n| !known.users.contains_key(*n)) {
+        return Err(ApiError::bad_value("no_such_user", missing.as_str()));
+    }
+    for name in &names {
+        b.delete_user(name)?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
