@@ -649,7 +649,7 @@ async fn lists_page_sort_filter_and_pick_columns_as_rabbitmq() {
         .0,
         200
     );
-    // A depth sorts without rendering; a statistic through the rendering.
+    // Depths and statistics sort without rendering the queues.
     for sort in ["messages", "message_stats.publish"] {
         let path =
             format!("/api/queues?page=1&page_size=1&sort={sort}&sort_reverse=true&columns=name");

@@ -230,6 +230,20 @@ fn sort_key((v, q): &(Arc<Vhost>, Arc<Queue>), key: &str) -> Option<Value> {
         return Some(json!(v.name));
     }
     let s = q.sample();
+    if let Some(stat) = key.strip_prefix("message_stats.") {
+        // A counter (`message_stats.ack`) or its rate (`..._details.rate`).
+        let (name, rate) = match stat.strip_suffix("_details.rate") {
+            Some(name) => (name, true),
+            None => (stat, false),
+        };
+        let named = s.counters.named();
+        let i = named.iter().position(|(n, _)| *n == name)?;
+        return Some(if rate {
+            json!(q.rates().counters[i])
+        } else {
+            json!(named[i].1)
+        });
+    }
     let n = match key {
         "messages" => s.ready + s.unacked,
         "messages_ready" => s.ready,
