@@ -105,3 +105,49 @@ async fn an_exchange_counts_what_was_published_to_it_and_routed_out() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_vhost_counts_its_channels_confirms_and_unroutables_after_they_close() {
+    let b = start_with(|c| {
+        c.management_listen = vec!["127.0.0.1:0".parse().expect("addr")];
+        c.collect_statistics_interval = 100;
+    })
+    .await;
+    let (conn, ch) = b.channel().await;
+    within(ch.confirm_select(Default::default()))
+        .await
+        .expect("confirm mode");
+    declare(&ch, "counted").await;
+    let opts = lapin::options::BasicPublishOptions {
+        mandatory: true,
+        ..Default::default()
+    };
+    for (exchange, key, opts) in [
+        ("", "counted", Default::default()),
+        ("amq.direct", "nowhere", opts),
+        ("amq.direct", "nowhere", Default::default()),
+    ] {
+        within(async {
+            ch.basic_publish(exchange.into(), key.into(), opts, b"m", Default::default())
+                .await
+                .expect("publish")
+                .await
+                .expect("confirm")
+        })
+        .await;
+    }
+    within(conn.close(200, "bye".into())).await.expect("close");
+    let v = eventually(&b, "/api/vhosts/%2F", |v| {
+        v["message_stats"]["confirm"] == 3
+    })
+    .await;
+    let stats = &v["message_stats"];
+    assert_eq!(stats["return_unroutable"], 1, "{v}");
+    assert_eq!(stats["drop_unroutable"], 1, "{v}");
+    assert_eq!(stats["publish"], 3, "{v}");
+    assert!(stats["confirm_details"]["rate"].is_f64());
+    let (_, o) = http(&b, "GET", "/api/overview", GUEST, "").await;
+    let o: Value = serde_json::from_str(&o).expect("json");
+    assert_eq!(o["message_stats"]["confirm"], 3);
+    assert_eq!(o["message_stats"]["return_unroutable"], 1);
+}

@@ -63,6 +63,7 @@ impl Broker {
         if let Some((_, v)) = self.vhosts.remove(name) {
             v.destroy();
         }
+        self.totals.forget_vhost(name);
         self.store
             .remove_vhost(name)
             .map_err(|e| Refusal::Io(format!("vhost '{name}' deleted, but its data stays: {e}")))?;

@@ -29,6 +29,7 @@ impl Broker {
                 for c in broker.connections.list() {
                     c.stats.sample(now);
                 }
+                let published = broker.publish_totals_by_vhost();
                 for v in broker.vhosts() {
                     for q in v.queue_list() {
                         q.update_rates();
@@ -36,6 +37,10 @@ impl Broker {
                     for x in v.exchange_list() {
                         x.stats.update_rates(now);
                     }
+                    v.publish_rates
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .sample(now, &published.get(&v.name).copied().unwrap_or_default());
                 }
             }
         });

@@ -20,6 +20,9 @@ pub(crate) struct Totals {
     pub queues_created: AtomicU64,
     pub queues_deleted: AtomicU64,
     retired: Mutex<Retired>,
+    /// What closed channels had counted, by their vhost (a vhost's
+    /// message_stats).
+    retired_by_vhost: Mutex<std::collections::HashMap<String, PublishTotals>>,
 }
 
 /// What closed channels and deleted queues had counted.
@@ -48,21 +51,44 @@ impl Totals {
         c.load(Relaxed)
     }
 
-    /// A channel is gone: count it and keep what it counted.
-    pub(crate) fn channel_closed(&self, ch: &ChannelStats) {
+    /// A channel of a connection to `vhost` is gone: count it and keep
+    /// what it counted.
+    pub(crate) fn channel_closed(&self, ch: &ChannelStats, vhost: &str) {
         Totals::bump(&self.channels_closed);
+        let counted = ch.publish.totals();
         self.retired
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .publish
-            .add(&ch.publish.totals());
+            .add(&counted);
+        self.retired_by_vhost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(vhost.to_string())
+            .or_default()
+            .add(&counted);
+    }
+
+    /// What the closed channels of `vhost` had counted.
+    pub(crate) fn retired_in(&self, vhost: &str) -> PublishTotals {
+        let by_vhost = self.retired_by_vhost.lock();
+        let by_vhost = by_vhost.unwrap_or_else(|p| p.into_inner());
+        by_vhost.get(vhost).copied().unwrap_or_default()
+    }
+
+    /// A deleted vhost's counts go with it.
+    pub(crate) fn forget_vhost(&self, vhost: &str) {
+        self.retired_by_vhost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(vhost);
     }
 
     /// A connection is gone: count it, its channels, and its socket's
     /// traffic (bytes its writer still sends after this are not counted).
     pub(crate) fn connection_closed(&self, c: &ConnectionInfo) {
         for ch in c.take_channels() {
-            self.channel_closed(&ch);
+            self.channel_closed(&ch, &c.vhost);
         }
         Totals::bump(&self.connections_closed);
         let s = &c.stats;
@@ -85,5 +111,57 @@ impl Totals {
 
     pub(crate) fn retired(&self) -> Retired {
         *self.retired.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl super::Broker {
+    /// Publish counters of the open and closed channels of every vhost, in
+    /// one pass over the connections (the sampler's).
+    pub(crate) fn publish_totals_by_vhost(
+        &self,
+    ) -> std::collections::HashMap<String, PublishTotals> {
+        let mut out = self
+            .totals
+            .retired_by_vhost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for c in self.connections.list() {
+            let t = out.entry(c.vhost.clone()).or_default();
+            for ch in c.channel_list() {
+                t.add(&ch.publish.totals());
+            }
+        }
+        out
+    }
+
+    /// Publish counters of the open and closed channels of `vhost`.
+    pub(crate) fn publish_totals_in(&self, vhost: &str) -> PublishTotals {
+        let mut t = self.totals.retired_in(vhost);
+        for c in self.connections.list() {
+            if c.vhost == vhost {
+                for ch in c.channel_list() {
+                    t.add(&ch.publish.totals());
+                }
+            }
+        }
+        t
+    }
+}
+
+/// Rates of the publish counters RabbitMQ shows in a vhost's message_stats
+/// (the sampler's).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PublishRates {
+    pub confirm: crate::stats::Rate,
+    pub return_unroutable: crate::stats::Rate,
+    pub drop_unroutable: crate::stats::Rate,
+}
+
+impl PublishRates {
+    pub(crate) fn sample(&mut self, now_ms: u64, t: &PublishTotals) {
+        self.confirm.sample(now_ms, t.confirmed);
+        self.return_unroutable.sample(now_ms, t.returned);
+        self.drop_unroutable.sample(now_ms, t.dropped);
     }
 }

@@ -65,7 +65,7 @@ impl Connection {
     /// A channel is closed: no longer shown, its counts kept in the totals.
     pub(super) fn channel_gone(&self, id: u16) {
         if let Some(stats) = self.info.channel_closed(id) {
-            self.broker.totals.channel_closed(&stats);
+            self.broker.totals.channel_closed(&stats, &self.info.vhost);
         }
     }
 

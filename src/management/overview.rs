@@ -42,11 +42,13 @@ async fn overview(State(b): State<Arc<Broker>>, Extension(_u): Extension<User>) 
         .unwrap_or(env!("CARGO_PKG_VERSION"));
     let mut sums = super::sums::Sums::default();
     let mut exchanges = 0;
+    let published = b.publish_totals_by_vhost();
     for v in b.vhosts() {
         for x in v.exchange_list() {
             exchanges += 1;
             sums.add_exchange(&x);
         }
+        sums.add_channels(&published.get(&v.name).copied().unwrap_or_default(), &v);
         for q in v.queue_list() {
             sums.add(&q);
         }

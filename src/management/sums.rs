@@ -5,6 +5,7 @@
 //! published to the exchanges, as RabbitMQ counts it: a message routed to
 //! two queues, or to none, is one publish.
 
+use crate::broker::connections::PublishTotals;
 use crate::queue::Queue;
 use serde_json::{Map, Value, json};
 
@@ -20,6 +21,8 @@ pub(super) struct Sums {
     rates: [f64; 9],
     published: u64,
     published_rate: f64,
+    /// Confirms, returned and dropped unroutables, and their rates.
+    channels: [(u64, f64); 3],
 }
 
 impl Sums {
@@ -44,6 +47,20 @@ impl Sums {
         self.published_rate += s.publish_in_rate;
     }
 
+    /// What the channels of vhost `v` (`t`) confirmed and found
+    /// unroutable.
+    pub fn add_channels(&mut self, t: &PublishTotals, v: &crate::broker::Vhost) {
+        let r = *v.publish_rates.lock().unwrap_or_else(|p| p.into_inner());
+        for (sum, (n, rate)) in self.channels.iter_mut().zip([
+            (t.confirmed, r.confirm.per_s),
+            (t.returned, r.return_unroutable.per_s),
+            (t.dropped, r.drop_unroutable.per_s),
+        ]) {
+            sum.0 += n;
+            sum.1 += rate;
+        }
+    }
+
     /// RabbitMQ's `message_stats`: each counter and its `_details.rate`.
     pub fn message_stats(&self) -> Value {
         let mut out = Map::new();
@@ -54,6 +71,13 @@ impl Sums {
                 _ => (*n, self.rates[i]),
             };
             out.insert((*name).into(), json!(n));
+            out.insert(format!("{name}_details"), json!({ "rate": rate }));
+        }
+        for (name, (n, rate)) in ["confirm", "return_unroutable", "drop_unroutable"]
+            .into_iter()
+            .zip(self.channels)
+        {
+            out.insert(name.into(), json!(n));
             out.insert(format!("{name}_details"), json!({ "rate": rate }));
         }
         Value::Object(out)

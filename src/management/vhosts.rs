@@ -51,6 +51,7 @@ fn vhost_json(b: &Broker, m: &VhostMeta) -> Value {
         for x in v.exchange_list() {
             sums.add_exchange(&x);
         }
+        sums.add_channels(&b.publish_totals_in(&v.name), &v);
     }
     let rate = |r: f64| json!({ "rate": r });
     json!({

@@ -42,6 +42,8 @@ pub struct Vhost {
     /// Limits an operator caps every matching queue to, whatever its
     /// arguments and policy say.
     operator_policies: std::sync::RwLock<Vec<Policy>>,
+    /// The sampler's rates of its channels' confirms and unroutables.
+    pub(crate) publish_rates: std::sync::Mutex<crate::broker::totals::PublishRates>,
     timer: Arc<ExpiryTimer>,
     /// The time TTLs, x-expires and delays are measured by.
     pub(crate) clock: Clock,
@@ -95,6 +97,7 @@ impl Vhost {
             totals,
             policies: Default::default(),
             operator_policies: Default::default(),
+            publish_rates: Default::default(),
             timer: Arc::default(),
             clock: Clock::System,
             exchanges: DashMap::new(),
