@@ -211,6 +211,8 @@ function listPage(kind) {
     if (state.sort) { q.set("sort", state.sort); q.set("sort_reverse", state.reverse); }
     let data;
     try { data = await get(`${spec.path}?${q}`); } catch (e) { table.replaceChildren(h("tr", {}, h("td", { class: "error" }, e.message))); return; }
+    // The user may have gone to another page while this was loading.
+    if (!table.isConnected) return;
     const items = spec.unpaged ? data : data.items;
     const head = h("tr", {}, spec.columns.map(([key, label, kind]) => h("th", {
       class: [kind === "num" || kind === "rate" ? "num" : "", state.sort === key ? "sorted" : "", state.sort === key && state.reverse ? "rev" : ""].join(" ").trim(),

@@ -4,6 +4,7 @@ rate chart move, declare and delete through forms. A screenshot of every
 page is kept (SCREENSHOTS). ui/run-tests starts the broker and sets
 UI_URL, AMQP_URL and CHROMIUM."""
 import json
+import re
 import os
 import threading
 import time
@@ -219,3 +220,27 @@ def test_every_page_renders(page, amqp):
     assert any(q["name"] == "ui.pages" for q in defs["queues"])
     shot(page, "definitions")
     amqp.queue_delete("ui.pages")
+
+
+def test_ten_thousand_queues_are_paged_and_filtered(page, amqp):
+    names = [f"ui.many.{i:05d}" for i in range(10_000)]
+    for n in names:
+        amqp.queue_declare(n)
+    try:
+        login(page)
+        page.goto(UI_URL + "#/queues")
+        expect(page.locator("#count")).to_have_text(re.compile(r"^10,\d{3} of 10,\d{3}$"))
+        page.fill("#filter", "ui.many.0999")
+        expect(page.locator("#count")).to_have_text(re.compile(r"^10 of 10,\d{3}$"))
+        expect(page.locator("#list-queues tr")).to_have_count(11)
+        page.fill("#filter", "ui.many.")
+        expect(page.locator(".pager")).to_contain_text("Page 1 of 200")
+        page.click(".pager >> text=Next")
+        expect(page.locator(".pager")).to_contain_text("Page 2 of 200")
+        expect(page.locator("#list-queues tr").nth(1)).to_contain_text("ui.many.00050")
+        shot(page, "queues-10k")
+        page.goto(UI_URL + "#/")
+        expect(page.locator("#total-queues .n")).to_have_text(re.compile(r"^10,\d{3}$"))
+    finally:
+        for n in names:
+            amqp.queue_delete(n)
