@@ -121,3 +121,26 @@ async fn unknown_queues_and_vhosts_are_rabbitmqs_404s() {
     );
     assert_eq!(http(&b, "GET", "/api/queues", None, "").await.0, 401);
 }
+
+#[tokio::test]
+async fn a_page_of_queues_shows_queues_as_they_come_and_go() {
+    let b = start_sampling_fast().await;
+    let (_conn, ch) = b.channel().await;
+    let page = "/api/queues?page=1&page_size=10&columns=name";
+    let names = |v: serde_json::Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|q| q["name"].as_str().expect("name").to_string())
+            .collect()
+    };
+    declare(&ch, "order.b").await;
+    assert_eq!(names(queue_json(&b, page).await), ["order.b"]);
+    declare(&ch, "order.a").await;
+    assert_eq!(names(queue_json(&b, page).await), ["order.a", "order.b"]);
+    within(ch.queue_delete("order.b".into(), Default::default()))
+        .await
+        .expect("delete");
+    assert_eq!(names(queue_json(&b, page).await), ["order.a"]);
+}

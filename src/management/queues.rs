@@ -192,25 +192,19 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + (m <= 2) as i64, m, d)
 }
 
-/// Every queue of these vhosts, by vhost and then name.
-fn sorted(vhosts: &[Arc<Vhost>]) -> Vec<(Arc<Vhost>, Arc<Queue>)> {
-    let mut out = Vec::new();
-    for v in vhosts {
-        let mut qs = v.queue_list();
-        qs.sort_by(|a, b| a.name.cmp(&b.name));
-        out.extend(qs.into_iter().map(|q| (v.clone(), q)));
-    }
-    out
-}
-
 /// The list, or one page of it, cut here rather than by the list
-/// middleware (see `ListPage`).
+/// middleware (see `ListPage`): every queue of these vhosts, by vhost and
+/// then name, from each vhost's queues kept in name order.
 fn respond(
     b: &Broker,
     vhosts: &[Arc<Vhost>],
     query: Option<String>,
 ) -> ApiResult<axum::response::Response> {
-    let all = sorted(vhosts);
+    let lists: Vec<_> = vhosts.iter().map(|v| (v, v.queues_by_name())).collect();
+    let all: Vec<(&Arc<Vhost>, &Arc<Queue>)> = lists
+        .iter()
+        .flat_map(|(v, qs)| qs.iter().map(move |q| (*v, q)))
+        .collect();
     if let Some(page) = ListPage::from_query(query.as_deref())? {
         return page.respond(
             all,
@@ -225,7 +219,7 @@ fn respond(
 
 /// The columns a queue list is sorted by that its sample gives without
 /// rendering the queue.
-fn sort_key((v, q): &(Arc<Vhost>, Arc<Queue>), key: &str) -> Option<Value> {
+fn sort_key((v, q): &(&Arc<Vhost>, &Arc<Queue>), key: &str) -> Option<Value> {
     if key == "vhost" {
         return Some(json!(v.name));
     }

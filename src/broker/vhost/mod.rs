@@ -49,6 +49,12 @@ pub struct Vhost {
     pub(crate) clock: Clock,
     exchanges: DashMap<ShortString, Arc<Exchange>>,
     queues: DashMap<ShortString, Arc<Queue>>,
+    /// Bumped after every queue added or removed, so that `queue_order`
+    /// knows when it is stale.
+    queue_generation: std::sync::atomic::AtomicU64,
+    /// The queues sorted by name, as of a generation: a management page of
+    /// 100,000 queues is cut from it without sorting them again.
+    queue_order: std::sync::Mutex<(u64, Arc<Vec<Arc<Queue>>>)>,
     /// Its durable definitions on disk (none until recovered).
     definitions: std::sync::Mutex<Option<DefinitionsLog>>,
     /// Changes are not written yet (an import at boot is under way).
@@ -102,6 +108,8 @@ impl Vhost {
             clock: Clock::System,
             exchanges: DashMap::new(),
             queues: DashMap::new(),
+            queue_generation: std::sync::atomic::AtomicU64::new(1),
+            queue_order: Default::default(),
             housekeeping: Default::default(),
             definitions: Default::default(),
             defer_persist: Default::default(),
@@ -175,6 +183,7 @@ impl Vhost {
         self.defer_persistence(true);
         let queues: Vec<Arc<Queue>> = self.queues.iter().map(|q| q.clone()).collect();
         self.queues.clear();
+        self.queues_changed();
         for q in queues {
             q.delete();
         }
@@ -230,6 +239,25 @@ impl Vhost {
 
     pub(crate) fn queue_list(&self) -> Vec<Arc<Queue>> {
         self.queues.iter().map(|q| q.clone()).collect()
+    }
+
+    /// The queues in name order, sorted again only after one came or went.
+    pub(crate) fn queues_by_name(&self) -> Arc<Vec<Arc<Queue>>> {
+        use std::sync::atomic::Ordering;
+        let generation = self.queue_generation.load(Ordering::Acquire);
+        let mut cached = self.queue_order.lock().unwrap_or_else(|p| p.into_inner());
+        if cached.0 != generation {
+            let mut list = self.queue_list();
+            list.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+            *cached = (generation, Arc::new(list));
+        }
+        cached.1.clone()
+    }
+
+    /// A queue was added or removed (call after changing `queues`).
+    fn queues_changed(&self) {
+        self.queue_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub fn queue(&self, name: &str) -> AmqpResult<Arc<Queue>> {

@@ -91,6 +91,7 @@ impl Vhost {
             );
             queue.start_timers();
             v.queues.insert(q.name.as_str().into(), queue);
+            v.queues_changed();
         }
         for b in defs.bindings {
             let Some(src) = v.exchanges.get(b.source.as_str()).map(|x| x.clone()) else {

@@ -22,6 +22,7 @@ impl Vhost {
             FieldTable::default(),
         );
         self.queues.insert(name.as_str().into(), q.clone());
+        self.queues_changed();
         q
     }
 
@@ -133,6 +134,7 @@ impl Vhost {
                     self.clock.clone(),
                 );
                 e.insert(q.clone());
+                self.queues_changed();
                 Totals::bump(&self.totals.queues_created);
                 self.persist_if(persistent)?;
                 q.touch();
@@ -181,6 +183,9 @@ impl Vhost {
             .queues
             .remove_if(q.name.as_str(), |_, v| Arc::ptr_eq(v, q))
             .is_some();
+        if removed {
+            self.queues_changed();
+        }
         // Auto-delete exchanges left without bindings go too, and so on
         // through exchange-to-exchange bindings, as in RabbitMQ.
         let durable_exchanges = self.drop_bindings_to(&Destination::Queue(q.clone()));
