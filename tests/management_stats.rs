@@ -17,6 +17,14 @@ async fn get_json(b: &TestBroker, path: &str) -> Value {
     serde_json::from_str(&body).expect("json")
 }
 
+async fn start_sampling_fast() -> TestBroker {
+    start_with(|c| {
+        c.management_listen = vec!["127.0.0.1:0".parse().expect("addr")];
+        c.collect_statistics_interval = 100;
+    })
+    .await
+}
+
 /// GET `path` until `ok` holds of it (the sampler runs every 100 ms).
 async fn eventually(b: &TestBroker, path: &str, ok: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -32,11 +40,7 @@ async fn eventually(b: &TestBroker, path: &str, ok: impl Fn(&Value) -> bool) -> 
 
 #[tokio::test]
 async fn an_exchange_counts_what_was_published_to_it_and_routed_out() {
-    let b = start_with(|c| {
-        c.management_listen = vec!["127.0.0.1:0".parse().expect("addr")];
-        c.collect_statistics_interval = 100;
-    })
-    .await;
+    let b = start_sampling_fast().await;
     let (_c, ch) = b.channel().await;
     within(ch.exchange_declare(
         "fan.stats".into(),
@@ -108,11 +112,7 @@ async fn an_exchange_counts_what_was_published_to_it_and_routed_out() {
 
 #[tokio::test]
 async fn a_vhost_counts_its_channels_confirms_and_unroutables_after_they_close() {
-    let b = start_with(|c| {
-        c.management_listen = vec!["127.0.0.1:0".parse().expect("addr")];
-        c.collect_statistics_interval = 100;
-    })
-    .await;
+    let b = start_sampling_fast().await;
     let (conn, ch) = b.channel().await;
     within(ch.confirm_select(Default::default()))
         .await
