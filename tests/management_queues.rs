@@ -53,6 +53,14 @@ async fn a_queue_shows_its_depths_and_counters() {
     assert_eq!(q["messages_unacknowledged"], 1);
     assert_eq!(q["message_bytes"], 2);
     assert_eq!(q["consumers"], 0);
+    assert!(
+        q["consumer_utilisation"].is_null(),
+        "none without consumers"
+    );
+    assert!(
+        q["memory"].as_u64() > Some(2),
+        "at least its messages' bytes"
+    );
     assert!(q["policy"].is_null());
     assert_eq!(q["effective_policy_definition"], serde_json::json!({}));
     assert!(
@@ -143,4 +151,22 @@ async fn a_page_of_queues_shows_queues_as_they_come_and_go() {
         .await
         .expect("delete");
     assert_eq!(names(queue_json(&b, page).await), ["order.a"]);
+}
+
+#[tokio::test]
+async fn consumers_that_keep_up_are_fully_utilised() {
+    let b = start_sampling_fast().await;
+    let (_conn, ch) = b.channel().await;
+    declare(&ch, "kept.up").await;
+    let _consumer = consume(&ch, "kept.up", true).await;
+    publish(&ch, "", "kept.up", b"x").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let q = queue_json(&b, "/api/queues/%2F/kept.up").await;
+        if q["consumer_utilisation"].as_f64() == Some(1.0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{q}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -130,6 +130,8 @@ fn to_json(b: &Broker, v: &Vhost, q: &Queue) -> Value {
         "recoverable_slaves": Value::Null,
         "head_message_timestamp": Value::Null,
         "consumers": s.consumers,
+        "consumer_utilisation": rates.consumer_utilisation,
+        "memory": memory_estimate(&s),
         "messages": s.ready + s.unacked,
         "messages_details": rate(rates.messages),
         "messages_ready": s.ready,
@@ -145,6 +147,15 @@ fn to_json(b: &Broker, v: &Vhost, q: &Queue) -> Value {
 }
 
 /// RabbitMQ 3.10's `idle_since` format: "2026-12-01T23:59:59.123+00:00".
+/// What a queue holds in RAM, estimated: its messages' bodies, a
+/// per-message share of headers and bookkeeping, and the queue itself.
+/// (RabbitMQ reports its queue process's memory here.)
+fn memory_estimate(s: &crate::queue::stats::Sample) -> usize {
+    const PER_MESSAGE: usize = 160;
+    const QUEUE: usize = 2048;
+    QUEUE + s.ready_bytes + s.unacked_bytes + (s.ready + s.unacked) * PER_MESSAGE
+}
+
 /// The policy's definition with the operator policy's limits where they
 /// are lower (or the policy sets none), as RabbitMQ merges the two.
 fn effective_definition(policy: Option<&Policy>, operator: Option<&Policy>) -> Value {

@@ -74,6 +74,10 @@ pub(crate) struct Rates {
     pub messages: f64,
     pub ready: f64,
     pub unacked: f64,
+    /// RabbitMQ's consumer_utilisation: how much of the time the consumers
+    /// could take messages as they came. Sampled as "consumers and nothing
+    /// waiting for them" and smoothed; none without consumers.
+    pub consumer_utilisation: Option<f64>,
 }
 
 impl Rates {
@@ -94,6 +98,11 @@ impl Rates {
             self.ready = delta(s.ready, prev.ready);
             self.unacked = delta(s.unacked, prev.unacked);
         }
+        self.consumer_utilisation = (s.consumers > 0).then(|| {
+            let now = if s.ready == 0 { 1.0 } else { 0.0 };
+            self.consumer_utilisation
+                .map_or(now, |before| (before + now) / 2.0)
+        });
         self.last = Some((now_ms, s));
     }
 }
