@@ -315,16 +315,23 @@ impl Connection {
                 }
             }
         }
+        self.flush_exchange_counts();
         self.flush_all_confirms();
     }
 
-    /// Send the confirms that are due, and ask the store to say when the
-    /// rest are; and add what each channel published in this batch to its
+    /// Add what each channel published in this read batch to its
     /// exchange's counters.
+    fn flush_exchange_counts(&mut self) {
+        for ch in self.channels.values_mut() {
+            ch.flush_exchange_counts();
+        }
+    }
+
+    /// Send the confirms that are due, and ask the store to say when the
+    /// rest are.
     fn flush_all_confirms(&mut self) {
         let mut waits_for = 0;
         for ch in self.channels.values_mut() {
-            ch.flush_exchange_counts();
             let mut ctx = ctx!(self);
             ch.flush_confirms(&mut ctx);
             waits_for = waits_for.max(ch.awaited_ticket());
