@@ -7,7 +7,7 @@ use amq_protocol::frame::{AMQPContentHeader, AMQPFrame, WriteContext, gen_frame}
 use amq_protocol::protocol::BasicProperties;
 use amq_protocol::types::ShortString;
 use bytes::Bytes;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 #[derive(Debug)]
 pub struct Message {
@@ -31,20 +31,37 @@ const OVERHEAD: usize = 256;
 /// Bytes of message data one broker holds in memory: every live `Message`
 /// (ready, unacked, being delivered), for its memory alarm. A message paged
 /// to disk is dropped from memory and stops counting. Each broker has its
-/// own, so brokers in one process do not block each other.
+/// own, so brokers in one process do not block each other. It also carries
+/// the broker's paging signal: above the paging watermark every queue keeps
+/// new messages on disk, whatever room its own window has left.
 #[derive(Clone, Copy, Debug)]
-pub struct Meter(&'static AtomicUsize);
+pub struct Meter(&'static MeterState);
+
+#[derive(Debug, Default)]
+struct MeterState {
+    held: AtomicUsize,
+    paging: AtomicBool,
+}
 
 impl Meter {
-    /// A new meter. It lives as long as the process (a word per broker
+    /// A new meter. It lives as long as the process (two words per broker
     /// started), so a message holds a plain reference: no reference count
     /// to touch per message.
     pub fn new() -> Meter {
-        Meter(Box::leak(Box::new(AtomicUsize::new(0))))
+        Meter(Box::leak(Box::default()))
     }
 
     pub fn held(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+        self.0.held.load(Ordering::Relaxed)
+    }
+
+    /// Whether queues are to page every new message (memory is short).
+    pub fn paging(&self) -> bool {
+        self.0.paging.load(Ordering::Relaxed)
+    }
+
+    pub fn set_paging(&self, on: bool) {
+        self.0.paging.store(on, Ordering::Relaxed);
     }
 }
 
@@ -59,14 +76,14 @@ struct Held(Meter, usize);
 
 impl Held {
     fn new(meter: Meter, n: usize) -> Held {
-        meter.0.fetch_add(n, Ordering::Relaxed);
+        meter.0.held.fetch_add(n, Ordering::Relaxed);
         Held(meter, n)
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.0.0.fetch_sub(self.1, Ordering::Relaxed);
+        self.0.0.held.fetch_sub(self.1, Ordering::Relaxed);
     }
 }
 

@@ -36,6 +36,8 @@ const QUEUE_KEYS: &[(&str, &str)] = &[
     ("delivery-limit", "x-delivery-limit"),
     ("consumer-timeout", "x-consumer-timeout"),
     ("queue-mode", "x-queue-mode"),
+    ("max-in-memory-length", "x-max-in-memory-length"),
+    ("max-in-memory-bytes", "x-max-in-memory-bytes"),
 ];
 
 impl ApplyTo {
@@ -99,6 +101,8 @@ const MIN_KEYS: &[&str] = &[
     "x-max-length",
     "x-max-length-bytes",
     "x-delivery-limit",
+    "x-max-in-memory-length",
+    "x-max-in-memory-bytes",
 ];
 
 /// What an operator policy may set (RabbitMQ's `operator_policy_validator`

@@ -38,6 +38,11 @@ pub struct QueueArgs {
     pub consumer_timeout: Option<u64>,
     /// x-message-deduplication and its settings.
     pub dedup: Option<crate::dedup::DedupArgs>,
+    /// x-max-in-memory-length / -bytes: at most this many ready messages
+    /// (body bytes) in memory; the rest wait on disk (RabbitMQ's quorum
+    /// queue arguments; here every queue honours them).
+    pub max_in_memory_length: Option<usize>,
+    pub max_in_memory_bytes: Option<usize>,
 }
 
 /// A quorum queue's default delivery limit, as in RabbitMQ 4.
@@ -117,6 +122,12 @@ impl QueueArgs {
                     }
                 }),
                 "x-delivery-limit" => count(v, false).map(|n| a.delivery_limit = Some(n)),
+                "x-max-in-memory-length" => {
+                    count(v, false).map(|n| a.max_in_memory_length = Some(n as usize))
+                }
+                "x-max-in-memory-bytes" => {
+                    count(v, false).map(|n| a.max_in_memory_bytes = Some(n as usize))
+                }
                 "x-consumer-timeout" => count(v, false).map(|n| a.consumer_timeout = Some(n)),
                 "x-queue-type" => string(v).and_then(|t| match t.as_str() {
                     "classic" => Ok(()),

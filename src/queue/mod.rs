@@ -13,6 +13,7 @@ mod dispatch;
 pub mod expiry;
 pub mod inbox;
 mod limits;
+pub(crate) mod pager;
 mod publish;
 pub mod ready;
 mod state;
@@ -126,6 +127,7 @@ impl Queue {
             auto_delete,
             arguments,
             None,
+            None,
             Vec::new(),
             QueueArgs::default(),
             None,
@@ -142,6 +144,7 @@ impl Queue {
         auto_delete: bool,
         arguments: FieldTable,
         log: Option<QueueLog>,
+        pager: Option<pager::Pager>,
         recovered: Vec<crate::store::queue_log::Recovered>,
         args: QueueArgs,
         timer: Option<Arc<ExpiryTimer>>,
@@ -150,6 +153,7 @@ impl Queue {
         let now = clock.now_ms();
         let mut st = QueueState {
             log,
+            pager,
             last_used: now,
             timed: timer.is_some(),
             ready: Levels::new(args.max_priority),
@@ -178,6 +182,7 @@ impl Queue {
                     seq,
                     loc,
                     redelivered: true,
+                    scratch: false,
                     expires,
                     returns,
                 },

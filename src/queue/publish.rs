@@ -3,6 +3,7 @@
 
 use super::args::Overflow;
 use super::limits::deadline;
+use super::pager::window_full;
 use super::ready::{Entry, Paged};
 use super::state::{Effects, QueueState};
 use super::{DeadLetter, DeathReason, Published};
@@ -10,12 +11,6 @@ use crate::clock::Now;
 use crate::message::Message;
 use crate::store::queue_log::Location;
 use std::sync::Arc;
-
-/// Body bytes of persistent messages a durable queue holds in memory; past
-/// this, newly published ones are kept on disk only until delivered.
-const PAGE_AFTER_BYTES: usize = 8 * 1024 * 1024;
-/// What an in-memory message costs besides its body (properties, header, Arc).
-const MESSAGE_OVERHEAD: usize = 256;
 
 impl QueueState {
     /// Enqueue a routed message, or hold it until `due` (a delayed-message
@@ -52,7 +47,12 @@ impl QueueState {
         if let (Some(k), Some(d)) = (dedup_key, self.dedup.as_mut()) {
             d.record(k, seq, &msg.properties, now.ms());
         }
-        self.enqueue(seq, msg, expires, persisted.map(|(_, loc)| loc));
+        if self
+            .enqueue(seq, msg, expires, persisted.map(|(_, loc)| loc))
+            .is_err()
+        {
+            return Published::Failed;
+        }
         self.stats.publish += 1;
         self.dispatch(fx);
         if self.args.overflow == Overflow::DropHead {
@@ -101,29 +101,50 @@ impl QueueState {
         })
     }
 
-    /// Into the ready list: in memory, or only its place in the log for a
-    /// long backlog and for a delayed-message exchange, whose messages wait
-    /// long anyway.
-    fn enqueue(&mut self, seq: u64, msg: Arc<Message>, expires: u64, on_disk: Option<Location>) {
-        match on_disk {
-            Some(loc)
-                if self.args.delay_for.is_some()
-                    || self.ready.bytes() + self.ready.len() * MESSAGE_OVERHEAD
-                        >= PAGE_AFTER_BYTES =>
-            {
+    /// Into the ready list: in memory while the queue's window has room,
+    /// otherwise only its place on disk (in the durable log if it is there
+    /// already, else paged out to the scratch log). A delayed-message
+    /// exchange's messages wait long anyway: they always stay on disk.
+    fn enqueue(
+        &mut self,
+        seq: u64,
+        msg: Arc<Message>,
+        expires: u64,
+        logged: Option<Location>,
+    ) -> Result<(), ()> {
+        let paged = if self.args.delay_for.is_some() && logged.is_some() {
+            logged.map(|loc| (loc, false))
+        } else if window_full(&self.args, &self.ready, self.meter()) {
+            match (logged, self.pager.as_mut()) {
+                (Some(loc), _) => Some((loc, false)),
+                (None, Some(pager)) => match pager.page_out(seq, expires, &msg) {
+                    Ok(loc) => Some((loc, true)),
+                    Err(e) => {
+                        tracing::error!("cannot page a message out: {e}");
+                        return Err(());
+                    }
+                },
+                (None, None) => None,
+            }
+        } else {
+            None
+        };
+        match paged {
+            Some((loc, scratch)) => {
                 let level = self.ready.level_of(*msg.properties.priority());
                 self.ready.push_paged(
                     Paged {
                         seq,
                         loc,
                         redelivered: false,
+                        scratch,
                         expires,
                         returns: 0,
                     },
                     level,
                 )
             }
-            _ => self.ready.push(Entry {
+            None => self.ready.push(Entry {
                 seq,
                 msg,
                 redelivered: false,
@@ -134,5 +155,11 @@ impl QueueState {
         if expires != 0 {
             self.expiry.insert((expires, seq));
         }
+        Ok(())
+    }
+
+    /// The broker's meter, whose paging signal applies to every queue.
+    fn meter(&self) -> Option<crate::message::Meter> {
+        self.pager.as_ref().map(|p| p.meter())
     }
 }

@@ -27,6 +27,9 @@ pub struct Paged {
     pub seq: u64,
     pub loc: Location,
     pub redelivered: bool,
+    /// In the queue's scratch log (a transient message paged out), not its
+    /// durable one.
+    pub scratch: bool,
     pub expires: u64,
     /// Times it came back before (recovered from the log).
     pub returns: u32,
@@ -63,6 +66,10 @@ impl Slot {
             _ => 0,
         }
     }
+
+    fn in_memory(&self) -> usize {
+        matches!(self, Slot::Mem(_)) as usize
+    }
 }
 
 #[derive(Default)]
@@ -71,7 +78,8 @@ pub struct ReadyList {
     /// In seq order; may hold tombstones.
     fresh: VecDeque<Slot>,
     tombstones: usize,
-    /// Body bytes held in memory.
+    /// Messages and their body bytes held in memory.
+    in_memory: usize,
     bytes: usize,
     /// Body bytes of every ready message, paged ones included (max-length-bytes).
     total: usize,
@@ -89,6 +97,7 @@ impl ReadyList {
     /// Take a ready message out of the middle of the queue (it expired).
     pub fn remove(&mut self, seq: u64) -> Option<Slot> {
         if let Some(e) = self.requeued.remove(&seq) {
+            self.in_memory -= 1;
             self.bytes -= e.msg.body_size();
             self.total -= e.msg.body_size();
             return Some(Slot::Mem(e));
@@ -98,6 +107,7 @@ impl ReadyList {
             Some(slot) if slot.seq() == seq && !matches!(slot, Slot::Gone(_)) => {
                 let s = std::mem::replace(slot, Slot::Gone(seq));
                 self.tombstones += 1;
+                self.in_memory -= s.in_memory();
                 self.bytes -= s.mem_bytes();
                 self.total -= s.body_size();
                 self.trim_front();
@@ -119,12 +129,18 @@ impl ReadyList {
         self.bytes
     }
 
+    /// Ready messages held in memory (not paged).
+    pub fn in_memory(&self) -> usize {
+        self.in_memory
+    }
+
     /// Body bytes of all ready messages.
     pub fn total_bytes(&self) -> usize {
         self.total
     }
 
     pub fn push(&mut self, entry: Entry) {
+        self.in_memory += 1;
         self.bytes += entry.msg.body_size();
         self.total += entry.msg.body_size();
         self.fresh.push_back(Slot::Mem(entry));
@@ -138,6 +154,7 @@ impl ReadyList {
     /// Put a message back at its original position (the caller decides
     /// whether it counts as redelivered).
     pub fn requeue(&mut self, entry: Entry) {
+        self.in_memory += 1;
         self.bytes += entry.msg.body_size();
         self.total += entry.msg.body_size();
         match self.fresh.front() {
@@ -162,6 +179,7 @@ impl ReadyList {
                 s
             }
         }?;
+        self.in_memory -= s.in_memory();
         self.bytes -= s.mem_bytes();
         self.total -= s.body_size();
         Some(s)
@@ -190,6 +208,7 @@ impl ReadyList {
         self.requeued.clear();
         self.fresh.clear();
         self.tombstones = 0;
+        self.in_memory = 0;
         self.bytes = 0;
         self.total = 0;
         n
@@ -244,8 +263,14 @@ impl Levels {
         }
     }
 
-    pub fn bytes(&self) -> usize {
-        self.levels.iter().map(ReadyList::bytes).sum()
+    /// (messages, body bytes) of the ready ones held in memory.
+    pub fn in_memory(&self) -> (usize, usize) {
+        match self.levels.as_slice() {
+            [only] => (only.in_memory(), only.bytes()),
+            levels => levels
+                .iter()
+                .fold((0, 0), |(n, b), l| (n + l.in_memory(), b + l.bytes())),
+        }
     }
 
     pub fn total_bytes(&self) -> usize {
@@ -349,6 +374,7 @@ mod tests {
             seq: 4,
             loc: Location::default(),
             redelivered: false,
+            scratch: false,
             expires: 0,
             returns: 0,
         });

@@ -74,6 +74,9 @@ pub(crate) struct QueueState {
     pub(super) deleted: bool,
     /// The message log of a durable queue.
     pub(super) log: Option<QueueLog>,
+    /// Where messages past the memory window go that the log does not hold
+    /// (queues made outside a vhost, in unit tests, have none).
+    pub(super) pager: Option<super::pager::Pager>,
     /// (deadline ms, seq) of ready messages that expire.
     pub(super) expiry: BTreeSet<(u64, u64)>,
     /// Whether a timer serves this queue (queues made in tests have none).
@@ -265,6 +268,9 @@ impl QueueState {
         if let Some(log) = self.log.take() {
             log.destroy();
         }
+        if let Some(pager) = self.pager.take() {
+            pager.destroy();
+        }
         fx.cancelled.append(&mut self.consumers);
         n
     }
@@ -300,9 +306,10 @@ impl QueueState {
                 Slot::Mem(e) => return Some(e),
                 Slot::Gone(_) => continue,
                 Slot::Disk(p) => {
-                    let read = match self.log.as_mut() {
-                        Some(log) => log.read(p.loc),
-                        None => Err(std::io::Error::other("no log")),
+                    let read = match (p.scratch, self.log.as_mut(), self.pager.as_mut()) {
+                        (true, _, Some(pager)) => pager.page_in(p.seq, p.loc),
+                        (false, Some(log), _) => log.read(p.loc),
+                        _ => Err(std::io::Error::other("no log")),
                     };
                     match read {
                         Ok(msg) => {
@@ -353,6 +360,9 @@ impl QueueState {
             for seq in seqs.clone() {
                 d.forget(seq);
             }
+        }
+        if let Some(pager) = self.pager.as_mut() {
+            pager.forget(seqs.clone());
         }
         if let Some(log) = self.log.as_mut() {
             log.ack(seqs);

@@ -8,6 +8,8 @@
 //!   format                      "ferretmq-data 2"
 //!   vhosts/<hex vhost>/definitions.json
 //!   vhosts/<hex vhost>/queues/<hex queue>/00000001.seg ...
+//!   paged/<n>-<hex queue>/00000001.seg   transient messages paged out;
+//!                                        removed at start
 //! ```
 
 pub mod definitions;
@@ -24,6 +26,8 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 
 const FORMAT: &str = "ferretmq-data 2\n";
+/// Under the data dir: queues' paged-out transient messages.
+const SCRATCH: &str = "paged";
 
 /// Group commit: writers take a ticket after writing; the sync thread
 /// fsyncs every dirty file and publishes the highest ticket it covered.
@@ -130,6 +134,9 @@ fn sync_loop(state: Weak<SyncState>) {
 
 pub struct Store {
     root: PathBuf,
+    /// Names the scratch directories of queues' paged-out transient
+    /// messages apart (a queue re-declared under the same name gets a new one).
+    scratch_ids: AtomicU64,
     pub sync: Arc<SyncState>,
     /// Message bytes this broker holds in memory (its memory alarm's input).
     pub meter: crate::message::Meter,
@@ -163,8 +170,14 @@ impl Store {
         std::thread::Builder::new()
             .name("ferretmq-sync".into())
             .spawn(move || sync_loop(weak))?;
+        // Paged-out transient messages do not outlive the process.
+        match fs::remove_dir_all(root.join(SCRATCH)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         Ok(Arc::new(Store {
             root: root.to_path_buf(),
+            scratch_ids: AtomicU64::new(0),
             sync,
             meter: crate::message::Meter::new(),
         }))
@@ -190,6 +203,19 @@ impl Store {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
+    }
+
+    /// Where a queue pages out messages its log does not hold; created
+    /// when first needed, emptied at every start.
+    pub(crate) fn scratch_dir(&self, queue: &str) -> PathBuf {
+        let id = self.scratch_ids.fetch_add(1, Ordering::Relaxed);
+        let short: String = hex(queue).chars().take(64).collect();
+        self.root.join(SCRATCH).join(format!("{id}-{short}"))
+    }
+
+    /// A queue's pager, in this store's scratch space.
+    pub(crate) fn pager(&self, queue: &str) -> crate::queue::pager::Pager {
+        crate::queue::pager::Pager::new(self.scratch_dir(queue), self.meter)
     }
 
     pub fn queue_dir(&self, vhost: &str, queue: &str) -> PathBuf {

@@ -49,7 +49,10 @@ pub struct QueueLog {
     live: BTreeMap<u32, usize>,
     /// Which segment holds each unacked persisted message.
     location: HashMap<u64, u32>,
-    sync: Arc<SyncState>,
+    /// Group commit for a durable queue's log; none for a scratch log
+    /// (transient messages paged out, discarded at restart): nothing in it
+    /// is fsynced and no acks are recorded, since nothing is read back at boot.
+    sync: Option<Arc<SyncState>>,
     /// What messages read back from disk count in.
     meter: Meter,
     scratch: Vec<u8>,
@@ -153,7 +156,7 @@ impl QueueLog {
             current_len: 0,
             live,
             location,
-            sync,
+            sync: Some(sync),
             meter,
             scratch: Vec::new(),
             readers: HashMap::new(),
@@ -171,6 +174,25 @@ impl QueueLog {
                 })
                 .collect(),
         ))
+    }
+
+    /// A scratch log in an empty `dir`: for transient messages paged out of
+    /// memory. Only this process reads it; the store discards it at restart.
+    pub fn scratch(dir: &Path, meter: Meter) -> io::Result<QueueLog> {
+        fs::create_dir_all(dir)?;
+        let current = Arc::new(create_segment(dir, 1)?);
+        Ok(QueueLog {
+            dir: dir.to_path_buf(),
+            current,
+            current_id: 1,
+            current_len: 0,
+            live: BTreeMap::from([(1, 0)]),
+            location: HashMap::new(),
+            sync: None,
+            meter,
+            scratch: Vec::new(),
+            readers: HashMap::new(),
+        })
     }
 
     /// Read a persisted message back (a paged backlog message being delivered).
@@ -210,7 +232,11 @@ impl QueueLog {
             offset,
             len: rec.len() as u32,
         };
-        Ok((self.sync.written(&self.current), loc))
+        let ticket = match &self.sync {
+            Some(sync) => sync.written(&self.current),
+            None => 0,
+        };
+        Ok((ticket, loc))
     }
 
     /// Record that these messages are settled (acked, dropped or purged).
@@ -218,6 +244,9 @@ impl QueueLog {
     /// Record how often logged messages came back (not fsynced: a lost
     /// record only makes a count lower after a machine crash).
     pub fn returned(&mut self, counts: impl IntoIterator<Item = (u64, u32)>) {
+        if self.sync.is_none() {
+            return;
+        }
         let mut payload = Vec::new();
         for (seq, n) in counts {
             if self.location.contains_key(&seq) {
@@ -237,15 +266,19 @@ impl QueueLog {
 
     pub fn ack(&mut self, seqs: impl IntoIterator<Item = u64>) {
         let mut payload = Vec::new();
+        let mut settled = false;
         for seq in seqs {
             if let Some(id) = self.location.remove(&seq) {
-                payload.extend_from_slice(&seq.to_be_bytes());
+                settled = true;
+                if self.sync.is_some() {
+                    payload.extend_from_slice(&seq.to_be_bytes());
+                }
                 if let Some(n) = self.live.get_mut(&id) {
                     *n = n.saturating_sub(1);
                 }
             }
         }
-        if payload.is_empty() {
+        if !settled {
             return;
         }
         if self.location.is_empty() {
@@ -253,7 +286,7 @@ impl QueueLog {
             if let Err(e) = self.roll() {
                 tracing::error!("{}: cannot start a new segment: {e}", self.dir.display());
             }
-        } else {
+        } else if self.sync.is_some() {
             let mut rec = Vec::with_capacity(payload.len() + 9);
             segment::encode(KIND_ACK, &payload, &mut rec);
             if let Err(e) = self.write(&rec) {
@@ -287,7 +320,11 @@ impl QueueLog {
 
     fn roll(&mut self) -> io::Result<()> {
         self.current_id += 1;
-        self.current = Arc::new(open_segment(&self.dir, self.current_id)?);
+        self.current = Arc::new(if self.sync.is_some() {
+            open_segment(&self.dir, self.current_id)?
+        } else {
+            create_segment(&self.dir, self.current_id)?
+        });
         self.current_len = 0;
         self.live.insert(self.current_id, 0);
         Ok(())
@@ -308,13 +345,17 @@ impl QueueLog {
 }
 
 fn open_segment(dir: &Path, id: u32) -> io::Result<File> {
-    let f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(seg_path(dir, id))?;
+    let f = create_segment(dir, id)?;
     // Make the new file's directory entry durable too.
     File::open(dir)?.sync_all()?;
     Ok(f)
+}
+
+fn create_segment(dir: &Path, id: u32) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(seg_path(dir, id))
 }
 
 fn encode_publish(seq: u64, expires: u64, m: &Message, out: &mut Vec<u8>) {

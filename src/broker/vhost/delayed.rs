@@ -42,6 +42,7 @@ impl Vhost {
             false,
             FieldTable::default(),
             log,
+            Some(self.store.pager(&name)),
             recovered,
             args,
             Some(self.timer.clone()),

@@ -84,6 +84,7 @@ impl Vhost {
                 q.auto_delete,
                 q.arguments,
                 Some(log),
+                Some(store.pager(&q.name)),
                 recovered,
                 args,
                 Some(v.timer.clone()),

@@ -128,6 +128,7 @@ impl Vhost {
                     s.auto_delete,
                     s.arguments.clone(),
                     log,
+                    Some(self.store.pager(&name)),
                     Vec::new(),
                     args,
                     Some(self.timer.clone()),
