@@ -58,9 +58,22 @@ pub struct Config {
     /// as RabbitMQ's `consumer_timeout`. Off unless set; a queue's
     /// `x-consumer-timeout` argument or `consumer-timeout` policy overrides it.
     pub consumer_timeout: Option<u64>,
-    /// Message bytes held in memory above which publishing connections are
-    /// blocked (RabbitMQ's memory alarm). Default: 40% of physical memory.
+    /// The memory high watermark in bytes (RabbitMQ's
+    /// `vm_memory_high_watermark.absolute`): above it publishing connections
+    /// are blocked. Unset: `vm_memory_high_watermark` of physical memory.
     pub memory_limit: Option<u64>,
+    /// The watermark as a fraction of physical memory (default 0.4).
+    pub vm_memory_high_watermark: f64,
+    /// At this fraction of the watermark every queue pages new messages to
+    /// disk (default 0.5), so that the alarm rarely fires.
+    pub vm_memory_high_watermark_paging_ratio: f64,
+    /// What the watermark is compared with: `rss` (the process's resident
+    /// memory, default) or `messages` (only message data this broker holds).
+    pub vm_memory_calculation_strategy: crate::broker::alarms::MemoryStrategy,
+    /// Free bytes the data dir's file system must keep; below, publishing
+    /// connections are blocked (RabbitMQ's `disk_free_limit.absolute`,
+    /// default 50 MB).
+    pub disk_free_limit: u64,
     /// `product` in the server properties. Some tools and client test
     /// suites expect "RabbitMQ" there.
     pub product: String,
@@ -126,6 +139,10 @@ impl Default for Config {
             definitions: None,
             consumer_timeout: None,
             memory_limit: None,
+            vm_memory_high_watermark: 0.4,
+            vm_memory_high_watermark_paging_ratio: 0.5,
+            vm_memory_calculation_strategy: Default::default(),
+            disk_free_limit: 50_000_000,
             product: "ferretmq".into(),
             product_version: None,
             cluster_name: default_cluster_name(),

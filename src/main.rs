@@ -41,10 +41,13 @@ struct Args {
     /// a channel holding a delivery unacknowledged longer is closed. Off by default.
     #[arg(long, env = "FERRETMQ_CONSUMER_TIMEOUT")]
     consumer_timeout: Option<u64>,
-    /// Message bytes held in memory above which publishers are blocked
+    /// Memory high watermark in bytes: above it publishers are blocked
     /// (default: 40% of physical memory).
     #[arg(long, env = "FERRETMQ_MEMORY_LIMIT")]
     memory_limit: Option<u64>,
+    /// Free disk space the data dir must keep, bytes (default 50 MB).
+    #[arg(long, env = "FERRETMQ_DISK_FREE_LIMIT")]
+    disk_free_limit: Option<u64>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "FERRETMQ_LOG")]
     log: Option<String>,
@@ -96,6 +99,9 @@ fn main() -> std::process::ExitCode {
     }
     if let Some(m) = args.memory_limit {
         config.memory_limit = Some(m);
+    }
+    if let Some(d) = args.disk_free_limit {
+        config.disk_free_limit = d;
     }
     if let Some(l) = args.log {
         config.log = l;

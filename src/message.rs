@@ -37,10 +37,23 @@ const OVERHEAD: usize = 256;
 #[derive(Clone, Copy, Debug)]
 pub struct Meter(&'static MeterState);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct MeterState {
     held: AtomicUsize,
     paging: AtomicBool,
+    /// Held bytes past which queues page whatever the alarm's last check
+    /// said (it checks every few ms; a fast publisher is faster).
+    page_above: AtomicUsize,
+}
+
+impl Default for MeterState {
+    fn default() -> Self {
+        MeterState {
+            held: AtomicUsize::new(0),
+            paging: AtomicBool::new(false),
+            page_above: AtomicUsize::new(usize::MAX),
+        }
+    }
 }
 
 impl Meter {
@@ -58,6 +71,12 @@ impl Meter {
     /// Whether queues are to page every new message (memory is short).
     pub fn paging(&self) -> bool {
         self.0.paging.load(Ordering::Relaxed)
+            || self.held() > self.0.page_above.load(Ordering::Relaxed)
+    }
+
+    /// Page whenever more than `bytes` of message data is held.
+    pub fn page_above(&self, bytes: usize) {
+        self.0.page_above.store(bytes, Ordering::Relaxed);
     }
 
     pub fn set_paging(&self, on: bool) {

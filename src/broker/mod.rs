@@ -2,11 +2,11 @@
 //! Everything here is read-mostly; the publish path only looks things up.
 
 mod access;
+pub mod alarms;
 pub mod connections;
 pub mod dead_letter;
 pub mod equivalence;
 pub mod import;
-pub mod memory;
 pub mod names;
 pub mod policy;
 mod sampler;
@@ -33,7 +33,7 @@ pub struct Broker {
     pub(crate) access: Arc<crate::access::Access>,
     vhosts: DashMap<String, Arc<Vhost>>,
     next_conn_id: AtomicU64,
-    pub memory: Arc<memory::MemoryAlarm>,
+    pub alarms: Arc<alarms::Alarms>,
     /// (protocol, address) of every listener, once bound.
     pub(crate) listeners: std::sync::Mutex<Vec<(&'static str, std::net::SocketAddr)>>,
     /// When it started, ms since the epoch.
@@ -72,9 +72,17 @@ impl Broker {
         for v in access.snapshot().vhosts.keys() {
             vhosts.insert(v.clone(), Vhost::recover(v, store.clone(), totals.clone())?);
         }
-        let limit = config.memory_limit.unwrap_or_else(memory::default_limit);
+        let limits = alarms::Limits {
+            memory: config.memory_limit.unwrap_or_else(|| {
+                (alarms::total_memory() as f64 * config.vm_memory_high_watermark) as u64
+            }),
+            paging_ratio: config.vm_memory_high_watermark_paging_ratio,
+            strategy: config.vm_memory_calculation_strategy,
+            disk_free: config.disk_free_limit,
+            data_dir: config.data_dir.clone(),
+        };
         let broker = Arc::new(Broker {
-            memory: Arc::new(memory::MemoryAlarm::new(limit, store.meter)),
+            alarms: Arc::new(alarms::Alarms::new(limits, store.meter)),
             config,
             store,
             access,
@@ -123,7 +131,7 @@ impl Broker {
     /// housekeeping (message expiry). Needs a tokio runtime.
     pub fn spawn_housekeeping(self: &Arc<Self>) {
         let mut tasks = self.lock_tasks();
-        self.memory.spawn(&mut tasks, self.stop.subscribe());
+        self.alarms.spawn(&mut tasks, self.stop.subscribe());
         self.spawn_sampler(&mut tasks, self.stop.subscribe());
         for v in self.vhosts.iter() {
             v.spawn_housekeeping(&mut tasks, self.stop.subscribe());

@@ -226,7 +226,7 @@ impl Connection {
         let mut last_read = Instant::now();
         let mut events = Vec::with_capacity(256);
         let mut shutdown_seen = false;
-        let mut alarm = self.broker.memory.subscribe();
+        let mut alarm = self.broker.alarms.subscribe();
         // A pipelining client may have sent frames along with its handshake.
         self.process_input(&mut rbuf);
         self.flush();
@@ -256,7 +256,7 @@ impl Connection {
                     }
                 }
                 _ = alarm.changed(), if self.blocked => {
-                    if !self.broker.memory.is_on() {
+                    if !self.broker.alarms.is_on() {
                         self.unblock();
                         last_read = Instant::now();
                         self.process_input(&mut rbuf);
@@ -372,7 +372,7 @@ impl Connection {
             Frame::Method(ch, m) => {
                 let publish = matches!(m, AMQPClass::Basic(basic::AMQPMethod::Publish(_)));
                 let r = self.channel_frame(ch, ChannelFrame::Method(m));
-                if publish && self.broker.memory.is_on() {
+                if publish && self.broker.alarms.is_on() {
                     self.block();
                 }
                 r

@@ -80,12 +80,18 @@ async fn ok(Extension(_u): Extension<User>) -> Response {
 }
 
 async fn alarms(State(b): State<Arc<Broker>>, Extension(_u): Extension<User>) -> Response {
-    if b.memory.is_on() {
+    if b.alarms.is_on() {
         let node = &b.config.cluster_name;
+        let alarms: Vec<_> = b
+            .alarms
+            .resources()
+            .into_iter()
+            .map(|r| json!({ "node": node, "resource": r }))
+            .collect();
         failed(json!({
             "status": "failed",
             "reason": "resource alarm(s) in effect in the cluster",
-            "alarms": [{ "node": node, "resource": "memory" }],
+            "alarms": alarms,
         }))
     } else {
         ok_with(json!({}))

@@ -90,6 +90,6 @@ async fn overview(State(b): State<Arc<Broker>>, Extension(_u): Extension<User>) 
         "listeners": listeners,
         "contexts": contexts(&b),
         "uptime": crate::clock::system_now_ms().saturating_sub(b.started_at),
-        "memory": { "rss": crate::os::rss_bytes(), "message_bytes": b.store.meter.held(), "limit": b.memory.limit() },
+        "memory": { "rss": crate::os::rss_bytes(), "message_bytes": b.store.meter.held(), "limit": b.alarms.memory_limit() },
     }))
 }

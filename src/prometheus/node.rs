@@ -75,14 +75,14 @@ pub(crate) fn write_node(w: &mut Writer, b: &Broker, s: &Snapshot) {
                 "alarms_free_disk_space_watermark",
                 "is 1 if free disk space watermark alarm is in effect",
             ),
-            false,
+            b.alarms.disk_alarm(),
         ),
         (
             untyped(
                 "alarms_memory_used_watermark",
                 "is 1 if VM memory watermark alarm is in effect",
             ),
-            b.memory.is_on(),
+            b.alarms.memory_alarm(),
         ),
     ];
     for (f, on) in &alarms {
@@ -166,15 +166,14 @@ pub(crate) fn write_node(w: &mut Writer, b: &Broker, s: &Snapshot) {
                 "resident_memory_limit_bytes",
                 "Memory high watermark in bytes",
             ),
-            Some(b.memory.limit()),
+            Some(b.alarms.memory_limit()),
         ),
-        // ferretmq has no free disk space alarm: its limit is 0.
         (
             gauge(
                 "disk_space_available_limit_bytes",
                 "Free disk space low watermark in bytes",
             ),
-            Some(0),
+            Some(b.alarms.disk_free_limit()),
         ),
     ];
     for (f, v) in &resources {

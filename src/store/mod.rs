@@ -119,10 +119,26 @@ fn sync_loop(state: Weak<SyncState>) {
             // an earlier round already synced).
             (s.issued.load(Ordering::Acquire), std::mem::take(&mut *d))
         };
-        for f in &files {
-            if let Err(e) = f.sync_data() {
-                tracing::error!("fsync failed: {e}");
-            }
+        let failed: Vec<Arc<File>> = files
+            .into_iter()
+            .filter(|f| match f.sync_data() {
+                Ok(()) => false,
+                Err(e) => {
+                    tracing::error!("fsync failed: {e}; confirms wait until it succeeds");
+                    true
+                }
+            })
+            .collect();
+        if !failed.is_empty() {
+            // Nothing written since the last good round is known to be on
+            // disk: confirm none of it, and try these files again shortly.
+            s.dirty
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(failed);
+            drop(s);
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
         }
         if upto > synced {
             synced = upto;
