@@ -159,6 +159,11 @@ impl Alarms {
             self.meter.set_paging(paging);
         }
         let on = used > self.limits.memory;
+        if on && self.memory_alarm() && self.limits.strategy == MemoryStrategy::Rss {
+            // What was freed since may still count in RSS (glibc keeps it):
+            // give it back, or the alarm could outlast the memory it saw.
+            crate::os::release_free_memory();
+        }
         if on != self.memory_alarm() {
             self.memory.store(on, Ordering::Relaxed);
             if on {
