@@ -44,14 +44,17 @@ impl QueueState {
             return Published::Failed;
         };
         self.next_seq += 1;
-        if let (Some(k), Some(d)) = (dedup_key, self.dedup.as_mut()) {
-            d.record(k, seq, &msg.properties, now.ms());
-        }
+        // Recorded only once enqueued: a publish that failed (and was
+        // nacked) must not make its retry count as a duplicate.
+        let dedup = dedup_key.map(|k| (k, msg.properties.clone()));
         if self
             .enqueue(seq, msg, expires, persisted.map(|(_, loc)| loc))
             .is_err()
         {
             return Published::Failed;
+        }
+        if let (Some((k, props)), Some(d)) = (dedup, self.dedup.as_mut()) {
+            d.record(k, seq, &props, now.ms());
         }
         self.stats.publish += 1;
         self.dispatch(fx);
