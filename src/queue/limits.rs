@@ -100,12 +100,11 @@ impl QueueState {
             };
             let msg = match slot {
                 Slot::Mem(e) => Some(e.msg),
-                Slot::Disk(p) => self
-                    .log
-                    .as_mut()
-                    .and_then(|l| l.read(p.loc).ok())
-                    .map(Arc::new),
-                Slot::Gone(_) => None,
+                // A transient message paged out is read from the scratch
+                // log, a persistent one from the queue's own.
+                Slot::Disk(p) => self.read_paged(&p).ok().map(Arc::new),
+                // Runs hold no expiring message.
+                Slot::Run(_) | Slot::Gone(_) => None,
             };
             self.forget([seq]);
             if let Some(msg) = msg {

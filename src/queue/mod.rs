@@ -16,6 +16,7 @@ mod limits;
 pub(crate) mod pager;
 mod publish;
 pub mod ready;
+mod run;
 mod state;
 pub(crate) mod stats;
 
@@ -152,6 +153,7 @@ impl Queue {
     ) -> Arc<Queue> {
         let now = clock.now_ms();
         let mut st = QueueState {
+            next_seq: log.as_ref().map_or(0, QueueLog::next_seq),
             log,
             pager,
             last_used: now,
@@ -171,7 +173,7 @@ impl Queue {
             returns,
         } in recovered
         {
-            st.next_seq = seq + 1;
+            st.next_seq = st.next_seq.max(seq + 1);
             if expires != 0 {
                 st.expiry.insert((expires, seq));
             }
@@ -432,5 +434,7 @@ impl Queue {
     }
 }
 
+#[cfg(test)]
+mod paging_tests;
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@
 use super::args::QueueArgs;
 use super::ready::Levels;
 use crate::message::{Message, Meter};
-use crate::store::queue_log::{Location, QueueLog};
+use crate::store::queue_log::{Location, Next, QueueLog};
 use std::io;
 use std::path::PathBuf;
 
@@ -62,6 +62,24 @@ impl Pager {
         let msg = log.read(loc);
         log.ack([seq]);
         msg
+    }
+
+    /// The next message of a run of paged ones; it leaves the scratch log.
+    pub(crate) fn read_next(
+        &mut self,
+        segment: u32,
+        offset: u64,
+        end: u64,
+    ) -> io::Result<Option<Next>> {
+        let log = self
+            .log
+            .as_mut()
+            .ok_or_else(|| io::Error::other("nothing was paged out"))?;
+        let next = log.read_next(segment, offset, end)?;
+        if let Some(n) = &next {
+            log.ack([n.seq]);
+        }
+        Ok(next)
     }
 
     /// These messages left the queue without being read back.

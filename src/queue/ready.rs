@@ -4,6 +4,7 @@
 //! live in a small ordered map in front of the plain FIFO. Messages of a long
 //! backlog may be paged: only their place in the queue's log is kept here.
 
+pub(crate) use super::run::Run;
 use crate::message::Message;
 use crate::store::queue_log::Location;
 use std::collections::{BTreeMap, VecDeque};
@@ -39,16 +40,53 @@ pub struct Paged {
 pub enum Slot {
     Mem(Entry),
     Disk(Paged),
+    Run(Box<Run>),
     /// Removed from the middle (expired); skipped when reached.
     Gone(u64),
 }
 
+/// Make `p` part of the run that `back` is, or starts with it.
+fn join_run(back: Option<&mut Slot>, p: &Paged) -> bool {
+    match back {
+        Some(Slot::Run(r)) => r.extend(p),
+        Some(back @ Slot::Disk(_)) => {
+            let Slot::Disk(q) = back else { return false };
+            let Some(mut r) = Run::of(q) else {
+                return false;
+            };
+            let joined = r.extend(p);
+            if joined {
+                *back = Slot::Run(Box::new(r));
+            }
+            joined
+        }
+        _ => false,
+    }
+}
+
 impl Slot {
-    pub fn seq(&self) -> u64 {
+    fn first_seq(&self) -> u64 {
         match self {
             Slot::Mem(e) => e.seq,
             Slot::Disk(p) => p.seq,
+            Slot::Run(r) => r.first,
             Slot::Gone(seq) => *seq,
+        }
+    }
+
+    fn last_seq(&self) -> u64 {
+        match self {
+            Slot::Run(r) => r.last,
+            s => s.first_seq(),
+        }
+    }
+
+    /// How many ready messages it stands for.
+    fn count(&self) -> usize {
+        match self {
+            Slot::Mem(_) | Slot::Disk(_) => 1,
+            Slot::Run(r) => r.count,
+            Slot::Gone(_) => 0,
         }
     }
 
@@ -56,6 +94,7 @@ impl Slot {
         match self {
             Slot::Mem(e) => e.msg.body_size(),
             Slot::Disk(p) => p.loc.len as usize,
+            Slot::Run(r) => r.bytes,
             Slot::Gone(_) => 0,
         }
     }
@@ -78,6 +117,8 @@ pub struct ReadyList {
     /// In seq order; may hold tombstones.
     fresh: VecDeque<Slot>,
     tombstones: usize,
+    /// Messages in `fresh` (a run counts each of its messages).
+    fresh_len: usize,
     /// Messages and their body bytes held in memory.
     in_memory: usize,
     bytes: usize,
@@ -87,7 +128,7 @@ pub struct ReadyList {
 
 impl ReadyList {
     pub fn len(&self) -> usize {
-        self.requeued.len() + self.fresh.len() - self.tombstones
+        self.requeued.len() + self.fresh_len
     }
 
     pub fn is_empty(&self) -> bool {
@@ -102,11 +143,14 @@ impl ReadyList {
             self.total -= e.msg.body_size();
             return Some(Slot::Mem(e));
         }
-        let at = self.fresh.partition_point(|s| s.seq() < seq);
+        let at = self.fresh.partition_point(|s| s.last_seq() < seq);
         match self.fresh.get_mut(at) {
-            Some(slot) if slot.seq() == seq && !matches!(slot, Slot::Gone(_)) => {
+            Some(slot)
+                if slot.first_seq() == seq && matches!(slot, Slot::Mem(_) | Slot::Disk(_)) =>
+            {
                 let s = std::mem::replace(slot, Slot::Gone(seq));
                 self.tombstones += 1;
+                self.fresh_len -= 1;
                 self.in_memory -= s.in_memory();
                 self.bytes -= s.mem_bytes();
                 self.total -= s.body_size();
@@ -143,12 +187,26 @@ impl ReadyList {
         self.in_memory += 1;
         self.bytes += entry.msg.body_size();
         self.total += entry.msg.body_size();
+        self.fresh_len += 1;
         self.fresh.push_back(Slot::Mem(entry));
     }
 
-    pub fn push_paged(&mut self, p: Paged) {
+    /// A paged message at the end; with `merge`, it joins the run of paged
+    /// messages before it where it can.
+    pub fn push_paged(&mut self, p: Paged, merge: bool) {
         self.total += p.loc.len as usize;
+        self.fresh_len += 1;
+        if merge && join_run(self.fresh.back_mut(), &p) {
+            return;
+        }
         self.fresh.push_back(Slot::Disk(p));
+    }
+
+    /// What is left of a run taken with `pop` goes back in front.
+    pub fn unpop_run(&mut self, r: Box<Run>) {
+        self.total += r.bytes;
+        self.fresh_len += r.count;
+        self.fresh.push_front(Slot::Run(r));
     }
 
     /// Put a message back at its original position (the caller decides
@@ -157,11 +215,22 @@ impl ReadyList {
         self.in_memory += 1;
         self.bytes += entry.msg.body_size();
         self.total += entry.msg.body_size();
-        match self.fresh.front() {
-            Some(first) if first.seq() < entry.seq => {
-                // Only possible for a message that never left (not delivered);
-                // keep FIFO order by inserting in place.
-                let at = self.fresh.partition_point(|e| e.seq() < entry.seq);
+        let at = match self.fresh.front() {
+            // Only possible for a message that never left (not delivered);
+            // keep FIFO order by inserting in place.
+            Some(first) if first.first_seq() < entry.seq => {
+                Some(self.fresh.partition_point(|e| e.last_seq() < entry.seq))
+            }
+            _ => None,
+        };
+        match at {
+            Some(at)
+                if self
+                    .fresh
+                    .get(at)
+                    .is_none_or(|s| s.first_seq() >= entry.seq) =>
+            {
+                self.fresh_len += 1;
                 self.fresh.insert(at, Slot::Mem(entry));
             }
             _ => {
@@ -170,11 +239,14 @@ impl ReadyList {
         }
     }
 
+    /// The first ready message; a run comes whole (its reader gives back
+    /// what it did not read with `unpop_run`).
     pub fn pop(&mut self) -> Option<Slot> {
         let s = match self.requeued.pop_first() {
             Some((_, e)) => Some(Slot::Mem(e)),
             None => {
                 let s = self.fresh.pop_front();
+                self.fresh_len -= s.as_ref().map_or(0, Slot::count);
                 self.trim_front();
                 s
             }
@@ -185,17 +257,19 @@ impl ReadyList {
         Some(s)
     }
 
-    /// Drop every ready message, returning their positions.
-    pub fn drain_seqs(&mut self) -> Vec<u64> {
+    /// Drop every ready message, returning their positions as inclusive
+    /// ranges (a run's span may hold numbers that are not its messages':
+    /// those were settled already).
+    pub fn drain_seqs(&mut self) -> Vec<(u64, u64)> {
         let seqs = self
             .requeued
             .keys()
-            .copied()
+            .map(|&s| (s, s))
             .chain(
                 self.fresh
                     .iter()
                     .filter(|s| !matches!(s, Slot::Gone(_)))
-                    .map(|s| s.seq()),
+                    .map(|s| (s.first_seq(), s.last_seq())),
             )
             .collect();
         self.clear();
@@ -208,6 +282,7 @@ impl ReadyList {
         self.requeued.clear();
         self.fresh.clear();
         self.tombstones = 0;
+        self.fresh_len = 0;
         self.in_memory = 0;
         self.bytes = 0;
         self.total = 0;
@@ -282,8 +357,15 @@ impl Levels {
         self.levels[l].push(e);
     }
 
+    /// Runs only form in queues of one level: the log interleaves the
+    /// levels' messages, and a run's reader takes every live one in its span.
     pub fn push_paged(&mut self, p: Paged, level: usize) {
-        self.levels[level].push_paged(p);
+        let merge = self.levels.len() == 1;
+        self.levels[level].push_paged(p, merge);
+    }
+
+    pub fn unpop_run(&mut self, r: Box<Run>) {
+        self.levels[0].unpop_run(r);
     }
 
     pub fn requeue(&mut self, e: Entry) {
@@ -302,7 +384,7 @@ impl Levels {
         self.levels.iter_mut().find_map(|l| l.remove(seq))
     }
 
-    pub fn drain_seqs(&mut self) -> Vec<u64> {
+    pub fn drain_seqs(&mut self) -> Vec<(u64, u64)> {
         self.levels
             .iter_mut()
             .flat_map(ReadyList::drain_seqs)
@@ -311,6 +393,15 @@ impl Levels {
 
     pub fn clear(&mut self) -> usize {
         self.levels.iter_mut().map(ReadyList::clear).sum()
+    }
+
+    /// Slots held, a run counting once.
+    #[cfg(test)]
+    pub fn slots(&self) -> usize {
+        self.levels
+            .iter()
+            .map(|l| l.requeued.len() + l.fresh.len())
+            .sum()
     }
 }
 
@@ -370,19 +461,22 @@ mod tests {
     fn paged_messages_keep_their_place_and_cost_no_body_bytes() {
         let mut r = ReadyList::default();
         r.push(entry(3));
-        r.push_paged(Paged {
-            seq: 4,
-            loc: Location::default(),
-            redelivered: false,
-            scratch: false,
-            expires: 0,
-            returns: 0,
-        });
+        r.push_paged(
+            Paged {
+                seq: 4,
+                loc: Location::default(),
+                redelivered: false,
+                scratch: false,
+                expires: 0,
+                returns: 0,
+            },
+            true,
+        );
         r.push(entry(5));
         assert_eq!(r.bytes(), 8);
         assert!(matches!(r.pop(), Some(Slot::Mem(_))));
         assert!(matches!(r.pop(), Some(Slot::Disk(Paged { seq: 4, .. }))));
-        assert_eq!(r.drain_seqs(), vec![5]);
+        assert_eq!(r.drain_seqs(), vec![(5, 5)]);
         assert_eq!(r.bytes(), 0);
     }
 
@@ -397,7 +491,9 @@ mod tests {
         assert!(r.remove(1).is_some());
         assert_eq!(r.len(), 3);
         assert_eq!(r.bytes(), 2 + 4 + 5, "entry(s) has an s-byte body");
-        let order: Vec<u64> = std::iter::from_fn(|| r.pop()).map(|s| s.seq()).collect();
+        let order: Vec<u64> = std::iter::from_fn(|| r.pop())
+            .map(|s| s.first_seq())
+            .collect();
         assert_eq!(order, vec![2, 4, 5]);
         assert!(r.is_empty());
     }

@@ -8,7 +8,7 @@
 
 use super::args::QueueArgs;
 use super::consumer::ConsumerHandle;
-use super::ready::{Entry, Levels, Slot};
+use super::ready::{Entry, Levels, Paged, Run, Slot};
 use super::stats::{Counters, Sample};
 use super::{ConsumeRefused, DeadLetter, DeathReason};
 use crate::clock::Now;
@@ -253,10 +253,11 @@ impl QueueState {
 
     /// Queue.Purge: drop every ready message (checked-out ones stay).
     pub(super) fn purge(&mut self) -> usize {
-        let seqs = self.ready.drain_seqs();
-        self.forget(seqs.iter().copied());
+        let n = self.ready.len();
+        let spans = self.ready.drain_seqs();
+        self.forget(spans.iter().flat_map(|&(a, b)| a..=b));
         self.expiry.clear();
-        seqs.len()
+        n
     }
 
     /// Queue.Delete: drop everything and cancel every consumer. Returns the
@@ -305,31 +306,80 @@ impl QueueState {
             match self.ready.pop()? {
                 Slot::Mem(e) => return Some(e),
                 Slot::Gone(_) => continue,
-                Slot::Disk(p) => {
-                    let read = match (p.scratch, self.log.as_mut(), self.pager.as_mut()) {
-                        (true, _, Some(pager)) => pager.page_in(p.seq, p.loc),
-                        (false, Some(log), _) => log.read(p.loc),
-                        _ => Err(std::io::Error::other("no log")),
-                    };
-                    match read {
-                        Ok(msg) => {
-                            return Some(Entry {
-                                seq: p.seq,
-                                msg: Arc::new(msg),
-                                redelivered: p.redelivered,
-                                expires: p.expires,
-                                returns: p.returns,
-                            });
-                        }
-                        Err(e) => {
-                            tracing::error!(
-                                "cannot read message {} back from its log: {e}; dropped",
-                                p.seq
-                            );
-                            self.forget([p.seq]);
-                        }
+                Slot::Disk(p) => match self.read_paged(&p) {
+                    Ok(msg) => {
+                        return Some(Entry {
+                            seq: p.seq,
+                            msg: Arc::new(msg),
+                            redelivered: p.redelivered,
+                            expires: p.expires,
+                            returns: p.returns,
+                        });
+                    }
+                    Err(e) => {
+                        tracing::error!(
+                            "cannot read message {} back from its log: {e}; dropped",
+                            p.seq
+                        );
+                        self.forget([p.seq]);
+                    }
+                },
+                Slot::Run(run) => {
+                    if let Some(e) = self.read_run(run) {
+                        return Some(e);
                     }
                 }
+            }
+        }
+    }
+
+    /// A paged message, read back; a transient one leaves the scratch log.
+    pub(super) fn read_paged(&mut self, p: &Paged) -> std::io::Result<crate::message::Message> {
+        match (p.scratch, self.log.as_mut(), self.pager.as_mut()) {
+            (true, _, Some(pager)) => pager.page_in(p.seq, p.loc),
+            (false, Some(log), _) => log.read(p.loc),
+            _ => Err(std::io::Error::other("no log")),
+        }
+    }
+
+    /// The first message of a run of paged ones; the rest of the run goes
+    /// back in front. A run that cannot be read is reported and dropped.
+    fn read_run(&mut self, mut run: Box<Run>) -> Option<Entry> {
+        let read = match (run.scratch, self.log.as_mut(), self.pager.as_mut()) {
+            (true, _, Some(pager)) => pager.read_next(run.segment, run.next, run.end),
+            (false, Some(log), _) => log.read_next(run.segment, run.next, run.end),
+            _ => Err(std::io::Error::other("no log")),
+        };
+        match read {
+            Ok(Some(next)) => {
+                run.count -= 1;
+                run.bytes = run.bytes.saturating_sub(next.len as usize);
+                run.next = next.offset;
+                run.first = next.seq + 1;
+                let redelivered = run.redelivered;
+                if run.count > 0 {
+                    self.ready.unpop_run(run);
+                }
+                Some(Entry {
+                    seq: next.seq,
+                    msg: Arc::new(next.msg),
+                    redelivered,
+                    expires: 0,
+                    returns: 0,
+                })
+            }
+            res => {
+                let why = res
+                    .err()
+                    .map_or("it ends early".to_string(), |e| e.to_string());
+                tracing::error!(
+                    "cannot read {} paged messages ({}..={}) back from their log: {why}; dropped",
+                    run.count,
+                    run.first,
+                    run.last
+                );
+                self.forget(run.first..=run.last);
+                None
             }
         }
     }

@@ -8,7 +8,7 @@ use super::*;
 use crate::clock::Now;
 use bytes::Bytes;
 
-fn msg(n: u8) -> Arc<Message> {
+pub(super) fn msg(n: u8) -> Arc<Message> {
     Arc::new(Message::new(
         "".into(),
         "q".into(),
@@ -19,7 +19,7 @@ fn msg(n: u8) -> Arc<Message> {
     ))
 }
 
-fn consumer(sink: &Sink, prefetch: u16, no_ack: bool) -> Arc<ConsumerHandle> {
+pub(super) fn consumer(sink: &Sink, prefetch: u16, no_ack: bool) -> Arc<ConsumerHandle> {
     Arc::new(ConsumerHandle {
         tag: "c".into(),
         connection: 1,
@@ -35,11 +35,11 @@ fn consumer(sink: &Sink, prefetch: u16, no_ack: bool) -> Arc<ConsumerHandle> {
     })
 }
 
-fn bodies(rx: &mut InboxRx) -> Vec<u8> {
+pub(super) fn bodies(rx: &mut InboxRx) -> Vec<u8> {
     deliveries(rx).iter().map(|d| d.entry.msg.body[0]).collect()
 }
 
-fn deliveries(rx: &mut InboxRx) -> Vec<Delivery> {
+pub(super) fn deliveries(rx: &mut InboxRx) -> Vec<Delivery> {
     rx.try_recv_all()
         .into_iter()
         .filter_map(|ev| match ev {
@@ -49,7 +49,7 @@ fn deliveries(rx: &mut InboxRx) -> Vec<Delivery> {
         .collect()
 }
 
-fn accepted(p: (Published, Dead)) -> bool {
+pub(super) fn accepted(p: (Published, Dead)) -> bool {
     matches!(p.0, Published::Accepted { .. }) && p.1.is_empty()
 }
 
@@ -303,91 +303,4 @@ fn deleting_cancels_consumers_and_forgets_checked_out_messages() {
     ));
     assert!(q.requeue(&[d[0].entry.seq]).is_empty());
     assert_eq!(q.lock().counts(), (0, 0, 0));
-}
-
-#[test]
-fn messages_past_the_memory_window_are_paged_out_and_come_back_in_order() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let scratch = dir.path().join("scratch");
-    let meter = crate::message::Meter::new();
-    let args = QueueArgs {
-        max_in_memory_length: Some(3),
-        ..QueueArgs::default()
-    };
-    let q = Queue::with_log(
-        "q".into(),
-        false,
-        None,
-        false,
-        FieldTable::default(),
-        None,
-        Some(pager::Pager::new(scratch.clone(), meter)),
-        Vec::new(),
-        args,
-        None,
-        Clock::System,
-    );
-    let held = |n: u8| {
-        Arc::new(Message::new(
-            "".into(),
-            "q".into(),
-            Default::default(),
-            crate::message::encode_header(&Default::default(), 1000),
-            Bytes::from(vec![n; 1000]),
-            meter,
-        ))
-    };
-    for i in 0..50 {
-        assert!(accepted(q.publish(held(i))));
-    }
-    assert_eq!(q.lock().ready.in_memory().0, 3, "only the window in memory");
-    assert!(meter.held() < 10 * 1300, "{} bytes held", meter.held());
-    assert!(scratch.exists(), "paged out to the scratch log");
-    // Memory short broker-wide: even a queue with room pages.
-    meter.set_paging(true);
-    let (sink, mut rx) = Sink::new();
-    q.add_consumer(consumer(&sink, 0, true)).expect("consumer");
-    assert_eq!(bodies(&mut rx), (0..50).collect::<Vec<u8>>());
-    for i in 50..60 {
-        assert!(accepted(q.publish(held(i))));
-    }
-    assert_eq!(bodies(&mut rx), (50..60).collect::<Vec<u8>>());
-    drop(q);
-    assert_eq!(meter.held(), 0);
-}
-
-#[test]
-fn a_deleted_queue_removes_its_paged_messages() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let scratch = dir.path().join("scratch");
-    let meter = crate::message::Meter::new();
-    meter.set_paging(true);
-    let q = Queue::with_log(
-        "q".into(),
-        false,
-        None,
-        false,
-        FieldTable::default(),
-        None,
-        Some(pager::Pager::new(scratch.clone(), meter)),
-        Vec::new(),
-        QueueArgs::default(),
-        None,
-        Clock::System,
-    );
-    for i in 0..5 {
-        let m = Message::new(
-            "".into(),
-            "q".into(),
-            Default::default(),
-            crate::message::encode_header(&Default::default(), 1),
-            Bytes::from(vec![i]),
-            meter,
-        );
-        assert!(accepted(q.publish(Arc::new(m))));
-    }
-    assert!(scratch.exists());
-    assert_eq!(q.purge(), 5);
-    q.delete();
-    assert!(!scratch.exists(), "scratch log removed with the queue");
 }

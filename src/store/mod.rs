@@ -14,7 +14,10 @@
 
 pub mod definitions;
 pub(crate) mod definitions_log;
+pub(crate) mod live;
 pub mod queue_log;
+pub(crate) mod read_ahead;
+pub(crate) mod record;
 pub mod segment;
 
 use crate::queue::inbox::{InboxEvent, Sink};
@@ -45,6 +48,19 @@ pub struct SyncState {
 }
 
 impl SyncState {
+    /// One that never fsyncs, for unit tests of a log.
+    #[cfg(test)]
+    pub(crate) fn unsynced() -> Arc<SyncState> {
+        Arc::new(SyncState {
+            issued: AtomicU64::new(0),
+            dirty: Mutex::new(Vec::new()),
+            wake: Condvar::new(),
+            waiters: Mutex::default(),
+            synced: AtomicU64::new(0),
+            fsync: false,
+        })
+    }
+
     /// A write to `file` happened; the returned ticket is durable once
     /// `synced()` reaches it.
     pub fn written(&self, file: &Arc<File>) -> u64 {

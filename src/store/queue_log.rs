@@ -5,11 +5,11 @@
 //! matters), and a drained queue starts a fresh segment so its space comes back.
 
 use super::SyncState;
+use super::live::LiveSet;
+use super::read_ahead::ReadAhead;
+use super::record::{decode_publish, encode_publish, stored_priority};
 use super::segment::{self, KIND_ACK, KIND_PUBLISH, KIND_RETURNED};
-use crate::codec::ContentHeader;
 use crate::message::{Message, Meter};
-use amq_protocol::frame::parsing::parse_content_header;
-use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -45,10 +45,10 @@ pub struct QueueLog {
     current: Arc<File>,
     current_id: u32,
     current_len: u64,
-    /// Unacked persisted messages per segment.
-    live: BTreeMap<u32, usize>,
-    /// Which segment holds each unacked persisted message.
-    location: HashMap<u64, u32>,
+    /// Which persisted messages are unacked, and where.
+    live: LiveSet,
+    /// One more than the highest sequence number ever written.
+    next_seq: u64,
     /// Group commit for a durable queue's log; none for a scratch log
     /// (transient messages paged out, discarded at restart): nothing in it
     /// is fsynced and no acks are recorded, since nothing is read back at boot.
@@ -58,6 +58,18 @@ pub struct QueueLog {
     scratch: Vec<u8>,
     /// Read handles for paged messages, per segment.
     readers: HashMap<u32, File>,
+    /// What was last read ahead of a paged backlog's consumers.
+    ahead: ReadAhead,
+}
+
+/// The next live message of a run of paged ones.
+pub struct Next {
+    pub seq: u64,
+    pub msg: Message,
+    /// Its record's length, as in its `Location`.
+    pub len: u32,
+    /// Where the record after it starts.
+    pub offset: u64,
 }
 
 fn seg_path(dir: &Path, id: u32) -> PathBuf {
@@ -79,6 +91,7 @@ impl QueueLog {
             .collect();
         ids.sort_unstable();
         let mut msgs: BTreeMap<u64, (Location, u64, u8, u32)> = BTreeMap::new();
+        let mut next_seq = 0;
         for (i, id) in ids.iter().enumerate() {
             let path = seg_path(dir, *id);
             let scan = segment::scan(&path)?;
@@ -115,6 +128,7 @@ impl QueueLog {
                             };
                             let priority = stored_priority(&payload).unwrap_or(0);
                             msgs.insert(seq, (loc, expires, priority, 0));
+                            next_seq = next_seq.max(seq + 1);
                         }
                         None => tracing::error!(
                             "{}: undecodable publish record skipped",
@@ -140,26 +154,28 @@ impl QueueLog {
                 }
             }
         }
-        let mut live: BTreeMap<u32, usize> = ids.iter().map(|id| (*id, 0)).collect();
-        let mut location = HashMap::with_capacity(msgs.len());
+        let mut live = LiveSet::default();
+        for id in &ids {
+            live.open_segment(*id);
+        }
         for (seq, (loc, ..)) in &msgs {
-            *live.entry(loc.segment).or_default() += 1;
-            location.insert(*seq, loc.segment);
+            live.insert(*seq, loc.segment);
         }
         let current_id = ids.last().map_or(1, |l| l + 1);
         let current = Arc::new(open_segment(dir, current_id)?);
-        live.insert(current_id, 0);
+        live.open_segment(current_id);
         let mut log = QueueLog {
             dir: dir.to_path_buf(),
             current,
             current_id,
             current_len: 0,
             live,
-            location,
+            next_seq,
             sync: Some(sync),
             meter,
             scratch: Vec::new(),
             readers: HashMap::new(),
+            ahead: ReadAhead::default(),
         };
         log.delete_settled_segments();
         Ok((
@@ -181,28 +197,81 @@ impl QueueLog {
     pub fn scratch(dir: &Path, meter: Meter) -> io::Result<QueueLog> {
         fs::create_dir_all(dir)?;
         let current = Arc::new(create_segment(dir, 1)?);
+        let mut live = LiveSet::default();
+        live.open_segment(1);
         Ok(QueueLog {
             dir: dir.to_path_buf(),
             current,
             current_id: 1,
             current_len: 0,
-            live: BTreeMap::from([(1, 0)]),
-            location: HashMap::new(),
+            live,
+            next_seq: 0,
             sync: None,
             meter,
             scratch: Vec::new(),
             readers: HashMap::new(),
+            ahead: ReadAhead::default(),
         })
+    }
+
+    /// One more than the highest sequence number the log ever held: a
+    /// recovered queue numbers on from here, so that each segment keeps
+    /// covering one range of numbers.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The next message of a run of paged ones: the first live publish
+    /// record from `offset` on in `segment`, before `end`. Records in
+    /// between that are not live (acked, expired) or not publishes are
+    /// skipped. Read through a buffer ahead of the consumers, so a backlog
+    /// drains at a few syscalls per hundred messages.
+    pub fn read_next(
+        &mut self,
+        segment: u32,
+        mut offset: u64,
+        end: u64,
+    ) -> io::Result<Option<Next>> {
+        while offset < end {
+            let file = reader(&mut self.readers, &self.dir, segment)?;
+            let (kind, payload) = self.ahead.record(file, segment, offset)?;
+            let len = (payload.len() + 9) as u32;
+            let here = offset;
+            offset += len as u64;
+            if kind != KIND_PUBLISH {
+                continue;
+            }
+            let Some(seq) = payload
+                .get(..8)
+                .and_then(|s| s.try_into().ok())
+                .map(u64::from_be_bytes)
+            else {
+                continue;
+            };
+            if !self.live.contains(seq) {
+                continue;
+            }
+            let msg = decode_publish(payload, self.meter)
+                .map(|(_, m)| m)
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("undecodable publish record at {here}"),
+                    )
+                })?;
+            return Ok(Some(Next {
+                seq,
+                msg,
+                len,
+                offset,
+            }));
+        }
+        Ok(None)
     }
 
     /// Read a persisted message back (a paged backlog message being delivered).
     pub fn read(&mut self, loc: Location) -> io::Result<Message> {
-        let file = match self.readers.entry(loc.segment) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(File::open(seg_path(&self.dir, loc.segment))?)
-            }
-        };
+        let file = reader(&mut self.readers, &self.dir, loc.segment)?;
         let (kind, payload) = segment::read_at(file, loc.offset, loc.len)?;
         if kind != KIND_PUBLISH {
             return Err(io::Error::new(
@@ -225,8 +294,8 @@ impl QueueLog {
         segment::encode(KIND_PUBLISH, &payload, &mut rec);
         self.scratch = payload;
         let offset = self.write(&rec)?;
-        self.location.insert(seq, self.current_id);
-        *self.live.entry(self.current_id).or_default() += 1;
+        self.live.insert(seq, self.current_id);
+        self.next_seq = self.next_seq.max(seq + 1);
         let loc = Location {
             segment: self.current_id,
             offset,
@@ -249,7 +318,7 @@ impl QueueLog {
         }
         let mut payload = Vec::new();
         for (seq, n) in counts {
-            if self.location.contains_key(&seq) {
+            if self.live.contains(seq) {
                 payload.extend_from_slice(&seq.to_be_bytes());
                 payload.extend_from_slice(&n.to_be_bytes());
             }
@@ -268,20 +337,17 @@ impl QueueLog {
         let mut payload = Vec::new();
         let mut settled = false;
         for seq in seqs {
-            if let Some(id) = self.location.remove(&seq) {
+            if self.live.remove(seq).is_some() {
                 settled = true;
                 if self.sync.is_some() {
                     payload.extend_from_slice(&seq.to_be_bytes());
-                }
-                if let Some(n) = self.live.get_mut(&id) {
-                    *n = n.saturating_sub(1);
                 }
             }
         }
         if !settled {
             return;
         }
-        if self.location.is_empty() {
+        if self.live.is_empty() {
             // Drained: nothing needs the old segments, not even these acks.
             if let Err(e) = self.roll() {
                 tracing::error!("{}: cannot start a new segment: {e}", self.dir.display());
@@ -326,22 +392,37 @@ impl QueueLog {
             create_segment(&self.dir, self.current_id)?
         });
         self.current_len = 0;
-        self.live.insert(self.current_id, 0);
+        self.live.open_segment(self.current_id);
         Ok(())
     }
 
     fn delete_settled_segments(&mut self) {
-        while let Some((&id, &n)) = self.live.iter().next() {
+        while let Some((id, n)) = self.live.oldest() {
             if n > 0 || id == self.current_id {
                 break;
             }
-            self.live.remove(&id);
+            self.live.drop_segment(id);
             self.readers.remove(&id);
+            self.ahead.forget(id);
             if let Err(e) = fs::remove_file(seg_path(&self.dir, id)) {
                 tracing::warn!("cannot remove segment {id}: {e}");
             }
         }
     }
+}
+
+/// The read handle of a segment, opened when first needed.
+fn reader<'a>(
+    readers: &'a mut HashMap<u32, File>,
+    dir: &Path,
+    segment: u32,
+) -> io::Result<&'a File> {
+    Ok(match readers.entry(segment) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(File::open(seg_path(dir, segment))?)
+        }
+    })
 }
 
 fn open_segment(dir: &Path, id: u32) -> io::Result<File> {
@@ -356,122 +437,4 @@ fn create_segment(dir: &Path, id: u32) -> io::Result<File> {
         .create(true)
         .append(true)
         .open(seg_path(dir, id))
-}
-
-fn encode_publish(seq: u64, expires: u64, m: &Message, out: &mut Vec<u8>) {
-    out.extend_from_slice(&seq.to_be_bytes());
-    out.extend_from_slice(&expires.to_be_bytes());
-    for s in [m.exchange.as_str(), m.routing_key.as_str()] {
-        out.push(s.len() as u8);
-        out.extend_from_slice(s.as_bytes());
-    }
-    out.extend_from_slice(&(m.header_raw.len() as u32).to_be_bytes());
-    out.extend_from_slice(&m.header_raw);
-    out.extend_from_slice(&m.body);
-}
-
-/// The priority property of a stored publish record, read without decoding
-/// the whole content header (recovery sees every record; most queues never
-/// need more). Property flags, high bit first: content-type,
-/// content-encoding, headers, delivery-mode, priority.
-fn stored_priority(p: &[u8]) -> Option<u8> {
-    let mut off = 16;
-    for _ in 0..2 {
-        off += 1 + *p.get(off)? as usize;
-    }
-    off += 4; // header length
-    // class-id, weight, body-size, then the flags.
-    let flags = u16::from_be_bytes(p.get(off + 12..off + 14)?.try_into().ok()?);
-    if flags & 0x0800 == 0 {
-        return None;
-    }
-    let mut at = off + 14;
-    for bit in [0x8000u16, 0x4000] {
-        if flags & bit != 0 {
-            at += 1 + *p.get(at)? as usize;
-        }
-    }
-    if flags & 0x2000 != 0 {
-        at += 4 + u32::from_be_bytes(p.get(at..at + 4)?.try_into().ok()?) as usize;
-    }
-    if flags & 0x1000 != 0 {
-        at += 1;
-    }
-    p.get(at).copied()
-}
-
-fn decode_publish(p: &[u8], meter: Meter) -> Option<(u64, Message)> {
-    let seq = u64::from_be_bytes(p.get(..8)?.try_into().ok()?);
-    let mut off = 16;
-    let mut short = || -> Option<String> {
-        let n = *p.get(off)? as usize;
-        let s = std::str::from_utf8(p.get(off + 1..off + 1 + n)?)
-            .ok()?
-            .to_string();
-        off += 1 + n;
-        Some(s)
-    };
-    let exchange = short()?;
-    let routing_key = short()?;
-    let hlen = u32::from_be_bytes(p.get(off..off + 4)?.try_into().ok()?) as usize;
-    off += 4;
-    let header_raw = Bytes::copy_from_slice(p.get(off..off + hlen)?);
-    off += hlen;
-    let (_, h) = parse_content_header(&header_raw[..]).ok()?;
-    let header = ContentHeader {
-        class_id: h.class_id,
-        body_size: h.body_size,
-        properties: h.properties,
-        raw: header_raw,
-    };
-    Some((
-        seq,
-        Message::new(
-            exchange.into(),
-            routing_key.into(),
-            header.properties,
-            header.raw,
-            Bytes::copy_from_slice(p.get(off..)?),
-            meter,
-        ),
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use amq_protocol::protocol::BasicProperties;
-    use amq_protocol::types::{AMQPValue, FieldTable};
-
-    fn record(props: BasicProperties) -> Vec<u8> {
-        let m = Message::new(
-            "x".into(),
-            "key".into(),
-            props.clone(),
-            crate::message::encode_header(&props, 3),
-            Bytes::from_static(b"abc"),
-            Meter::new(),
-        );
-        let mut out = Vec::new();
-        encode_publish(9, 0, &m, &mut out);
-        out
-    }
-
-    #[test]
-    fn priority_is_read_from_a_stored_record() {
-        let mut h = FieldTable::default();
-        h.insert("k".into(), AMQPValue::LongString("v".into()));
-        let full = BasicProperties::default()
-            .with_content_type("text/plain".into())
-            .with_content_encoding("gzip".into())
-            .with_headers(h)
-            .with_delivery_mode(2)
-            .with_priority(7)
-            .with_message_id("id".into());
-        assert_eq!(stored_priority(&record(full)), Some(7));
-        let only = BasicProperties::default().with_priority(3);
-        assert_eq!(stored_priority(&record(only)), Some(3));
-        let none = BasicProperties::default().with_delivery_mode(2);
-        assert_eq!(stored_priority(&record(none)), None);
-    }
 }
