@@ -1,7 +1,7 @@
 //! Handing ready messages to consumers: highest consumer priority first,
 //! round-robin within a priority, single-active-consumer, prefetch credit.
 
-use super::consumer::ConsumerHandle;
+use super::consumer::{ConsumerHandle, DELIVERY_OVERHEAD};
 use super::ready::Entry;
 use super::state::{Effects, Handout, QueueState};
 use std::sync::Arc;
@@ -76,6 +76,9 @@ impl QueueState {
                 self.stats.deliver += 1;
                 self.checked_out.insert(entry.seq, entry.clone());
             }
+            self.consumers[i]
+                .sink
+                .reserve(entry.msg.body_size() + DELIVERY_OVERHEAD);
             fx.deliveries.push(Handout { consumer: i, entry });
         }
         if !settled_on_send.is_empty() {

@@ -87,13 +87,21 @@ impl Sink {
         Ok(())
     }
 
-    /// Hand a delivery over, counting its bytes as unwritten.
-    pub(crate) fn push_delivery(&self, d: Delivery) -> Result<bool, Delivery> {
-        let cost = d.entry.msg.body_size() + DELIVERY_OVERHEAD;
+    /// A delivery of `cost` bytes is on its way: counted as unwritten from
+    /// the moment the queue picks it, so that one dispatch stops handing a
+    /// consumer more once its connection is busy (a backlog drained by a
+    /// no-ack consumer would otherwise land in memory whole).
+    pub(crate) fn reserve(&self, cost: usize) {
         self.0.unwritten.fetch_add(cost, Ordering::Relaxed);
+    }
+
+    /// Hand a delivery over (its bytes reserved); gives it back, and its
+    /// bytes, if the connection is gone.
+    pub(crate) fn push_delivery(&self, d: Delivery) -> Result<bool, Delivery> {
         match self.push(InboxEvent::Deliver(d)) {
             Ok(wake) => Ok(wake),
             Err(InboxEvent::Deliver(d)) => {
+                let cost = d.entry.msg.body_size() + DELIVERY_OVERHEAD;
                 self.0.unwritten.fetch_sub(cost, Ordering::Relaxed);
                 Err(d)
             }
