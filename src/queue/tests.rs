@@ -304,3 +304,34 @@ fn deleting_cancels_consumers_and_forgets_checked_out_messages() {
     assert!(q.requeue(&[d[0].entry.seq]).is_empty());
     assert_eq!(q.lock().counts(), (0, 0, 0));
 }
+
+#[test]
+fn a_no_ack_consumer_is_handed_a_backlog_a_watermark_at_a_time() {
+    let q = Queue::new("q".into(), false, None, false, FieldTable::default());
+    let kib = |n: u8| {
+        Arc::new(Message::new(
+            "".into(),
+            "q".into(),
+            Default::default(),
+            Bytes::new(),
+            Bytes::from(vec![n; 1024]),
+            crate::message::Meter::new(),
+        ))
+    };
+    for i in 0..10_000u32 {
+        assert!(accepted(q.publish(kib(i as u8))));
+    }
+    let (sink, mut rx) = Sink::new();
+    q.add_consumer(consumer(&sink, 0, true)).expect("consumer");
+    let first = deliveries(&mut rx).len();
+    assert!(
+        (1000..3000).contains(&first),
+        "about 2 MiB handed over, not the backlog: {first}"
+    );
+    // The connection writes them out and asks for more.
+    assert!(sink.written(first * (1024 + super::consumer::DELIVERY_OVERHEAD)));
+    q.dispatch();
+    let second = deliveries(&mut rx).len();
+    assert!((1000..3000).contains(&second), "{second}");
+    assert_eq!(q.counts().0, 10_000 - first - second);
+}
