@@ -16,6 +16,11 @@ use tokio::sync::watch;
 
 /// How often memory and disk are compared with their limits.
 const CHECK_EVERY: Duration = Duration::from_millis(20);
+/// How often memory freed after a burst (a drained backlog, connections
+/// gone) is given back to the system: glibc keeps what its per-thread
+/// arenas freed otherwise, and RSS would stay at its peak. A trim walks only
+/// the free lists, so its cost is in microseconds for a quiet heap.
+const TRIM_EVERY: u32 = 250;
 
 /// What the memory watermark is compared with (RabbitMQ's
 /// `vm_memory_calculation_strategy`).
@@ -211,6 +216,7 @@ impl Alarms {
         tasks.spawn(async move {
             let mut tick = tokio::time::interval(CHECK_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut ticks = 0u32;
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
@@ -221,6 +227,10 @@ impl Alarms {
                 // statvfs is one cheap system call: a filling disk is
                 // caught as quickly as growing memory.
                 alarms.check_disk();
+                ticks = ticks.wrapping_add(1);
+                if ticks % TRIM_EVERY == 0 {
+                    crate::os::release_free_memory();
+                }
             }
         });
     }
