@@ -282,9 +282,12 @@ impl Outbox {
     pub fn take(&mut self) -> Vec<Bytes> {
         let mut out = std::mem::take(&mut self.segments);
         if !self.buf.is_empty() {
+            // Sized by what this flush carried: a busy connection keeps
+            // 16 KiB ready, an idle one holds no more than its last frames.
+            let next = self.buf.len().next_power_of_two().clamp(256, 16 * 1024);
             out.push(Bytes::from(std::mem::replace(
                 &mut self.buf,
-                Vec::with_capacity(16 * 1024),
+                Vec::with_capacity(next),
             )));
         }
         out.retain(|b| !b.is_empty());

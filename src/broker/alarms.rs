@@ -228,7 +228,7 @@ impl Alarms {
                 // caught as quickly as growing memory.
                 alarms.check_disk();
                 ticks = ticks.wrapping_add(1);
-                if ticks % TRIM_EVERY == 0 {
+                if ticks.is_multiple_of(TRIM_EVERY) {
                     crate::os::release_free_memory();
                 }
             }

@@ -378,3 +378,13 @@ pub fn close_method(e: &AmqpError) -> AMQPClass {
         method_id: e.method_id,
     }))
 }
+
+/// The `client_id` client property, which topic permissions may name.
+pub(super) fn client_id(props: &amq_protocol::types::FieldTable) -> String {
+    use amq_protocol::types::AMQPValue;
+    match props.inner().get("client_id") {
+        Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        Some(AMQPValue::ShortString(s)) => s.to_string(),
+        _ => String::new(),
+    }
+}

@@ -4,6 +4,7 @@
 
 mod channels;
 pub(crate) mod handshake;
+mod read_size;
 mod writer;
 
 use crate::broker::connections::ConnectionInfo;
@@ -18,6 +19,7 @@ use crate::queue::inbox::{InboxEvent, InboxRx, Sink};
 use amq_protocol::protocol::{AMQPClass, basic, channel, connection};
 use bytes::BytesMut;
 use channels::ChannelTable;
+use read_size::{MIN_READ, next_read_size};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -132,7 +134,7 @@ pub(crate) async fn serve(
         access: broker.access.clone(),
         user: n.user.clone(),
         vhost: n.vhost.name.clone(),
-        client_id: client_id(&n.client_properties),
+        client_id: handshake::client_id(&n.client_properties),
     };
     let mut conn = Connection {
         id,
@@ -164,16 +166,6 @@ pub(crate) async fn serve(
     broker.totals.connection_closed(&info_for_totals);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     tracing::debug!(%peer, "connection closed");
-}
-
-/// The `client_id` client property, which topic permissions may name.
-fn client_id(props: &amq_protocol::types::FieldTable) -> String {
-    use amq_protocol::types::AMQPValue;
-    match props.inner().get("client_id") {
-        Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-        Some(AMQPValue::ShortString(s)) => s.to_string(),
-        _ => String::new(),
-    }
 }
 
 struct Connection {
@@ -224,7 +216,9 @@ impl Connection {
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_read = Instant::now();
-        let mut events = Vec::with_capacity(256);
+        // Both grow with traffic only: an idle connection stays small.
+        let mut events = Vec::new();
+        let mut read_size = MIN_READ;
         let mut shutdown_seen = false;
         let mut alarm = self.broker.alarms.subscribe();
         // A pipelining client may have sent frames along with its handshake.
@@ -237,8 +231,8 @@ impl Connection {
                 .filter_map(|c| c.ack_deadline())
                 .min();
             let close_deadline = self.state.deadline();
-            if rbuf.capacity() - rbuf.len() < 8 * 1024 {
-                rbuf.reserve(64 * 1024);
+            if rbuf.capacity() - rbuf.len() < read_size / 4 {
+                rbuf.reserve(read_size);
             }
             tokio::select! {
                 r = rd.read_buf(&mut rbuf), if !self.blocked => match r {
@@ -248,6 +242,7 @@ impl Connection {
                         self.info.stats.recv_cnt.bump(1);
                         last_read = Instant::now();
                         self.process_input(&mut rbuf);
+                        read_size = next_read_size(read_size, n, &mut rbuf);
                     }
                 },
                 () = inbox.recv_many(&mut events) => {
