@@ -152,15 +152,17 @@ impl Queue {
         clock: Clock,
     ) -> Arc<Queue> {
         let now = clock.now_ms();
+        // One copy of the arguments, shared by the handle and the state.
+        let args = Arc::new(args);
         let mut st = QueueState {
             next_seq: log.as_ref().map_or(0, QueueLog::next_seq),
-            log,
+            log: log.map(Box::new),
             pager,
             last_used: now,
             timed: timer.is_some(),
             ready: Levels::new(args.max_priority),
             dedup: args.dedup.as_ref().map(QueueDedup::new),
-            args: Arc::new(args.clone()),
+            args: args.clone(),
             ..QueueState::default()
         };
         // Recovered messages stay on disk until delivered; they may have been
@@ -197,7 +199,7 @@ impl Queue {
             exclusive_owner,
             auto_delete,
             arguments,
-            args: RwLock::new(Arc::new(args)),
+            args: RwLock::new(args),
             timer,
             clock,
             state: Mutex::new(st),

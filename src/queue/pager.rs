@@ -21,7 +21,7 @@ pub(crate) struct Pager {
     dir: PathBuf,
     meter: Meter,
     /// Opened at the first message paged out.
-    log: Option<QueueLog>,
+    log: Option<Box<QueueLog>>,
 }
 
 impl Pager {
@@ -48,7 +48,9 @@ impl Pager {
     ) -> io::Result<Location> {
         let log = match &mut self.log {
             Some(log) => log,
-            None => self.log.insert(QueueLog::scratch(&self.dir, self.meter)?),
+            None => self
+                .log
+                .insert(Box::new(QueueLog::scratch(&self.dir, self.meter)?)),
         };
         log.append(seq, expires, msg).map(|(_, loc)| loc)
     }

@@ -73,7 +73,8 @@ pub(crate) struct QueueState {
     pub(super) had_consumer: bool,
     pub(super) deleted: bool,
     /// The message log of a durable queue.
-    pub(super) log: Option<QueueLog>,
+    /// Boxed, as the pager's log: a queue without one (most) pays a word.
+    pub(super) log: Option<Box<QueueLog>>,
     /// Where messages past the memory window go that the log does not hold
     /// (queues made outside a vhost, in unit tests, have none).
     pub(super) pager: Option<super::pager::Pager>,

@@ -42,7 +42,9 @@ pub struct Recovered {
 
 pub struct QueueLog {
     dir: PathBuf,
-    current: Arc<File>,
+    /// Opened at its first write: an idle or drained queue holds no file
+    /// open (100,000 durable queues would not fit in the descriptor limit).
+    current: Option<Arc<File>>,
     current_id: u32,
     current_len: u64,
     /// Which persisted messages are unacked, and where.
@@ -162,11 +164,10 @@ impl QueueLog {
             live.insert(*seq, loc.segment);
         }
         let current_id = ids.last().map_or(1, |l| l + 1);
-        let current = Arc::new(open_segment(dir, current_id)?);
         live.open_segment(current_id);
         let mut log = QueueLog {
             dir: dir.to_path_buf(),
-            current,
+            current: None,
             current_id,
             current_len: 0,
             live,
@@ -196,12 +197,11 @@ impl QueueLog {
     /// memory. Only this process reads it; the store discards it at restart.
     pub fn scratch(dir: &Path, meter: Meter) -> io::Result<QueueLog> {
         fs::create_dir_all(dir)?;
-        let current = Arc::new(create_segment(dir, 1)?);
         let mut live = LiveSet::default();
         live.open_segment(1);
         Ok(QueueLog {
             dir: dir.to_path_buf(),
-            current,
+            current: None,
             current_id: 1,
             current_len: 0,
             live,
@@ -301,9 +301,9 @@ impl QueueLog {
             offset,
             len: rec.len() as u32,
         };
-        let ticket = match &self.sync {
-            Some(sync) => sync.written(&self.current),
-            None => 0,
+        let ticket = match (&self.sync, &self.current) {
+            (Some(sync), Some(file)) => sync.written(file),
+            _ => 0,
         };
         Ok((ticket, loc))
     }
@@ -374,8 +374,18 @@ impl QueueLog {
         if self.current_len >= SEGMENT_BYTES {
             self.roll()?;
         }
+        if self.current.is_none() {
+            self.current = Some(Arc::new(if self.sync.is_some() {
+                open_segment(&self.dir, self.current_id)?
+            } else {
+                create_segment(&self.dir, self.current_id)?
+            }));
+        }
+        let Some(file) = &self.current else {
+            return Err(io::Error::other("no current segment"));
+        };
         let offset = self.current_len;
-        if let Err(e) = (&*self.current).write_all(rec) {
+        if let Err(e) = (&**file).write_all(rec) {
             // A partial write would shift every later offset: start afresh.
             self.roll()?;
             return Err(e);
@@ -384,13 +394,10 @@ impl QueueLog {
         Ok(offset)
     }
 
+    /// Start a new segment; its file is made at its first write.
     fn roll(&mut self) -> io::Result<()> {
         self.current_id += 1;
-        self.current = Arc::new(if self.sync.is_some() {
-            open_segment(&self.dir, self.current_id)?
-        } else {
-            create_segment(&self.dir, self.current_id)?
-        });
+        self.current = None;
         self.current_len = 0;
         self.live.open_segment(self.current_id);
         Ok(())
@@ -404,7 +411,10 @@ impl QueueLog {
             self.live.drop_segment(id);
             self.readers.remove(&id);
             self.ahead.forget(id);
-            if let Err(e) = fs::remove_file(seg_path(&self.dir, id)) {
+            // A segment rolled past before its first write has no file.
+            if let Err(e) = fs::remove_file(seg_path(&self.dir, id))
+                && e.kind() != io::ErrorKind::NotFound
+            {
                 tracing::warn!("cannot remove segment {id}: {e}");
             }
         }
@@ -437,4 +447,37 @@ fn create_segment(dir: &Path, id: u32) -> io::Result<File> {
         .create(true)
         .append(true)
         .open(seg_path(dir, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn segments(dir: &Path) -> usize {
+        fs::read_dir(dir).map_or(0, |rd| rd.count())
+    }
+
+    #[test]
+    fn an_idle_or_drained_log_holds_no_segment_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meter = Meter::new();
+        let (mut log, _) = QueueLog::open(dir.path(), SyncState::unsynced(), meter).expect("open");
+        assert_eq!(segments(dir.path()), 0, "nothing written, no file");
+        assert!(log.current.is_none());
+        let m = Message::new(
+            "".into(),
+            "q".into(),
+            Default::default(),
+            crate::message::encode_header(&Default::default(), 1),
+            Bytes::from_static(b"x"),
+            meter,
+        );
+        let (_, loc) = log.append(0, 0, &m).expect("append");
+        assert_eq!(segments(dir.path()), 1);
+        assert_eq!(log.read(loc).expect("read").body, Bytes::from_static(b"x"));
+        log.ack([0]);
+        assert_eq!(segments(dir.path()), 0, "drained: its segment is gone");
+        assert!(log.current.is_none(), "and no new one is open");
+    }
 }
