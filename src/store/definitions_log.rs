@@ -93,6 +93,21 @@ impl DefinitionsLog {
         Ok(())
     }
 
+    /// Make one known change durable, without comparing everything: what a
+    /// declare or bind of a durable entity costs with 100,000 of them.
+    pub(crate) fn append(&mut self, change: Change) -> io::Result<()> {
+        let mut buf = serde_json::to_vec(&change).map_err(io::Error::other)?;
+        buf.push(b'\n');
+        self.log.write_all(&buf)?;
+        self.log.sync_data()?;
+        self.lines += 1;
+        self.current.apply(change);
+        if self.lines > COMPACT_AFTER.max(2 * self.current.len()) {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
     /// A new snapshot of everything, and an empty log after it.
     fn compact(&mut self) -> io::Result<()> {
         let next = self.current.generation + 1;
@@ -213,5 +228,30 @@ mod tests {
         drop(log);
         let (_, back) = DefinitionsLog::open(dir.path()).expect("reopen");
         assert_eq!(back.queues, defs.queues);
+    }
+
+    #[test]
+    fn appended_changes_agree_with_recorded_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut log, _) = DefinitionsLog::open(dir.path()).expect("open");
+        let mut defs = Definitions::default();
+        for n in 0..20 {
+            defs.queues.push(queue(&format!("q{n}")));
+            log.append(Change::PutQueue(queue(&format!("q{n}"))))
+                .expect("append");
+            defs.bindings.push(binding(&format!("q{n}")));
+            log.append(Change::Bind(binding(&format!("q{n}"))))
+                .expect("append");
+        }
+        // A diff after appends sees only what is new.
+        defs.queues.retain(|q| q.name != "q3");
+        defs.bindings.retain(|b| b.destination != "q3");
+        log.record(defs.clone()).expect("record");
+        drop(log);
+        let text = std::fs::read_to_string(dir.path().join("definitions.0.log")).expect("log");
+        assert_eq!(text.lines().count(), 42, "{text}");
+        let (_, back) = DefinitionsLog::open(dir.path()).expect("reopen");
+        assert_eq!(back.queues, defs.queues);
+        assert_eq!(back.bindings, defs.bindings);
     }
 }

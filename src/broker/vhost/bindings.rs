@@ -36,7 +36,15 @@ impl Vhost {
             args: args.clone(),
             x_match,
         });
-        self.persist_if(durable)
+        self.persist_change(durable, || {
+            Change::Bind(BindingDef {
+                source: exchange.to_string(),
+                destination: queue.to_string(),
+                destination_type: "queue".to_string(),
+                routing_key: key.to_string(),
+                arguments: args.clone(),
+            })
+        })
     }
 
     pub fn unbind(

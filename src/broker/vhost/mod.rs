@@ -24,7 +24,9 @@ use crate::queue::Queue;
 use crate::queue::args::QueueArgs;
 use crate::queue::expiry::ExpiryTimer;
 use crate::store::Store;
-use crate::store::definitions::{BindingDef, Definitions, ExchangeDef, PolicyDef, QueueDef};
+use crate::store::definitions::{
+    BindingDef, Change, Definitions, ExchangeDef, PolicyDef, QueueDef,
+};
 use crate::store::definitions_log::DefinitionsLog;
 use crate::store::queue_log::QueueLog;
 use amq_protocol::protocol::BasicProperties;

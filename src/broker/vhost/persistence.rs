@@ -138,6 +138,29 @@ impl Vhost {
         self.persist_now()
     }
 
+    /// Make one change durable, as `persist_if` does, when the caller knows
+    /// exactly what changed (nothing cascaded): appended as it is, without
+    /// comparing every definition of the vhost against the log.
+    pub(super) fn persist_change(
+        &self,
+        durable: bool,
+        change: impl FnOnce() -> Change,
+    ) -> AmqpResult<()> {
+        if !durable
+            || self
+                .defer_persist
+                .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Ok(());
+        }
+        let mut log = self.definitions.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(log) = log.as_mut() else {
+            return Ok(());
+        };
+        log.append(change())
+            .map_err(|e| AmqpError::internal_error(format!("cannot save definitions: {e}")))
+    }
+
     /// While deferred, changes are not written until `persist_now`: for a
     /// definitions import at boot, before any client is served.
     pub(crate) fn defer_persistence(&self, on: bool) {

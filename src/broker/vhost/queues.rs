@@ -137,7 +137,13 @@ impl Vhost {
                 e.insert(q.clone());
                 self.queues_changed();
                 Totals::bump(&self.totals.queues_created);
-                self.persist_if(persistent)?;
+                self.persist_change(persistent, || {
+                    Change::PutQueue(QueueDef {
+                        name: q.name.to_string(),
+                        auto_delete: q.auto_delete,
+                        arguments: q.arguments.clone(),
+                    })
+                })?;
                 q.touch();
                 q
             }
