@@ -9,6 +9,7 @@ use bytes::Bytes;
 fn paged_queue(
     scratch: &std::path::Path,
     meter: Meter,
+    args: QueueArgs,
     log: Option<QueueLog>,
     recovered: Vec<crate::store::queue_log::Recovered>,
 ) -> Arc<Queue> {
@@ -21,7 +22,7 @@ fn paged_queue(
         log,
         Some(pager::Pager::new(scratch.to_path_buf(), meter)),
         recovered,
-        QueueArgs::default(),
+        args,
         None,
         Clock::System,
     )
@@ -57,19 +58,7 @@ fn messages_past_the_memory_window_are_paged_out_and_come_back_in_order() {
         max_in_memory_length: Some(3),
         ..QueueArgs::default()
     };
-    let q = Queue::with_log(
-        "q".into(),
-        false,
-        None,
-        false,
-        FieldTable::default(),
-        None,
-        Some(pager::Pager::new(scratch.clone(), meter)),
-        Vec::new(),
-        args,
-        None,
-        Clock::System,
-    );
+    let q = paged_queue(&scratch, meter, args, None, Vec::new());
     let held = |n: u8| {
         Arc::new(Message::new(
             "".into(),
@@ -105,19 +94,7 @@ fn a_deleted_queue_removes_its_paged_messages() {
     let scratch = dir.path().join("scratch");
     let meter = crate::message::Meter::new();
     meter.set_paging(true);
-    let q = Queue::with_log(
-        "q".into(),
-        false,
-        None,
-        false,
-        FieldTable::default(),
-        None,
-        Some(pager::Pager::new(scratch.clone(), meter)),
-        Vec::new(),
-        QueueArgs::default(),
-        None,
-        Clock::System,
-    );
+    let q = paged_queue(&scratch, meter, QueueArgs::default(), None, Vec::new());
     for i in 0..5 {
         let m = Message::new(
             "".into(),
@@ -140,7 +117,13 @@ fn a_paged_backlog_is_kept_as_runs_and_requeued_messages_keep_their_place() {
     let dir = tempfile::tempdir().expect("tempdir");
     let meter = Meter::new();
     meter.set_paging(true);
-    let q = paged_queue(&dir.path().join("scratch"), meter, None, Vec::new());
+    let q = paged_queue(
+        &dir.path().join("scratch"),
+        meter,
+        QueueArgs::default(),
+        None,
+        Vec::new(),
+    );
     for i in 0..1000 {
         assert!(accepted(q.publish(numbered(i, false, meter))));
     }
@@ -188,7 +171,7 @@ fn a_purged_run_leaves_nothing_behind() {
     let scratch = dir.path().join("scratch");
     let meter = Meter::new();
     meter.set_paging(true);
-    let q = paged_queue(&scratch, meter, None, Vec::new());
+    let q = paged_queue(&scratch, meter, QueueArgs::default(), None, Vec::new());
     for i in 0..500 {
         assert!(accepted(q.publish(numbered(i, false, meter))));
     }
@@ -213,7 +196,7 @@ fn a_recovered_backlog_with_a_gap_comes_back_in_order_and_numbers_on() {
     let sync = crate::store::SyncState::unsynced();
     let (log, rec) = QueueLog::open(&logdir, sync.clone(), meter).expect("open");
     assert!(rec.is_empty());
-    let q = paged_queue(&scratch, meter, Some(log), Vec::new());
+    let q = paged_queue(&scratch, meter, QueueArgs::default(), Some(log), Vec::new());
     for i in 0..300 {
         assert!(accepted(q.publish(numbered(i, true, meter))));
     }
@@ -232,7 +215,7 @@ fn a_recovered_backlog_with_a_gap_comes_back_in_order_and_numbers_on() {
 
     let (log, rec) = QueueLog::open(&logdir, sync.clone(), meter).expect("reopen");
     assert_eq!(rec.len(), 299);
-    let q = paged_queue(&scratch, meter, Some(log), rec);
+    let q = paged_queue(&scratch, meter, QueueArgs::default(), Some(log), rec);
     assert!(q.lock().ready.slots() <= 2, "recovered as runs");
     assert!(accepted(q.publish(numbered(300, true, meter))));
     let (sink, mut rx) = Sink::new();
@@ -253,4 +236,26 @@ fn a_recovered_backlog_with_a_gap_comes_back_in_order_and_numbers_on() {
     drop(q);
     let (_log, rec) = QueueLog::open(&logdir, sync, meter).expect("reopen");
     assert!(rec.is_empty(), "no-ack deliveries settle the log");
+}
+
+#[test]
+fn a_transient_message_that_expires_on_disk_is_dead_lettered_from_the_scratch_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let meter = Meter::new();
+    meter.set_paging(true);
+    let args = QueueArgs {
+        message_ttl: Some(0),
+        dead_letter_exchange: Some("dlx".into()),
+        ..QueueArgs::default()
+    };
+    let q = paged_queue(&dir.path().join("scratch"), meter, args, None, Vec::new());
+    let (published, dead) = q.publish(numbered(7, false, meter));
+    assert!(matches!(published, Published::Accepted { .. }));
+    let bodies: Vec<&[u8]> = dead.0.iter().map(|d| &d.msg.body[..]).collect();
+    assert_eq!(
+        bodies,
+        [&7u16.to_be_bytes()[..]],
+        "read back and dead-lettered"
+    );
+    assert_eq!(q.lock().counts(), (0, 0, 0));
 }
