@@ -64,8 +64,13 @@ pub(crate) fn decode_publish(p: &[u8], meter: Meter) -> Option<(u64, Message)> {
     let routing_key = short()?;
     let hlen = u32::from_be_bytes(p.get(off..off + 4)?.try_into().ok()?) as usize;
     off += 4;
-    let header_raw = Bytes::copy_from_slice(p.get(off..off + hlen)?);
-    off += hlen;
+    // Header and body in one allocation: a paged backlog is read back a
+    // message at a time, and each malloc shows.
+    let mut body = Bytes::copy_from_slice(p.get(off..)?);
+    if body.len() < hlen {
+        return None;
+    }
+    let header_raw = body.split_to(hlen);
     let (_, h) = parse_content_header(&header_raw[..]).ok()?;
     let header = ContentHeader {
         class_id: h.class_id,
@@ -80,7 +85,7 @@ pub(crate) fn decode_publish(p: &[u8], meter: Meter) -> Option<(u64, Message)> {
             routing_key.into(),
             header.properties,
             header.raw,
-            Bytes::copy_from_slice(p.get(off..)?),
+            body,
             meter,
         ),
     ))
