@@ -13,7 +13,10 @@ pub(crate) struct ReadAhead {
     segment: u32,
     /// File offset of `data[0]`.
     start: u64,
+    /// Its first `len` bytes are the file's; it keeps its size between
+    /// reads, so a refill costs no zeroing.
     data: Vec<u8>,
+    len: usize,
 }
 
 impl ReadAhead {
@@ -46,27 +49,28 @@ impl ReadAhead {
     fn fill(&mut self, file: &File, segment: u32, offset: u64, need: usize) -> io::Result<()> {
         let held = self.segment == segment
             && offset >= self.start
-            && offset + need as u64 <= self.start + self.data.len() as u64;
+            && offset + need as u64 <= self.start + self.len as u64;
         if held {
             return Ok(());
         }
         self.segment = segment;
         self.start = offset;
-        self.data.clear();
-        self.data.resize(need.max(WINDOW), 0);
+        self.len = 0;
+        let size = need.max(WINDOW);
+        // Grown for one large message: not kept that large.
+        if self.data.len() < size || self.data.len() > size.max(4 * WINDOW) {
+            self.data = vec![0; size];
+        }
         let mut got = 0;
         while got < need {
             match file.read_at(&mut self.data[got..], offset + got as u64) {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.data.clear();
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         }
-        self.data.truncate(got);
+        self.len = got;
         if got < need {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -80,6 +84,7 @@ impl ReadAhead {
     pub(crate) fn forget(&mut self, segment: u32) {
         if self.segment == segment {
             self.data = Vec::new();
+            self.len = 0;
         }
     }
 }
