@@ -21,6 +21,10 @@ const CHECK_EVERY: Duration = Duration::from_millis(20);
 /// arenas freed otherwise, and RSS would stay at its peak. A trim walks only
 /// the free lists, so its cost is in microseconds for a quiet heap.
 const TRIM_EVERY: u32 = 250;
+/// Once set, the memory alarm stays on at least this long: memory checked
+/// every 20 ms right at the watermark would otherwise block and unblock
+/// publishers 50 times a second (RabbitMQ checks about once a second).
+const ALARM_MIN_ON: Duration = Duration::from_secs(1);
 
 /// What the memory watermark is compared with (RabbitMQ's
 /// `vm_memory_calculation_strategy`).
@@ -63,6 +67,8 @@ pub struct Alarms {
     /// Last reading, bytes (for the management API and metrics).
     memory_used: AtomicU64,
     disk_free: AtomicU64,
+    /// When the memory alarm was last set (read by the alarms task only).
+    memory_set_at: std::sync::Mutex<Option<std::time::Instant>>,
     /// Bumped whenever an alarm changes, for blocked connections to wait on.
     tx: watch::Sender<u64>,
 }
@@ -77,6 +83,7 @@ impl Alarms {
             disk: AtomicBool::new(false),
             memory_used: AtomicU64::new(0),
             disk_free: AtomicU64::new(u64::MAX),
+            memory_set_at: std::sync::Mutex::new(None),
             tx: watch::Sender::new(0),
         }
     }
@@ -163,7 +170,12 @@ impl Alarms {
             );
             self.meter.set_paging(paging);
         }
-        let on = used > self.limits.memory;
+        let too_soon = self
+            .memory_set_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < ALARM_MIN_ON);
+        let on = used > self.limits.memory || (self.memory_alarm() && too_soon);
         if on && self.memory_alarm() && self.limits.strategy == MemoryStrategy::Rss {
             // What was freed since may still count in RSS (glibc keeps it):
             // give it back, or the alarm could outlast the memory it saw.
@@ -172,6 +184,8 @@ impl Alarms {
         if on != self.memory_alarm() {
             self.memory.store(on, Ordering::Relaxed);
             if on {
+                *self.memory_set_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(std::time::Instant::now());
                 tracing::warn!(
                     "memory alarm set: {used} bytes in use, above the watermark of {}; publishers are blocked",
                     self.limits.memory
@@ -246,4 +260,46 @@ pub fn total_memory() -> u64 {
             Some(kib * 1024)
         })
         .unwrap_or(2_560 * 1024 * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Message;
+
+    #[test]
+    fn the_memory_alarm_holds_a_second_instead_of_flapping_at_the_watermark() {
+        let meter = Meter::new();
+        let alarms = Alarms::new(
+            Limits {
+                memory: 1000,
+                paging_ratio: 0.5,
+                strategy: MemoryStrategy::Messages,
+                disk_free: 0,
+                data_dir: PathBuf::from("."),
+            },
+            meter,
+        );
+        let big = Message::new(
+            "".into(),
+            "q".into(),
+            Default::default(),
+            bytes::Bytes::new(),
+            bytes::Bytes::from(vec![0u8; 2000]),
+            meter,
+        );
+        alarms.check_memory();
+        assert!(alarms.memory_alarm());
+        let set = std::time::Instant::now();
+        drop(big);
+        alarms.check_memory();
+        assert!(alarms.memory_alarm(), "still on right after memory fell");
+        let deadline = set + Duration::from_secs(10);
+        while alarms.memory_alarm() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            alarms.check_memory();
+        }
+        assert!(!alarms.memory_alarm(), "cleared once held long enough");
+        assert!(set.elapsed() >= ALARM_MIN_ON - Duration::from_millis(50));
+    }
 }
