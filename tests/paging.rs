@@ -116,3 +116,55 @@ async fn paged_messages_go_with_their_queue_and_do_not_outlive_a_restart() {
     // Transient messages do not survive a restart, paged or not.
     assert_eq!(depth(&ch, "kept").await, 0);
 }
+
+#[tokio::test]
+async fn a_paged_persistent_backlog_partly_acked_comes_back_whole_after_a_restart() {
+    let b = start().await;
+    let (_c, ch) = b.channel().await;
+    within(ch.confirm_select(ConfirmSelectOptions::default()))
+        .await
+        .expect("confirm mode");
+    let mut args = FieldTable::default();
+    args.insert(
+        ShortString::from("x-max-in-memory-length"),
+        AMQPValue::LongInt(10),
+    );
+    within(ch.queue_declare(
+        "kept".into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        args,
+    ))
+    .await
+    .expect("declare");
+    for i in 0..500u32 {
+        publish_persistent(&ch, "", "kept", &body(i)).await;
+    }
+    // The first 100 are consumed and acked: the log holds their records
+    // still, inside the span of what is left.
+    within(ch.basic_qos(100, BasicQosOptions::default()))
+        .await
+        .expect("qos");
+    let mut consumer = consume(&ch, "kept", false).await;
+    for i in 0..100u32 {
+        let d = next(&mut consumer).await;
+        assert_eq!(d.data, body(i), "message {i}");
+        within(d.ack(BasicAckOptions::default()))
+            .await
+            .expect("ack");
+    }
+    drop(consumer);
+    // Close-Ok comes after every ack before it was taken.
+    within(ch.close(200, "done".into())).await.expect("close");
+
+    let b = b.restart().await;
+    let (_c, ch) = b.channel().await;
+    assert_eq!(depth(&ch, "kept").await, 400);
+    let mut consumer = consume(&ch, "kept", true).await;
+    for i in 100..500u32 {
+        let d = next(&mut consumer).await;
+        assert_eq!(d.data, body(i), "message {i}");
+    }
+}
