@@ -3,19 +3,27 @@
 //! appends in sequence order, so each segment covers one range of sequence
 //! numbers and the segment of a message is found by its number alone. A
 //! backlog of a million messages costs ~128 KiB here instead of a hash map
-//! entry (~35 bytes) per message.
+//! entry (~35 bytes) per message. A segment's numbers may be sparse (a
+//! durable queue that takes mostly transient messages logs few of them), so
+//! a long gap starts a new range, and a range whose messages are all settled
+//! is dropped: the bits never outgrow what is live by much.
 
 use std::collections::BTreeMap;
 
-#[derive(Default)]
 struct Bits {
     segment: u32,
     words: Vec<u64>,
+    /// Its bits that are set.
+    live: u32,
 }
+
+/// Numbers without a message that a range spans before a new one starts.
+const MAX_GAP: u64 = 64 * 64;
 
 #[derive(Default)]
 pub(crate) struct LiveSet {
-    /// Keyed by the first sequence number a segment holds.
+    /// Keyed by the first sequence number each holds; a segment has one or
+    /// more, in order.
     ranges: BTreeMap<u64, Bits>,
     /// Live messages per segment, every segment of the log included (those
     /// holding only acks too): segments go oldest first once at zero.
@@ -32,12 +40,20 @@ impl LiveSet {
     /// `seq`, the highest so far, was written to `segment`.
     pub(crate) fn insert(&mut self, seq: u64, segment: u32) {
         let bits = match self.ranges.iter_mut().next_back() {
-            Some((&first, b)) if b.segment == segment && first <= seq => {
+            Some((&first, b))
+                if b.segment == segment
+                    && first <= seq
+                    && seq - first < b.words.len() as u64 * 64 + MAX_GAP =>
+            {
                 let i = (seq - first) as usize;
                 if b.words.len() <= i / 64 {
                     b.words.resize(i / 64 + 1, 0);
                 }
+                if b.words[i / 64] & (1 << (i % 64)) != 0 {
+                    return; // already live: numbers are written once
+                }
                 b.words[i / 64] |= 1 << (i % 64);
+                b.live += 1;
                 None
             }
             _ => Some(seq),
@@ -48,6 +64,7 @@ impl LiveSet {
                 Bits {
                     segment,
                     words: vec![1],
+                    live: 1,
                 },
             );
         }
@@ -72,6 +89,10 @@ impl LiveSet {
         let i = (seq - first) as usize;
         if let Some(b) = self.ranges.get_mut(&first) {
             b.words[i / 64] &= !(1 << (i % 64));
+            b.live -= 1;
+            if b.live == 0 {
+                self.ranges.remove(&first);
+            }
         }
         if let Some(n) = self.per_segment.get_mut(&segment) {
             *n = n.saturating_sub(1);
@@ -125,6 +146,23 @@ mod tests {
         assert!(!l.is_empty());
         l.remove(201);
         l.remove(205);
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn sparse_numbers_cost_ranges_not_bits() {
+        let mut l = LiveSet::default();
+        // One logged message in every million numbers (the rest transient).
+        for k in 0..100u64 {
+            l.insert(k * 1_000_000, 1);
+        }
+        let words: usize = l.ranges.values().map(|b| b.words.len()).sum();
+        assert!(words <= 100, "{words} words for 100 messages");
+        assert!(l.contains(42_000_000) && !l.contains(42_000_001));
+        for k in 0..100u64 {
+            assert_eq!(l.remove(k * 1_000_000), Some(1));
+        }
+        assert!(l.ranges.is_empty(), "settled ranges are dropped");
         assert!(l.is_empty());
     }
 
