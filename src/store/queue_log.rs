@@ -234,7 +234,7 @@ impl QueueLog {
     ) -> io::Result<Option<Next>> {
         while offset < end {
             let file = reader(&mut self.readers, &self.dir, segment)?;
-            let (kind, payload) = self.ahead.record(file, segment, offset)?;
+            let (kind, payload) = self.ahead.record(file, segment, offset, None)?;
             let len = (payload.len() + 9) as u32;
             let here = offset;
             offset += len as u64;
@@ -272,14 +272,22 @@ impl QueueLog {
     /// Read a persisted message back (a paged backlog message being delivered).
     pub fn read(&mut self, loc: Location) -> io::Result<Message> {
         let file = reader(&mut self.readers, &self.dir, loc.segment)?;
-        let (kind, payload) = segment::read_at(file, loc.offset, loc.len)?;
+        let (kind, payload) = self
+            .ahead
+            .record(file, loc.segment, loc.offset, Some(loc.len))?;
+        if payload.len() + 9 != loc.len as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "record length differs from its location's",
+            ));
+        }
         if kind != KIND_PUBLISH {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "not a publish record",
             ));
         }
-        decode_publish(&payload, self.meter)
+        decode_publish(payload, self.meter)
             .map(|(_, m)| m)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "undecodable publish record"))
     }

@@ -1,5 +1,6 @@
-//! Reading a segment's records in order through one buffer: a consumer
-//! draining a paged backlog costs a `pread` per buffer, not per message.
+//! Every record read back from a queue log goes through one buffer: a
+//! consumer draining a paged backlog (or a recovery reading every record)
+//! costs a `pread` per buffer, not per message.
 
 use std::fs::File;
 use std::io;
@@ -21,14 +22,24 @@ pub(crate) struct ReadAhead {
 
 impl ReadAhead {
     /// The record at `offset` of `segment`: (kind, payload), its checksum
-    /// checked.
+    /// checked. Given its length (`known`, a single message looked up by
+    /// its location, as a delayed or expiring one is, in no useful order),
+    /// only the record is read; otherwise a window ahead of it.
     pub(crate) fn record(
         &mut self,
         file: &File,
         segment: u32,
         offset: u64,
+        known: Option<u32>,
     ) -> io::Result<(u8, &[u8])> {
-        self.fill(file, segment, offset, 9)?;
+        let ahead = known.is_none();
+        self.fill(
+            file,
+            segment,
+            offset,
+            known.map_or(9, |n| n as usize),
+            ahead,
+        )?;
         let at = (offset - self.start) as usize;
         let h = &self.data[at..at + 8];
         let len = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize;
@@ -36,7 +47,7 @@ impl ReadAhead {
         if len == 0 {
             return Err(bad("empty record"));
         }
-        self.fill(file, segment, offset, 8 + len)?;
+        self.fill(file, segment, offset, 8 + len, ahead)?;
         let at = (offset - self.start) as usize;
         let body = &self.data[at + 8..at + 8 + len];
         if crc32fast::hash(body) != crc {
@@ -45,8 +56,16 @@ impl ReadAhead {
         Ok((body[0], &body[1..]))
     }
 
-    /// Make `data` hold `need` bytes from `offset` of `segment`.
-    fn fill(&mut self, file: &File, segment: u32, offset: u64, need: usize) -> io::Result<()> {
+    /// Make `data` hold `need` bytes from `offset` of `segment`, and with
+    /// `ahead` as much after them as fits.
+    fn fill(
+        &mut self,
+        file: &File,
+        segment: u32,
+        offset: u64,
+        need: usize,
+        ahead: bool,
+    ) -> io::Result<()> {
         let held = self.segment == segment
             && offset >= self.start
             && offset + need as u64 <= self.start + self.len as u64;
@@ -61,9 +80,10 @@ impl ReadAhead {
         if self.data.len() < size || self.data.len() > size.max(4 * WINDOW) {
             self.data = vec![0; size];
         }
+        let upto = if ahead { self.data.len() } else { need };
         let mut got = 0;
         while got < need {
-            match file.read_at(&mut self.data[got..], offset + got as u64) {
+            match file.read_at(&mut self.data[got..upto], offset + got as u64) {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -121,11 +141,15 @@ mod tests {
         let mut r = ReadAhead::default();
         let mut off = 0u64;
         for want in &payloads {
-            let (kind, got) = r.record(&f, 1, off).expect("record");
+            let (kind, got) = r.record(&f, 1, off, None).expect("record");
             assert_eq!(kind, segment::KIND_PUBLISH);
             assert_eq!(got, &want[..]);
             off += 9 + got.len() as u64;
         }
-        assert!(r.record(&f, 1, off).is_err(), "nothing past the end");
+        assert!(r.record(&f, 1, off, None).is_err(), "nothing past the end");
+        // A record looked up by its length alone is read alone.
+        let (_, first) = r.record(&f, 1, 0, Some(9 + 400)).expect("first");
+        assert_eq!(first, &payloads[0][..]);
+        assert_eq!(r.len, 9 + 400);
     }
 }

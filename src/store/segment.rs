@@ -33,24 +33,6 @@ pub struct Scan {
     pub file_len: u64,
 }
 
-/// Read one record at `offset`, checking its length and checksum; its
-/// (kind, payload).
-pub fn read_at(file: &File, offset: u64, len: u32) -> io::Result<(u8, Vec<u8>)> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; len as usize];
-    file.read_exact_at(&mut buf, offset)?;
-    let bad = || io::Error::new(io::ErrorKind::InvalidData, "bad record");
-    if buf.len() < 9 {
-        return Err(bad());
-    }
-    let n = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-    let crc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
-    if n + 8 != buf.len() || crc32fast::hash(&buf[8..]) != crc {
-        return Err(bad());
-    }
-    Ok((buf[8], buf[9..].to_vec()))
-}
-
 pub fn scan(path: &Path) -> io::Result<Scan> {
     let mut data = Vec::new();
     File::open(path)?.read_to_end(&mut data)?;
