@@ -25,8 +25,14 @@ pub struct Run {
 }
 
 impl Run {
+    /// Only a message that will not expire and never came back can be in
+    /// a run: its reader knows nothing of either.
+    fn plain(p: &Paged) -> bool {
+        p.expires == 0 && p.returns == 0
+    }
+
     pub(super) fn of(p: &Paged) -> Option<Run> {
-        (p.expires == 0 && p.returns == 0).then(|| Run {
+        Run::plain(p).then(|| Run {
             first: p.seq,
             last: p.seq,
             segment: p.loc.segment,
@@ -41,8 +47,7 @@ impl Run {
 
     /// Take `p` in at the end, if it continues this run.
     pub(super) fn extend(&mut self, p: &Paged) -> bool {
-        let fits = p.expires == 0
-            && p.returns == 0
+        let fits = Run::plain(p)
             && p.scratch == self.scratch
             && p.redelivered == self.redelivered
             && p.loc.segment == self.segment
