@@ -128,11 +128,7 @@ impl Vhost {
     /// touched a durable entity (what changed is appended to the log);
     /// called before the change's -Ok is sent.
     pub(super) fn persist_if(&self, durable: bool) -> AmqpResult<()> {
-        if !durable
-            || self
-                .defer_persist
-                .load(std::sync::atomic::Ordering::Acquire)
-        {
+        if !self.persisting(durable) {
             return Ok(());
         }
         self.persist_now()
@@ -146,19 +142,18 @@ impl Vhost {
         durable: bool,
         change: impl FnOnce() -> Change,
     ) -> AmqpResult<()> {
-        if !durable
-            || self
-                .defer_persist
-                .load(std::sync::atomic::Ordering::Acquire)
-        {
+        if !self.persisting(durable) {
             return Ok(());
         }
-        let mut log = self.definitions.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(log) = log.as_mut() else {
-            return Ok(());
-        };
-        log.append(change())
-            .map_err(|e| AmqpError::internal_error(format!("cannot save definitions: {e}")))
+        self.with_log(|log| log.append(change()))
+    }
+
+    /// Whether a change to an entity this durable is written now.
+    fn persisting(&self, durable: bool) -> bool {
+        durable
+            && !self
+                .defer_persist
+                .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// While deferred, changes are not written until `persist_now`: for a
@@ -170,12 +165,19 @@ impl Vhost {
 
     /// Write whatever changed now.
     pub(crate) fn persist_now(&self) -> AmqpResult<()> {
+        self.with_log(|log| log.record(self.snapshot()))
+    }
+
+    /// Write to the vhost's definitions log, if it has one.
+    fn with_log(
+        &self,
+        write: impl FnOnce(&mut DefinitionsLog) -> std::io::Result<()>,
+    ) -> AmqpResult<()> {
         let mut log = self.definitions.lock().unwrap_or_else(|e| e.into_inner());
         let Some(log) = log.as_mut() else {
             return Ok(());
         };
-        log.record(self.snapshot())
-            .map_err(|e| AmqpError::internal_error(format!("cannot save definitions: {e}")))
+        write(log).map_err(|e| AmqpError::internal_error(format!("cannot save definitions: {e}")))
     }
 
     /// What of this vhost survives a restart, as plain data (also what an
