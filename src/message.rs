@@ -167,6 +167,26 @@ impl Message {
         m
     }
 
+    /// A copy whose header and body are its own, not slices of a buffer
+    /// they were read from (see `store::record::decode_publish`).
+    pub fn unshared(&self) -> Message {
+        let mut raw = bytes::BytesMut::with_capacity(self.header_raw.len() + self.body.len());
+        raw.extend_from_slice(&self.header_raw);
+        raw.extend_from_slice(&self.body);
+        let mut raw = raw.freeze();
+        let body = raw.split_off(self.header_raw.len());
+        let mut m = Message::new(
+            self.exchange.clone(),
+            self.routing_key.clone(),
+            self.properties.clone(),
+            raw,
+            body,
+            self._held.0,
+        );
+        m.cc = self.cc.clone();
+        m
+    }
+
     /// delivery_mode 2 asks the broker to keep the message across restarts.
     pub fn is_persistent(&self) -> bool {
         matches!(self.properties.delivery_mode(), Some(2))

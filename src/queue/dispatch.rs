@@ -59,7 +59,7 @@ impl QueueState {
             let Some(i) = self.pick(single_active) else {
                 break;
             };
-            let Some(mut entry) = self.pop_ready() else {
+            let Some(mut entry) = self.pop_ready(self.consumers[i].no_ack) else {
                 self.consumers[i].give_back();
                 break;
             };
@@ -91,7 +91,12 @@ impl QueueState {
     pub(super) fn undeliverable(&mut self, consumer: &ConsumerHandle, entry: Entry) {
         consumer.give_back();
         let entry = match consumer.no_ack {
-            true => entry,
+            // It may share a read buffer with a whole run (`pop_ready`):
+            // back in the queue for who knows how long, it gets its own.
+            true => Entry {
+                msg: Arc::new(entry.msg.unshared()),
+                ..entry
+            },
             false => match self.checked_out.remove(&entry.seq) {
                 Some(e) => e,
                 None => return,

@@ -80,7 +80,9 @@ impl QueueState {
                 .max_length_bytes
                 .is_some_and(|m| self.ready.total_bytes() > m)
         {
-            let Some(e) = self.pop_ready() else { break };
+            let Some(e) = self.pop_ready(false) else {
+                break;
+            };
             self.forget([e.seq]);
             fx.dead.push(DeadLetter {
                 msg: e.msg,

@@ -72,12 +72,13 @@ impl Pager {
         segment: u32,
         offset: u64,
         end: u64,
+        share: bool,
     ) -> io::Result<Option<Next>> {
         let log = self
             .log
             .as_mut()
             .ok_or_else(|| io::Error::other("nothing was paged out"))?;
-        let next = log.read_next(segment, offset, end)?;
+        let next = log.read_next(segment, offset, end, share)?;
         if let Some(n) = &next {
             log.ack([n.seq]);
         }

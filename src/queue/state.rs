@@ -97,7 +97,7 @@ impl QueueState {
     /// Basic.Get: the next ready message and how many remain after it.
     pub(super) fn get(&mut self, no_ack: bool, now: &Now) -> Option<(Entry, usize)> {
         self.last_used = now.ms();
-        let Some(mut e) = self.pop_ready() else {
+        let Some(mut e) = self.pop_ready(no_ack) else {
             self.stats.get_empty += 1;
             return None;
         };
@@ -301,8 +301,10 @@ impl QueueState {
 
     /// The next ready message, read back from the log if it was paged. A
     /// message that cannot be read is reported and skipped, not delivered
-    /// half-formed.
-    pub(super) fn pop_ready(&mut self) -> Option<Entry> {
+    /// half-formed. `share`: it goes straight to a socket and is dropped
+    /// there (a no-ack delivery), so a paged body may stay a slice of the
+    /// log's read buffer instead of being copied out.
+    pub(super) fn pop_ready(&mut self, share: bool) -> Option<Entry> {
         loop {
             match self.ready.pop()? {
                 Slot::Mem(e) => return Some(e),
@@ -326,7 +328,7 @@ impl QueueState {
                     }
                 },
                 Slot::Run(run) => {
-                    if let Some(e) = self.read_run(run) {
+                    if let Some(e) = self.read_run(run, share) {
                         return Some(e);
                     }
                 }
@@ -345,10 +347,10 @@ impl QueueState {
 
     /// The first message of a run of paged ones; the rest of the run goes
     /// back in front. A run that cannot be read is reported and dropped.
-    fn read_run(&mut self, mut run: Box<Run>) -> Option<Entry> {
+    fn read_run(&mut self, mut run: Box<Run>, share: bool) -> Option<Entry> {
         let read = match (run.scratch, self.log.as_mut(), self.pager.as_mut()) {
-            (true, _, Some(pager)) => pager.read_next(run.segment, run.next, run.end),
-            (false, Some(log), _) => log.read_next(run.segment, run.next, run.end),
+            (true, _, Some(pager)) => pager.read_next(run.segment, run.next, run.end, share),
+            (false, Some(log), _) => log.read_next(run.segment, run.next, run.end, share),
             _ => Err(std::io::Error::other("no log")),
         };
         match read {

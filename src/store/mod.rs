@@ -19,6 +19,7 @@ pub mod queue_log;
 pub(crate) mod read_ahead;
 pub(crate) mod record;
 pub mod segment;
+pub(crate) mod unlink;
 
 use crate::queue::inbox::{InboxEvent, Sink};
 use std::fs::{self, File};

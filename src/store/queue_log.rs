@@ -9,6 +9,7 @@ use super::live::LiveSet;
 use super::read_ahead::ReadAhead;
 use super::record::{decode_publish, encode_publish, stored_priority};
 use super::segment::{self, KIND_ACK, KIND_PUBLISH, KIND_RETURNED};
+use super::unlink::remove_segment;
 use crate::message::{Message, Meter};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -18,6 +19,8 @@ use std::sync::Arc;
 
 /// Roll to a new segment past this size.
 const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+/// The largest record buffer a log keeps between appends.
+const KEEP_BUF: usize = 64 * 1024;
 
 /// Where a publish record sits: enough to read the message back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,7 +60,8 @@ pub struct QueueLog {
     sync: Option<Arc<SyncState>>,
     /// What messages read back from disk count in.
     meter: Meter,
-    scratch: Vec<u8>,
+    /// Where a publish record is put together, kept between appends.
+    buf: Vec<u8>,
     /// Read handles for paged messages, per segment.
     readers: HashMap<u32, File>,
     /// What was last read ahead of a paged backlog's consumers.
@@ -174,9 +178,9 @@ impl QueueLog {
             next_seq,
             sync: Some(sync),
             meter,
-            scratch: Vec::new(),
+            buf: Vec::new(),
             readers: HashMap::new(),
-            ahead: ReadAhead::default(),
+            ahead: ReadAhead::new(true),
         };
         log.delete_settled_segments();
         Ok((
@@ -208,9 +212,9 @@ impl QueueLog {
             next_seq: 0,
             sync: None,
             meter,
-            scratch: Vec::new(),
+            buf: Vec::new(),
             readers: HashMap::new(),
-            ahead: ReadAhead::default(),
+            ahead: ReadAhead::new(false),
         })
     }
 
@@ -225,12 +229,14 @@ impl QueueLog {
     /// record from `offset` on in `segment`, before `end`. Records in
     /// between that are not live (acked, expired) or not publishes are
     /// skipped. Read through a buffer ahead of the consumers, so a backlog
-    /// drains at a few syscalls per hundred messages.
+    /// drains at a few syscalls per hundred messages. With `share` the
+    /// message's body stays in that buffer (see `decode_publish`).
     pub fn read_next(
         &mut self,
         segment: u32,
         mut offset: u64,
         end: u64,
+        share: bool,
     ) -> io::Result<Option<Next>> {
         while offset < end {
             let file = reader(&mut self.readers, &self.dir, segment)?;
@@ -251,7 +257,7 @@ impl QueueLog {
             if !self.live.contains(seq) {
                 continue;
             }
-            let msg = decode_publish(payload, self.meter)
+            let msg = decode_publish(&payload, share, self.meter)
                 .map(|(_, m)| m)
                 .ok_or_else(|| {
                     io::Error::new(
@@ -287,7 +293,7 @@ impl QueueLog {
                 "not a publish record",
             ));
         }
-        decode_publish(payload, self.meter)
+        decode_publish(&payload, false, self.meter)
             .map(|(_, m)| m)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "undecodable publish record"))
     }
@@ -295,19 +301,24 @@ impl QueueLog {
     /// Append a persistent message: the ticket to wait on for its fsync, and
     /// where it was written.
     pub fn append(&mut self, seq: u64, expires: u64, msg: &Message) -> io::Result<(u64, Location)> {
-        let mut payload = std::mem::take(&mut self.scratch);
-        payload.clear();
-        encode_publish(seq, expires, msg, &mut payload);
-        let mut rec = Vec::with_capacity(payload.len() + 9);
-        segment::encode(KIND_PUBLISH, &payload, &mut rec);
-        self.scratch = payload;
-        let offset = self.write(&rec)?;
+        let mut rec = std::mem::take(&mut self.buf);
+        rec.clear();
+        segment::encode_with(KIND_PUBLISH, self.sync.is_some(), &mut rec, |out| {
+            encode_publish(seq, expires, msg, out)
+        });
+        let written = self.write(&rec);
+        let len = rec.len() as u32;
+        // Kept for the next message, unless one large message grew it.
+        if rec.capacity() <= KEEP_BUF {
+            self.buf = rec;
+        }
+        let offset = written?;
         self.live.insert(seq, self.current_id);
         self.next_seq = self.next_seq.max(seq + 1);
         let loc = Location {
             segment: self.current_id,
             offset,
-            len: rec.len() as u32,
+            len,
         };
         let ticket = match (&self.sync, &self.current) {
             (Some(sync), Some(file)) => sync.written(file),
@@ -316,8 +327,6 @@ impl QueueLog {
         Ok((ticket, loc))
     }
 
-    /// Record that these messages are settled (acked, dropped or purged).
-    /// Messages that were never persisted are ignored.
     /// Record how often logged messages came back (not fsynced: a lost
     /// record only makes a count lower after a machine crash).
     pub fn returned(&mut self, counts: impl IntoIterator<Item = (u64, u32)>) {
@@ -341,6 +350,8 @@ impl QueueLog {
         }
     }
 
+    /// Record that these messages are settled (acked, dropped or purged).
+    /// Messages that were never persisted are ignored.
     pub fn ack(&mut self, seqs: impl IntoIterator<Item = u64>) {
         let mut payload = Vec::new();
         let mut settled = false;
@@ -417,12 +428,9 @@ impl QueueLog {
                 break;
             }
             self.live.drop_segment(id);
-            self.readers.remove(&id);
             self.ahead.forget(id);
-            // A segment rolled past before its first write has no file.
-            if let Err(e) = fs::remove_file(seg_path(&self.dir, id))
-                && e.kind() != io::ErrorKind::NotFound
-            {
+            let reader = self.readers.remove(&id);
+            if let Err(e) = remove_segment(&seg_path(&self.dir, id), reader) {
                 tracing::warn!("cannot remove segment {id}: {e}");
             }
         }

@@ -49,7 +49,11 @@ pub(crate) fn stored_priority(p: &[u8]) -> Option<u8> {
     p.get(at).copied()
 }
 
-pub(crate) fn decode_publish(p: &[u8], meter: Meter) -> Option<(u64, Message)> {
+/// A publish record's message. With `share` its header and body are slices
+/// of `p`'s buffer, for a message that is about to be written to a socket
+/// and dropped; otherwise a copy, for one that may stay in memory (a
+/// slice would keep the whole read-ahead buffer alive with it).
+pub(crate) fn decode_publish(p: &Bytes, share: bool, meter: Meter) -> Option<(u64, Message)> {
     let seq = u64::from_be_bytes(p.get(..8)?.try_into().ok()?);
     let mut off = 16;
     let mut short = || -> Option<String> {
@@ -64,12 +68,15 @@ pub(crate) fn decode_publish(p: &[u8], meter: Meter) -> Option<(u64, Message)> {
     let routing_key = short()?;
     let hlen = u32::from_be_bytes(p.get(off..off + 4)?.try_into().ok()?) as usize;
     off += 4;
-    // Header and body in one allocation: a paged backlog is read back a
-    // message at a time, and each malloc shows.
-    let mut body = Bytes::copy_from_slice(p.get(off..)?);
-    if body.len() < hlen {
+    if p.len() < off + hlen {
         return None;
     }
+    // Header and body in one allocation when copied: a paged backlog is
+    // read back a message at a time, and each malloc shows.
+    let mut body = match share {
+        true => p.slice(off..),
+        false => Bytes::copy_from_slice(&p[off..]),
+    };
     let header_raw = body.split_to(hlen);
     let (_, h) = parse_content_header(&header_raw[..]).ok()?;
     let header = ContentHeader {
@@ -127,5 +134,28 @@ mod tests {
         assert_eq!(stored_priority(&record(only)), Some(3));
         let none = BasicProperties::default().with_delivery_mode(2);
         assert_eq!(stored_priority(&record(none)), None);
+    }
+
+    #[test]
+    fn a_shared_decode_slices_the_record_and_a_copy_does_not() {
+        let p = Bytes::from(record(BasicProperties::default()));
+        let within = |b: &Bytes| {
+            let (lo, hi) = (p.as_ptr() as usize, p.as_ptr() as usize + p.len());
+            (lo..hi).contains(&(b.as_ptr() as usize))
+        };
+        let (seq, shared) = decode_publish(&p, true, Meter::new()).expect("shared");
+        assert_eq!(seq, 9);
+        assert_eq!(&shared.body[..], b"abc");
+        assert!(within(&shared.body) && within(&shared.header_raw));
+        let (_, copied) = decode_publish(&p, false, Meter::new()).expect("copied");
+        assert_eq!(&copied.body[..], b"abc");
+        assert_eq!(copied.header_raw, shared.header_raw);
+        assert!(!within(&copied.body) && !within(&copied.header_raw));
+        let own = shared.unshared();
+        assert_eq!(
+            (&own.body[..], &own.header_raw),
+            (&b"abc"[..], &shared.header_raw)
+        );
+        assert!(!within(&own.body) && !within(&own.header_raw));
     }
 }

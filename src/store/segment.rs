@@ -15,14 +15,26 @@ pub const KIND_ACK: u8 = 2;
 pub const KIND_RETURNED: u8 = 3;
 
 pub fn encode(kind: u8, payload: &[u8], out: &mut Vec<u8>) {
-    let len = (payload.len() + 1) as u32;
-    let mut h = crc32fast::Hasher::new();
-    h.update(&[kind]);
-    h.update(payload);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&h.finalize().to_be_bytes());
+    encode_with(kind, true, out, |out| out.extend_from_slice(payload));
+}
+
+/// Append a record whose payload `write` appends to `out`, in place: no
+/// payload buffer to copy from. Without `checksum` its crc field is 0: a
+/// scratch log is read back only by the process that wrote it, never
+/// after a crash, and the check costs a pass over every body.
+pub fn encode_with(kind: u8, checksum: bool, out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 8]);
     out.push(kind);
-    out.extend_from_slice(payload);
+    write(out);
+    let len = (out.len() - start - 8) as u32;
+    let crc = if checksum {
+        crc32fast::hash(&out[start + 8..])
+    } else {
+        0
+    };
+    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
 }
 
 pub struct Scan {
