@@ -4,6 +4,7 @@ mod common;
 use common::*;
 use futures_lite::StreamExt;
 use lapin::options::*;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Event};
 use std::process::Command;
 
@@ -127,6 +128,19 @@ async fn publishers_are_blocked_low_on_disk_and_unblocked_when_space_returns() {
 
 #[tokio::test]
 async fn a_full_disk_nacks_what_it_cannot_write_and_confirms_nothing_lost() {
+    full_disk(true).await;
+}
+
+/// Transient messages paged out of memory meet the full disk instead.
+#[tokio::test]
+async fn a_full_disk_nacks_transient_messages_it_cannot_page_out() {
+    full_disk(false).await;
+}
+
+/// Publish 12.5 MiB into an 8 MiB file system: persistent messages into a
+/// durable queue, or transient ones into a queue that keeps nothing in
+/// memory. Some are nacked; every confirmed one comes back intact.
+async fn full_disk(persistent_messages: bool) {
     let Some(mut fs) = SmallFs::mount(8 * MIB) else {
         return;
     };
@@ -137,16 +151,24 @@ async fn a_full_disk_nacks_what_it_cannot_write_and_confirms_nothing_lost() {
     within(ch.confirm_select(Default::default()))
         .await
         .expect("confirms");
+    let mut args = FieldTable::default();
+    if !persistent_messages {
+        args.insert("x-max-in-memory-bytes".into(), AMQPValue::LongInt(0));
+    }
     within(ch.queue_declare(
         "full".into(),
         QueueDeclareOptions {
-            durable: true,
+            durable: persistent_messages,
             ..Default::default()
         },
-        Default::default(),
+        args,
     ))
     .await
     .expect("declare");
+    let props = match persistent_messages {
+        true => persistent(),
+        false => BasicProperties::default(),
+    };
     let body = |i: u32| -> Vec<u8> { (0..64 * 1024u32).map(|j| ((i + j) % 251) as u8).collect() };
     let mut confirmed = vec![];
     let mut nacked = 0;
@@ -156,7 +178,7 @@ async fn a_full_disk_nacks_what_it_cannot_write_and_confirms_nothing_lost() {
             "full".into(),
             Default::default(),
             &body(i),
-            persistent(),
+            props.clone(),
         ))
         .await
         .expect("publish");

@@ -96,7 +96,8 @@ async fn paged_messages_go_with_their_queue_and_do_not_outlive_a_restart() {
         }
     }
     assert_eq!(depth(&ch, "kept").await, 100);
-    assert!(paged_bytes(b.data_dir()) >= 200 * 4096);
+    // Each queue's last records (under 64 KiB) may still wait to be written.
+    assert!(paged_bytes(b.data_dir()) >= 2 * (100 * 4096 - 64 * 1024));
     within(ch.queue_delete("gone".into(), Default::default()))
         .await
         .expect("delete");

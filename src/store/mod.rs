@@ -15,6 +15,7 @@
 pub mod definitions;
 pub(crate) mod definitions_log;
 pub(crate) mod live;
+pub(crate) mod pending;
 pub mod queue_log;
 pub(crate) mod read_ahead;
 pub(crate) mod record;

@@ -6,11 +6,13 @@
 
 use super::SyncState;
 use super::live::LiveSet;
+use super::pending::Pending;
 use super::read_ahead::ReadAhead;
 use super::record::{decode_publish, encode_publish, stored_priority};
-use super::segment::{self, KIND_ACK, KIND_PUBLISH, KIND_RETURNED};
+use super::segment::{self, KIND_ACK, KIND_PUBLISH, KIND_RETURNED, current_file, reader, seg_path};
 use super::unlink::remove_segment;
 use crate::message::{Message, Meter};
+use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -66,6 +68,8 @@ pub struct QueueLog {
     readers: HashMap<u32, File>,
     /// What was last read ahead of a paged backlog's consumers.
     ahead: ReadAhead,
+    /// A scratch log's records not written out yet.
+    pending: Pending,
 }
 
 /// The next live message of a run of paged ones.
@@ -76,10 +80,6 @@ pub struct Next {
     pub len: u32,
     /// Where the record after it starts.
     pub offset: u64,
-}
-
-fn seg_path(dir: &Path, id: u32) -> PathBuf {
-    dir.join(format!("{id:08}.seg"))
 }
 
 impl QueueLog {
@@ -181,6 +181,7 @@ impl QueueLog {
             buf: Vec::new(),
             readers: HashMap::new(),
             ahead: ReadAhead::new(true),
+            pending: Pending::default(),
         };
         log.delete_settled_segments();
         Ok((
@@ -215,6 +216,7 @@ impl QueueLog {
             buf: Vec::new(),
             readers: HashMap::new(),
             ahead: ReadAhead::new(false),
+            pending: Pending::default(),
         })
     }
 
@@ -239,8 +241,7 @@ impl QueueLog {
         share: bool,
     ) -> io::Result<Option<Next>> {
         while offset < end {
-            let file = reader(&mut self.readers, &self.dir, segment)?;
-            let (kind, payload) = self.ahead.record(file, segment, offset, None)?;
+            let (kind, payload) = self.record_at(segment, offset, None)?;
             let len = (payload.len() + 9) as u32;
             let here = offset;
             offset += len as u64;
@@ -277,10 +278,7 @@ impl QueueLog {
 
     /// Read a persisted message back (a paged backlog message being delivered).
     pub fn read(&mut self, loc: Location) -> io::Result<Message> {
-        let file = reader(&mut self.readers, &self.dir, loc.segment)?;
-        let (kind, payload) = self
-            .ahead
-            .record(file, loc.segment, loc.offset, Some(loc.len))?;
+        let (kind, payload) = self.record_at(loc.segment, loc.offset, Some(loc.len))?;
         if payload.len() + 9 != loc.len as usize {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -301,18 +299,38 @@ impl QueueLog {
     /// Append a persistent message: the ticket to wait on for its fsync, and
     /// where it was written.
     pub fn append(&mut self, seq: u64, expires: u64, msg: &Message) -> io::Result<(u64, Location)> {
-        let mut rec = std::mem::take(&mut self.buf);
-        rec.clear();
-        segment::encode_with(KIND_PUBLISH, self.sync.is_some(), &mut rec, |out| {
-            encode_publish(seq, expires, msg, out)
-        });
-        let written = self.write(&rec);
-        let len = rec.len() as u32;
-        // Kept for the next message, unless one large message grew it.
-        if rec.capacity() <= KEEP_BUF {
-            self.buf = rec;
-        }
-        let offset = written?;
+        let durable = self.sync.is_some();
+        let encode = |out: &mut Vec<u8>| {
+            segment::encode_with(KIND_PUBLISH, durable, out, |o| {
+                encode_publish(seq, expires, msg, o)
+            })
+        };
+        let (offset, len) = match durable {
+            true => {
+                let mut rec = std::mem::take(&mut self.buf);
+                rec.clear();
+                encode(&mut rec);
+                let written = self.write(&rec);
+                // Kept for the next message, unless one large message grew it.
+                let len = rec.len() as u32;
+                if rec.capacity() <= KEEP_BUF {
+                    self.buf = rec;
+                }
+                (written?, len)
+            }
+            false => {
+                if self.current_len >= SEGMENT_BYTES {
+                    self.flush_pending()?;
+                    self.roll()?;
+                }
+                let (dir, id, current) = (&self.dir, self.current_id, &mut self.current);
+                let len = self
+                    .pending
+                    .append(|| current_file(current, dir, id, false), encode)?;
+                self.current_len += len as u64;
+                (self.current_len - len as u64, len)
+            }
+        };
         self.live.insert(seq, self.current_id);
         self.next_seq = self.next_seq.max(seq + 1);
         let loc = Location {
@@ -393,18 +411,10 @@ impl QueueLog {
         if self.current_len >= SEGMENT_BYTES {
             self.roll()?;
         }
-        if self.current.is_none() {
-            self.current = Some(Arc::new(if self.sync.is_some() {
-                open_segment(&self.dir, self.current_id)?
-            } else {
-                create_segment(&self.dir, self.current_id)?
-            }));
-        }
-        let Some(file) = &self.current else {
-            return Err(io::Error::other("no current segment"));
-        };
+        let durable = self.sync.is_some();
+        let file = current_file(&mut self.current, &self.dir, self.current_id, durable)?;
         let offset = self.current_len;
-        if let Err(e) = (&**file).write_all(rec) {
+        if let Err(e) = (&*file).write_all(rec) {
             // A partial write would shift every later offset: start afresh.
             self.roll()?;
             return Err(e);
@@ -413,8 +423,30 @@ impl QueueLog {
         Ok(offset)
     }
 
+    /// Write out a scratch log's gathered records.
+    fn flush_pending(&mut self) -> io::Result<()> {
+        let file = current_file(&mut self.current, &self.dir, self.current_id, false)?;
+        self.pending.flush(&file)
+    }
+
+    /// The record at `offset` of `segment`: from the records not written
+    /// out yet, or through the read-ahead buffer.
+    fn record_at(
+        &mut self,
+        segment: u32,
+        offset: u64,
+        known: Option<u32>,
+    ) -> io::Result<(u8, Bytes)> {
+        if segment == self.current_id && self.pending.holds(offset) {
+            return self.pending.record(offset);
+        }
+        let file = reader(&mut self.readers, &self.dir, segment)?;
+        self.ahead.record(file, segment, offset, known)
+    }
+
     /// Start a new segment; its file is made at its first write.
     fn roll(&mut self) -> io::Result<()> {
+        self.pending.reset();
         self.current_id += 1;
         self.current = None;
         self.current_len = 0;
@@ -435,34 +467,6 @@ impl QueueLog {
             }
         }
     }
-}
-
-/// The read handle of a segment, opened when first needed.
-fn reader<'a>(
-    readers: &'a mut HashMap<u32, File>,
-    dir: &Path,
-    segment: u32,
-) -> io::Result<&'a File> {
-    Ok(match readers.entry(segment) {
-        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-        std::collections::hash_map::Entry::Vacant(e) => {
-            e.insert(File::open(seg_path(dir, segment))?)
-        }
-    })
-}
-
-fn open_segment(dir: &Path, id: u32) -> io::Result<File> {
-    let f = create_segment(dir, id)?;
-    // Make the new file's directory entry durable too.
-    File::open(dir)?.sync_all()?;
-    Ok(f)
-}
-
-fn create_segment(dir: &Path, id: u32) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(seg_path(dir, id))
 }
 
 #[cfg(test)]

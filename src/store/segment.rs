@@ -4,9 +4,11 @@
 //! checksum: a torn write at the tail of the last segment is cut off there;
 //! anywhere else it is reported as corruption.
 
-use std::fs::File;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub const KIND_PUBLISH: u8 = 1;
 pub const KIND_ACK: u8 = 2;
@@ -35,6 +37,64 @@ pub fn encode_with(kind: u8, checksum: bool, out: &mut Vec<u8>, write: impl FnOn
     };
     out[start..start + 4].copy_from_slice(&len.to_be_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// The record at the start of `buf`, its checksum not checked: (kind,
+/// payload). For records that never left memory.
+pub fn decode(buf: &[u8]) -> Option<(u8, &[u8])> {
+    let len = u32::from_be_bytes(buf.get(..4)?.try_into().ok()?) as usize;
+    let body = buf.get(8..8usize.checked_add(len)?)?;
+    Some((*body.first()?, &body[1..]))
+}
+
+/// A segment's file: `<dir>/<id, 8 digits>.seg`.
+pub(crate) fn seg_path(dir: &Path, id: u32) -> PathBuf {
+    dir.join(format!("{id:08}.seg"))
+}
+
+/// The read handle of a segment, opened when first needed.
+pub(crate) fn reader<'a>(
+    readers: &'a mut HashMap<u32, File>,
+    dir: &Path,
+    segment: u32,
+) -> io::Result<&'a File> {
+    Ok(match readers.entry(segment) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(File::open(seg_path(dir, segment))?)
+        }
+    })
+}
+
+/// The current segment's file, made at its first write.
+pub(crate) fn current_file(
+    current: &mut Option<Arc<File>>,
+    dir: &Path,
+    id: u32,
+    durable: bool,
+) -> io::Result<Arc<File>> {
+    if let Some(f) = current {
+        return Ok(f.clone());
+    }
+    let f = Arc::new(match durable {
+        true => open_segment(dir, id)?,
+        false => create_segment(dir, id)?,
+    });
+    Ok(current.insert(f).clone())
+}
+
+fn open_segment(dir: &Path, id: u32) -> io::Result<File> {
+    let f = create_segment(dir, id)?;
+    // Make the new file's directory entry durable too.
+    File::open(dir)?.sync_all()?;
+    Ok(f)
+}
+
+fn create_segment(dir: &Path, id: u32) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(seg_path(dir, id))
 }
 
 pub struct Scan {
