@@ -326,7 +326,7 @@ impl QueueLog {
                 let (dir, id, current) = (&self.dir, self.current_id, &mut self.current);
                 let len = self
                     .pending
-                    .append(|| current_file(current, dir, id, false), encode)?;
+                    .append(|| current_file(current, dir, id, false).cloned(), encode)?;
                 self.current_len += len as u64;
                 (self.current_len - len as u64, len)
             }
@@ -414,7 +414,7 @@ impl QueueLog {
         let durable = self.sync.is_some();
         let file = current_file(&mut self.current, &self.dir, self.current_id, durable)?;
         let offset = self.current_len;
-        if let Err(e) = (&*file).write_all(rec) {
+        if let Err(e) = (&**file).write_all(rec) {
             // A partial write would shift every later offset: start afresh.
             self.roll()?;
             return Err(e);
@@ -426,7 +426,7 @@ impl QueueLog {
     /// Write out a scratch log's gathered records.
     fn flush_pending(&mut self) -> io::Result<()> {
         let file = current_file(&mut self.current, &self.dir, self.current_id, false)?;
-        self.pending.flush(&file)
+        self.pending.flush(file)
     }
 
     /// The record at `offset` of `segment`: from the records not written

@@ -67,20 +67,21 @@ pub(crate) fn reader<'a>(
 }
 
 /// The current segment's file, made at its first write.
-pub(crate) fn current_file(
-    current: &mut Option<Arc<File>>,
+pub(crate) fn current_file<'a>(
+    current: &'a mut Option<Arc<File>>,
     dir: &Path,
     id: u32,
     durable: bool,
-) -> io::Result<Arc<File>> {
-    if let Some(f) = current {
-        return Ok(f.clone());
+) -> io::Result<&'a Arc<File>> {
+    if current.is_none() {
+        *current = Some(Arc::new(match durable {
+            true => open_segment(dir, id)?,
+            false => create_segment(dir, id)?,
+        }));
     }
-    let f = Arc::new(match durable {
-        true => open_segment(dir, id)?,
-        false => create_segment(dir, id)?,
-    });
-    Ok(current.insert(f).clone())
+    current
+        .as_ref()
+        .ok_or_else(|| io::Error::other("no current segment"))
 }
 
 fn open_segment(dir: &Path, id: u32) -> io::Result<File> {
