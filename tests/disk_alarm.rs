@@ -3,7 +3,6 @@
 mod common;
 use common::*;
 use futures_lite::StreamExt;
-use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Event};
 use std::process::Command;
@@ -54,16 +53,7 @@ async fn publishers_are_blocked_low_on_disk_and_unblocked_when_space_returns() {
     let publisher = b.connect().await;
     let mut events = publisher.events_listener();
     let ch = within(publisher.create_channel()).await.expect("channel");
-    within(ch.queue_declare(
-        "fill".into(),
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        Default::default(),
-    ))
-    .await
-    .expect("declare");
+    declare_with(&ch, "fill", true, FieldTable::default()).await;
     // Persistent messages, one confirmed at a time, until the alarm stops
     // them: past 24 MiB less than 40 MiB is free.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -155,16 +145,7 @@ async fn full_disk(persistent_messages: bool) {
     if !persistent_messages {
         args.insert("x-max-in-memory-bytes".into(), AMQPValue::LongInt(0));
     }
-    within(ch.queue_declare(
-        "full".into(),
-        QueueDeclareOptions {
-            durable: persistent_messages,
-            ..Default::default()
-        },
-        args,
-    ))
-    .await
-    .expect("declare");
+    declare_with(&ch, "full", persistent_messages, args).await;
     let props = match persistent_messages {
         true => persistent(),
         false => BasicProperties::default(),

@@ -38,9 +38,7 @@ async fn a_transient_backlog_past_the_window_is_paged_and_drains_in_order() {
         ShortString::from("x-max-in-memory-length"),
         AMQPValue::LongInt(50),
     );
-    within(ch.queue_declare("backlog".into(), QueueDeclareOptions::default(), args))
-        .await
-        .expect("declare");
+    declare_with(&ch, "backlog", false, args).await;
     let props = BasicProperties::default().with_message_id("m".into());
     for i in 0..2000u32 {
         within(ch.basic_publish(
@@ -81,16 +79,7 @@ async fn paged_messages_go_with_their_queue_and_do_not_outlive_a_restart() {
         AMQPValue::LongInt(0),
     );
     for q in ["gone", "kept"] {
-        within(ch.queue_declare(
-            q.into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            args.clone(),
-        ))
-        .await
-        .expect("declare");
+        declare_with(&ch, q, true, args.clone()).await;
         for i in 0..100u32 {
             publish(&ch, "", q, &body(i)).await;
         }
@@ -130,16 +119,7 @@ async fn a_paged_persistent_backlog_partly_acked_comes_back_whole_after_a_restar
         ShortString::from("x-max-in-memory-length"),
         AMQPValue::LongInt(10),
     );
-    within(ch.queue_declare(
-        "kept".into(),
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        args,
-    ))
-    .await
-    .expect("declare");
+    declare_with(&ch, "kept", true, args).await;
     for i in 0..500u32 {
         publish_persistent(&ch, "", "kept", &body(i)).await;
     }

@@ -105,6 +105,20 @@ pub async fn declare(ch: &Channel, name: &str) -> String {
     .to_string()
 }
 
+/// Declare queue `name`, durable or not, with these arguments.
+pub async fn declare_with(ch: &Channel, name: &str, durable: bool, args: FieldTable) {
+    within(ch.queue_declare(
+        name.into(),
+        QueueDeclareOptions {
+            durable,
+            ..Default::default()
+        },
+        args,
+    ))
+    .await
+    .expect("queue.declare");
+}
+
 pub async fn publish(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
     within(ch.basic_publish(
         exchange.into(),
