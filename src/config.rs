@@ -88,6 +88,68 @@ pub struct Config {
     pub collect_statistics_interval: u64,
     /// The amqps listener (`[tls]` in the file): off unless set.
     pub tls: Option<TlsConfig>,
+    /// Clustering (`[cluster]` in the file): off unless set.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// A node of a cluster: its name, where other nodes reach it, whom it
+/// forms the cluster with, and the secret all of them share (RabbitMQ's
+/// Erlang cookie).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Unique in the cluster (default ferretmq@HOSTNAME).
+    pub node_name: String,
+    /// Where the inter-node listener binds (default [::]:25672, RabbitMQ's
+    /// distribution port).
+    pub listen: SocketAddr,
+    /// The address other nodes are told to use (default: the bound one).
+    pub advertise: Option<String>,
+    /// Other nodes' cluster addresses, host:port.
+    pub seed_nodes: Vec<String>,
+    /// The shared secret, or a file holding it (`secret_file`, relative to
+    /// the config file); one of the two must be set.
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            node_name: default_cluster_name(),
+            listen: SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 25672)),
+            advertise: None,
+            seed_nodes: Vec::new(),
+            secret: None,
+            secret_file: None,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// The shared secret (a file's content is trimmed of surrounding space).
+    pub fn secret(&self) -> std::io::Result<String> {
+        let s = match (&self.secret, &self.secret_file) {
+            (Some(s), _) => s.clone(),
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cluster secret_file {}: {e}", f.display()),
+                    )
+                })?
+                .trim()
+                .to_string(),
+            (None, None) => String::new(),
+        };
+        if s.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a cluster needs a shared secret: set cluster.secret or cluster.secret_file",
+            ));
+        }
+        Ok(s)
+    }
 }
 
 /// TLS for AMQP, as RabbitMQ's `ssl_options`: PEM files, and whether client
@@ -148,18 +210,13 @@ impl Default for Config {
             cluster_name: default_cluster_name(),
             collect_statistics_interval: 5_000,
             tls: None,
+            cluster: None,
         }
     }
 }
 
 fn default_cluster_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    format!(
-        "ferretmq@{}",
-        if host.is_empty() { "localhost" } else { &host }
-    )
+    format!("ferretmq@{}", crate::os::hostname())
 }
 
 impl Config {
@@ -188,6 +245,9 @@ impl Config {
             };
             if let Some(d) = c.definitions.as_mut() {
                 beside(d);
+            }
+            if let Some(f) = c.cluster.as_mut().and_then(|c| c.secret_file.as_mut()) {
+                beside(f);
             }
             if let Some(t) = c.tls.as_mut() {
                 beside(&mut t.certfile);
@@ -226,6 +286,17 @@ mod tests {
         assert_eq!(c.frame_max, d.frame_max);
         assert_eq!(c.heartbeat, d.heartbeat);
         assert_eq!(c.max_message_size, d.max_message_size);
+    }
+
+    #[test]
+    fn a_cluster_section_parses_with_defaults_for_what_it_leaves_out() {
+        let c: Config = toml::from_str("[cluster]\nnode_name = \"n1\"\nsecret = \"s\"").expect("parses");
+        let cl = c.cluster.expect("cluster");
+        assert_eq!(cl.node_name, "n1");
+        assert_eq!(cl.listen.port(), 25672);
+        assert_eq!(cl.secret().expect("secret"), "s");
+        let none: Config = toml::from_str("[cluster]").expect("parses");
+        assert!(none.cluster.expect("cluster").secret().is_err());
     }
 
     #[test]

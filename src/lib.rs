@@ -32,6 +32,7 @@ pub mod broker;
 mod cc;
 pub(crate) mod channel;
 pub(crate) mod clock;
+pub(crate) mod cluster;
 pub(crate) mod codec;
 pub mod config;
 pub(crate) mod connection;

@@ -48,6 +48,26 @@ struct Args {
     /// Free disk space the data dir must keep, bytes (default 50 MB).
     #[arg(long, env = "FERRETMQ_DISK_FREE_LIMIT")]
     disk_free_limit: Option<u64>,
+    /// This node's name in a cluster (cluster.node_name); any --cluster-*
+    /// flag turns clustering on.
+    #[arg(long, env = "FERRETMQ_CLUSTER_NODE_NAME")]
+    cluster_node_name: Option<String>,
+    /// Where the inter-node listener binds (default [::]:25672).
+    #[arg(long, env = "FERRETMQ_CLUSTER_LISTEN")]
+    cluster_listen: Option<SocketAddr>,
+    /// The address other nodes reach this one on (default: the bound one).
+    #[arg(long, env = "FERRETMQ_CLUSTER_ADVERTISE")]
+    cluster_advertise: Option<String>,
+    /// Other nodes' cluster addresses (host:port), comma-separated.
+    #[arg(long, env = "FERRETMQ_CLUSTER_SEED_NODES", value_delimiter = ',')]
+    cluster_seed_nodes: Vec<String>,
+    /// The secret every node of the cluster shares (prefer the file or the
+    /// environment: flags show in the process list).
+    #[arg(long, env = "FERRETMQ_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: Option<String>,
+    /// A file holding the cluster secret.
+    #[arg(long, env = "FERRETMQ_CLUSTER_SECRET_FILE")]
+    cluster_secret_file: Option<PathBuf>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "FERRETMQ_LOG")]
     log: Option<String>,
@@ -106,9 +126,43 @@ fn main() -> std::process::ExitCode {
     if let Some(l) = args.log {
         config.log = l;
     }
+    let clustered = args.cluster_node_name.is_some()
+        || args.cluster_listen.is_some()
+        || args.cluster_advertise.is_some()
+        || !args.cluster_seed_nodes.is_empty()
+        || args.cluster_secret.is_some()
+        || args.cluster_secret_file.is_some();
+    if clustered {
+        let c = config.cluster.get_or_insert_with(Default::default);
+        if let Some(n) = args.cluster_node_name {
+            c.node_name = n;
+        }
+        if let Some(l) = args.cluster_listen {
+            c.listen = l;
+        }
+        if let Some(a) = args.cluster_advertise {
+            c.advertise = Some(a);
+        }
+        if !args.cluster_seed_nodes.is_empty() {
+            c.seed_nodes = args.cluster_seed_nodes;
+        }
+        if let Some(s) = args.cluster_secret {
+            c.secret = Some(s);
+        }
+        if let Some(f) = args.cluster_secret_file {
+            c.secret_file = Some(f);
+        }
+    }
+    // openraft reports each election and membership step at info; keep
+    // those for `--log openraft=info` and say only what goes wrong.
+    let filter = if config.log.contains("openraft") {
+        config.log.clone()
+    } else {
+        format!("{},openraft=warn", config.log)
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&config.log)
+            tracing_subscriber::EnvFilter::try_new(&filter)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)

@@ -55,3 +55,15 @@ pub(crate) fn disk_free(path: &std::path::Path) -> Option<u64> {
 pub(crate) fn processors() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+/// The host's name ("localhost" if it has none).
+pub(crate) fn hostname() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    if host.is_empty() {
+        "localhost".into()
+    } else {
+        host
+    }
+}

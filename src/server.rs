@@ -120,6 +120,11 @@ impl Broker {
                 rx.clone(),
             ));
         }
+        if let Some(c) = broker.config.cluster.clone() {
+            let cluster =
+                crate::cluster::Cluster::start(&broker, &c, &mut tasks, rx.clone()).await?;
+            let _ = broker.cluster.set(cluster);
+        }
         match bind_ctl_socket(&broker.config.data_dir) {
             Ok(l) => {
                 tasks.spawn(crate::management::serve_ctl(l, broker.clone(), rx.clone()));
@@ -273,7 +278,7 @@ async fn serve_tls(
 
 /// A listening socket. `[::]` accepts IPv4 as well (dual-stack, as
 /// RabbitMQ listens); where the host has no IPv6 it falls back to 0.0.0.0.
-fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     use socket2::{Domain, Socket, Type};
     let open = |addr: SocketAddr| -> std::io::Result<TcpListener> {
         let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;

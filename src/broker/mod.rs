@@ -40,6 +40,8 @@ pub struct Broker {
     pub(crate) started_at: u64,
     /// Objects opened and closed, and what the closed ones counted.
     pub(crate) totals: Arc<totals::Totals>,
+    /// This node's place in a cluster, once started (`[cluster]`).
+    pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl Broker {
@@ -51,6 +53,20 @@ impl Broker {
             Some(serde_json::Value::String(name)) => name.clone(),
             _ => self.config.cluster_name.clone(),
         }
+    }
+
+    /// This node's name: its cluster node name, else the configured
+    /// cluster name (a node alone is its own cluster, as RabbitMQ's).
+    pub fn node_name(&self) -> &str {
+        match &self.config.cluster {
+            Some(c) => &c.node_name,
+            None => &self.config.cluster_name,
+        }
+    }
+
+    /// The cluster this node is part of, if clustering is configured.
+    pub(crate) fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.cluster.get()
     }
 
     /// Open the data dir and recover every vhost's durable state.
@@ -94,6 +110,7 @@ impl Broker {
             listeners: Default::default(),
             started_at: crate::clock::system_now_ms(),
             totals,
+            cluster: Default::default(),
         });
         if let Some(path) = broker.config.definitions.clone() {
             broker

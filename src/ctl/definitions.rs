@@ -40,7 +40,7 @@ pub(super) async fn run(api: &Api<'_>, out: &Style, cmd: Command) -> Done {
             out.info("Successfully started definition import. This process is asynchronous and can take some time.");
         }
         Command::Status => status(api, out).await?,
-        _ => {}
+        other => super::cluster::run(api, out, other).await?,
     }
     Ok(())
 }

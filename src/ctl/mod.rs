@@ -6,6 +6,7 @@
 //! as reading the Erlang cookie is for rabbitmqctl.
 
 mod client;
+mod cluster;
 mod commands;
 mod definitions;
 mod lists;
@@ -178,6 +179,11 @@ pub(crate) enum Command {
         path: String,
     },
     Status,
+    ClusterStatus,
+    /// Remove a node from the cluster (run on any other member).
+    ForgetClusterNode {
+        node: String,
+    },
 }
 
 /// Run `ferretmq ctl ARGS...` (the arguments after "ctl").

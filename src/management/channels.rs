@@ -23,7 +23,7 @@ fn channel_json(b: &Broker, c: &ConnectionInfo, ch: &ChannelStats) -> Value {
     json!({
         "name": format!("{} ({})", c.name, ch.number),
         "number": ch.number,
-        "node": b.config.cluster_name,
+        "node": b.node_name(),
         "user": c.user,
         "vhost": c.vhost,
         "connection_details": {

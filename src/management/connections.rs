@@ -30,7 +30,7 @@ fn to_json(b: &Broker, c: &ConnectionInfo) -> Value {
     let rates = *c.stats.rates.lock().unwrap_or_else(|p| p.into_inner());
     json!({
         "name": c.name,
-        "node": b.config.cluster_name,
+        "node": b.node_name(),
         "type": "network",
         "protocol": "AMQP 0-9-1",
         "state": c.stats.state().as_str(),

@@ -69,7 +69,7 @@ async fn named_node_healthcheck(
     Extension(_u): Extension<User>,
     Path(node): Path<String>,
 ) -> ApiResult<Response> {
-    if node != b.config.cluster_name {
+    if node != b.node_name() {
         return Err(ApiError::not_found());
     }
     Ok(ok_with(json!({})))
@@ -81,7 +81,7 @@ async fn ok(Extension(_u): Extension<User>) -> Response {
 
 async fn alarms(State(b): State<Arc<Broker>>, Extension(_u): Extension<User>) -> Response {
     if b.alarms.is_on() {
-        let node = &b.config.cluster_name;
+        let node = b.node_name();
         let alarms: Vec<_> = b
             .alarms
             .resources()

@@ -14,6 +14,7 @@ mod get;
 mod health;
 mod limits;
 mod node;
+pub(crate) use node::node_json;
 mod overview;
 mod pagination;
 mod parameters;

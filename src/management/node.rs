@@ -1,6 +1,9 @@
-//! The node: `/api/nodes[/{name}]` (memory, descriptors, disk, uptime,
+//! The nodes: `/api/nodes[/{name}]` (memory, descriptors, disk, uptime,
 //! what it offers), `/api/extensions` and `/api/cluster-name`, in
-//! RabbitMQ's shapes. ferretmq is one node whose name is the cluster name.
+//! RabbitMQ's shapes. A node alone is named after the cluster; in a
+//! cluster each member answers for itself over the cluster link, and one
+//! that does not answer shows as not running. `DELETE /api/nodes/{name}`
+//! (ferretmq's own, for `ctl forget_cluster_node`) removes a member.
 
 use super::{ApiError, ApiResult, User};
 use crate::broker::Broker;
@@ -14,7 +17,7 @@ use std::sync::Arc;
 pub(super) fn routes() -> Router<Arc<Broker>> {
     Router::new()
         .route("/api/nodes", get(list_nodes))
-        .route("/api/nodes/{name}", get(show_node))
+        .route("/api/nodes/{name}", get(show_node).delete(forget_node))
         .route("/api/extensions", get(extensions))
         .route("/api/cluster-name", get(cluster_name).put(put_cluster_name))
 }
@@ -49,8 +52,8 @@ pub(super) fn exchange_types() -> Vec<Value> {
         .collect()
 }
 
-fn node_json(b: &Broker) -> Value {
-    let node = &b.config.cluster_name;
+pub(crate) fn node_json(b: &Broker) -> Value {
+    let node = b.node_name();
     let sockets = b.connections.list().len();
     let fd_total = crate::os::max_fds();
     let listeners = b
@@ -109,7 +112,33 @@ fn node_json(b: &Broker) -> Value {
         "config_files": [],
         "log_files": ["<stdout>"],
         "db_dir": data_dir,
+        "metadata_store": b.cluster().map(|c| json!({ "raft_state": c.role() })),
     })
+}
+
+/// Every member's entry, each asked of the member itself.
+async fn cluster_nodes(b: &Broker) -> Vec<Value> {
+    let Some(c) = b.cluster() else {
+        return vec![node_json(b)];
+    };
+    let mut nodes = Vec::new();
+    for m in c.members() {
+        let mut v = if m.name == c.me.name {
+            node_json(b)
+        } else {
+            match c.ask_node_info(&m.addr).await {
+                Some(v) => v,
+                None => json!({ "name": m.name, "type": "disc", "running": false }),
+            }
+        };
+        if let Some(o) = v.as_object_mut() {
+            o.insert("cluster_address".into(), json!(m.addr));
+            o.insert("metadata_voter".into(), json!(m.voter));
+            o.insert("metadata_leader".into(), json!(m.leader));
+        }
+        nodes.push(v);
+    }
+    nodes
 }
 
 async fn list_nodes(
@@ -117,7 +146,7 @@ async fn list_nodes(
     Extension(u): Extension<User>,
 ) -> ApiResult<Json<Value>> {
     u.monitor()?;
-    Ok(Json(json!([node_json(&b)])))
+    Ok(Json(Value::Array(cluster_nodes(&b).await)))
 }
 
 async fn show_node(
@@ -126,10 +155,26 @@ async fn show_node(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     u.monitor()?;
-    if name != b.config.cluster_name {
-        return Err(ApiError::not_found());
-    }
-    Ok(Json(node_json(&b)))
+    cluster_nodes(&b)
+        .await
+        .into_iter()
+        .find(|n| n["name"] == name.as_str())
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// Remove a member from the cluster (`ctl forget_cluster_node`).
+async fn forget_node(
+    State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    u.administrator()?;
+    let Some(c) = b.cluster() else {
+        return Err(ApiError::bad_request("this node is not clustered"));
+    };
+    c.forget(&name).await.map_err(ApiError::bad_request)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The UI's plug-ins: none beyond the UI itself.
@@ -151,6 +196,17 @@ async fn put_cluster_name(
     let m = super::body::object(&raw)?;
     super::body::require(&m, &["name"])?;
     let name = super::body::text(&m, "name").unwrap_or_default();
+    if let Some(c) = b.cluster() {
+        // Every node's broker changes when the log applies it.
+        let set = crate::cluster::Command::SetGlobalParameter {
+            name: "cluster_name".into(),
+            value: Value::String(name),
+        };
+        c.write(set)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", e))?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     b.access.change(|s| {
         s.global_parameters
             .insert("cluster_name".into(), Value::String(name));

@@ -15,7 +15,7 @@ pub(super) fn routes() -> Router<Arc<Broker>> {
 
 /// The HTTP listeners, in RabbitMQ's `contexts` shape (its port a string).
 fn contexts(b: &Broker) -> Vec<Value> {
-    let node = &b.config.cluster_name;
+    let node = b.node_name();
     b.listeners
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -60,7 +60,7 @@ async fn overview(State(b): State<Arc<Broker>>, Extension(_u): Extension<User>) 
         .iter()
         .map(|c| c.stats.channels.load(std::sync::atomic::Ordering::Relaxed) as u64)
         .sum();
-    let node = &b.config.cluster_name;
+    let node = b.node_name();
     let listeners: Vec<Value> = b
         .listeners
         .lock()

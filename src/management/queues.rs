@@ -122,7 +122,7 @@ fn to_json(b: &Broker, v: &Vhost, q: &Queue) -> Value {
         "exclusive": q.exclusive_owner.is_some(),
         "arguments": table_json(&q.arguments),
         "type": if q.args().quorum { "quorum" } else { "classic" },
-        "node": b.config.cluster_name,
+        "node": b.node_name(),
         "state": "running",
         "policy": policy.as_ref().map(|p| p.name.clone()),
         "effective_policy_definition": effective_definition(policy.as_ref(), operator.as_ref()),

@@ -61,7 +61,7 @@ fn vhost_json(b: &Broker, m: &VhostMeta) -> Value {
         "default_queue_type": m.default_queue_type.as_deref().unwrap_or("undefined"),
         "metadata": { "description": m.description, "tags": m.tags },
         "tracing": false,
-        "cluster_state": { b.config.cluster_name.clone(): "running" },
+        "cluster_state": { b.node_name(): "running" },
         "message_stats": sums.message_stats(),
         "messages": sums.ready + sums.unacked,
         "messages_details": rate(sums.ready_rate + sums.unacked_rate),

@@ -39,7 +39,7 @@ pub(crate) fn write_info(w: &mut Writer, b: &Broker, scope: Scope) {
         &untyped("build_info", "RabbitMQ & Erlang/OTP version info"),
         [(build, 1)],
     );
-    let node = b.config.cluster_name.as_str();
+    let node = b.node_name();
     let cluster = b.cluster_name();
     let id = permanent_id(node);
     let endpoint = match scope {

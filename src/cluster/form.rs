@@ -1,0 +1,81 @@
+//! Forming a cluster from seed nodes (`cluster.seed_nodes`), as RabbitMQ's
+//! classic peer discovery does: a fresh node asks each seed whether it is
+//! already a member; if one is, it asks to join through it. If none is,
+//! the node whose name sorts first among itself and all its seeds starts
+//! the cluster alone, once it has heard from every seed, and the others
+//! join it. With no seeds a node starts a cluster of its own.
+
+use super::Cluster;
+use super::link::Link;
+use super::rpc::{Reply, Request};
+use super::types::node_id;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+const RETRY: Duration = Duration::from_millis(500);
+
+pub(super) async fn form(
+    cluster: Arc<Cluster>,
+    seeds: Vec<String>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if cluster.is_member() {
+            return;
+        }
+        match attempt(&cluster, &seeds).await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => tracing::info!("cluster: not formed yet: {e}"),
+        }
+        tokio::select! {
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+            _ = tokio::time::sleep(RETRY) => {}
+        }
+    }
+}
+
+/// One round over the seeds: true once this node is a member.
+async fn attempt(cluster: &Cluster, seeds: &[String]) -> Result<bool, String> {
+    let me = &cluster.me;
+    let mut lowest = true;
+    for seed in seeds {
+        let mut link = match Link::connect(seed, &me.name, &cluster.secret).await {
+            Ok(l) => l,
+            Err(e) => return Err(format!("seed {seed}: {e}")),
+        };
+        if link.peer == me.name {
+            continue;
+        }
+        lowest &= me.name < link.peer;
+        match link.call(&Request::Hello).await {
+            Ok(Reply::Hello { member: true }) => {
+                return match link.call(&Request::Join(me.clone())).await {
+                    Ok(Reply::Done) => {
+                        tracing::info!("cluster: joined through {}", link.peer);
+                        Ok(true)
+                    }
+                    Ok(Reply::Refused(e)) => Err(format!("{} refused the join: {e}", link.peer)),
+                    Ok(_) => Err(format!("{}: an unexpected reply", link.peer)),
+                    Err(e) => Err(format!("{}: {e}", link.peer)),
+                };
+            }
+            Ok(Reply::Hello { member: false }) => {}
+            Ok(_) => return Err(format!("{}: an unexpected reply", link.peer)),
+            Err(e) => return Err(format!("{}: {e}", link.peer)),
+        }
+    }
+    if !lowest {
+        return Err("waiting for the first node to start the cluster".into());
+    }
+    let members = BTreeMap::from([(node_id(&me.name), me.clone())]);
+    match cluster.raft.initialize(members).await {
+        Ok(()) => {
+            tracing::info!("cluster: started a new cluster as {}", me.name);
+            Ok(true)
+        }
+        Err(e) => Err(format!("cannot start the cluster: {e}")),
+    }
+}

@@ -1,0 +1,359 @@
+//! Clustering (#13): nodes that know a shared secret form one cluster
+//! whose metadata is a Raft group (openraft). This module owns the node's
+//! place in it: the cluster listener, the Raft instance with its log and
+//! state machine on disk (`DATA/cluster/`), forming or joining a cluster
+//! from seed nodes, and asking the leader for what only it may do.
+
+mod form;
+mod link;
+mod log_store;
+mod network;
+mod rpc;
+mod state_machine;
+#[cfg(test)]
+mod store_tests;
+mod types;
+
+use crate::broker::Broker;
+use crate::config::ClusterConfig;
+use link::Link;
+use openraft::ServerState;
+use openraft::error::{ClientWriteError, RaftError};
+use rpc::{Reply, Request};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+pub(crate) use types::Command;
+use types::{Member, NodeId, Raft, node_id};
+
+/// How long a request that needs the leader waits for one.
+const LEADER_WAIT: Duration = Duration::from_secs(10);
+
+pub(crate) struct Cluster {
+    pub(crate) me: Member,
+    id: NodeId,
+    pub(crate) raft: Raft,
+    secret: Arc<[u8]>,
+    /// One membership change at a time (openraft refuses overlapping ones).
+    changing: tokio::sync::Mutex<()>,
+    broker: Weak<Broker>,
+}
+
+/// A member as `ctl cluster_status` and `/api/nodes` show it.
+pub(crate) struct MemberStatus {
+    pub(crate) name: String,
+    pub(crate) addr: String,
+    pub(crate) voter: bool,
+    pub(crate) leader: bool,
+}
+
+impl Cluster {
+    /// Bind the cluster listener, open the Raft state in the data dir and
+    /// start forming (or rejoining) the cluster.
+    pub(crate) async fn start(
+        broker: &Arc<Broker>,
+        config: &ClusterConfig,
+        tasks: &mut JoinSet<()>,
+        stop: watch::Receiver<bool>,
+    ) -> std::io::Result<Arc<Cluster>> {
+        let secret: Arc<[u8]> = config.secret()?.into_bytes().into();
+        let listener = crate::server::bind(config.listen)?;
+        let bound = listener.local_addr()?;
+        let addr = match &config.advertise {
+            Some(a) => a.clone(),
+            // A wildcard is no address for others: they reach this host by name.
+            None if bound.ip().is_unspecified() => {
+                format!("{}:{}", crate::os::hostname(), bound.port())
+            }
+            None => bound.to_string(),
+        };
+        let me = Member {
+            name: config.node_name.clone(),
+            addr,
+        };
+        let dir = broker.config.data_dir.join("cluster");
+        let log = log_store::LogStore::open(&dir)?;
+        let fresh = log.is_fresh();
+        let weak = Arc::downgrade(broker);
+        let effect: state_machine::Effect = Arc::new(move |c: &Command| {
+            if let Some(b) = weak.upgrade() {
+                apply_to_broker(&b, c);
+            }
+        });
+        let sm = state_machine::StateMachine::open(&dir, effect)?;
+        let raft_config = openraft::Config {
+            cluster_name: "ferretmq-metadata".into(),
+            heartbeat_interval: 200,
+            election_timeout_min: 1000,
+            election_timeout_max: 2000,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(1000),
+            ..Default::default()
+        }
+        .validate()
+        .map_err(std::io::Error::other)?;
+        let network = network::Network {
+            me: me.name.clone(),
+            secret: secret.clone(),
+        };
+        let id = node_id(&me.name);
+        let raft = Raft::new(id, Arc::new(raft_config), network, log, sm)
+            .await
+            .map_err(std::io::Error::other)?;
+        let cluster = Arc::new(Cluster {
+            me,
+            id,
+            raft,
+            secret,
+            changing: Default::default(),
+            broker: Arc::downgrade(broker),
+        });
+        tracing::info!("cluster node {} listening on {bound}", cluster.me.name);
+        tasks.spawn(accept_loop(listener, cluster.clone(), stop.clone()));
+        if fresh {
+            tasks.spawn(form::form(cluster.clone(), config.seed_nodes.clone(), stop));
+        }
+        Ok(cluster)
+    }
+
+    /// Whether this node is part of a cluster's membership yet.
+    pub(crate) fn is_member(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.membership_config.nodes().any(|(id, _)| *id == self.id)
+    }
+
+    fn leader(&self) -> Option<Member> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let id = m.current_leader?;
+        m.membership_config.membership().get_node(&id).cloned()
+    }
+
+    /// Every member, voters first, by name.
+    pub(crate) fn members(&self) -> Vec<MemberStatus> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let voters: BTreeSet<NodeId> = m.membership_config.voter_ids().collect();
+        let mut v: Vec<MemberStatus> = m
+            .membership_config
+            .nodes()
+            .map(|(id, n)| MemberStatus {
+                name: n.name.clone(),
+                addr: n.addr.clone(),
+                voter: voters.contains(id),
+                leader: m.current_leader == Some(*id),
+            })
+            .collect();
+        v.sort_by(|a, b| (!a.voter, &a.name).cmp(&(!b.voter, &b.name)));
+        v
+    }
+
+    /// This node's Raft role, as `ctl cluster_status` names it.
+    pub(crate) fn role(&self) -> &'static str {
+        match self.raft.metrics().borrow().state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shut down",
+        }
+    }
+
+    /// Ask a member for its `/api/nodes` entry; `None` if it cannot be
+    /// reached within a second (it shows as not running).
+    pub(crate) async fn ask_node_info(&self, addr: &str) -> Option<serde_json::Value> {
+        let ask = async {
+            let mut link = Link::connect(addr, &self.me.name, &self.secret)
+                .await
+                .ok()?;
+            match link.call(&Request::NodeInfo).await.ok()? {
+                Reply::NodeInfo(v) => Some(v),
+                _ => None,
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(1), ask)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    pub(crate) fn node_info(&self) -> serde_json::Value {
+        match self.broker.upgrade() {
+            Some(b) => crate::management::node_json(&b),
+            None => serde_json::Value::Null,
+        }
+    }
+
+    /// Replicate a command: committed on a majority and applied on this
+    /// node when this returns.
+    pub(crate) async fn write(&self, c: Command) -> Result<(), String> {
+        match self.via_leader(Request::Write(c)).await? {
+            Reply::Done => Ok(()),
+            Reply::Refused(e) => Err(e),
+            _ => Err("an unexpected reply".into()),
+        }
+    }
+
+    /// Remove a node from the cluster (`ctl forget_cluster_node`).
+    pub(crate) async fn forget(&self, name: &str) -> Result<(), String> {
+        match self.via_leader(Request::Forget(name.to_string())).await? {
+            Reply::Done => Ok(()),
+            Reply::Refused(e) => Err(e),
+            _ => Err("an unexpected reply".into()),
+        }
+    }
+
+    /// Carry out `req` on the leader: here if this node leads, else over a
+    /// link to it, following it as it moves, for up to LEADER_WAIT.
+    pub(crate) async fn via_leader(&self, req: Request) -> Result<Reply, String> {
+        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        let mut metrics = self.raft.metrics();
+        loop {
+            let leader = self.leader();
+            let reply = match &leader {
+                Some(l) if l.name == self.me.name => self.lead(&req).await,
+                Some(l) => match Link::connect(&l.addr, &self.me.name, &self.secret).await {
+                    Ok(mut link) => link
+                        .call(&req)
+                        .await
+                        .unwrap_or_else(|e| Reply::Refused(format!("{}: {e}", l.name))),
+                    Err(e) => Reply::Refused(format!("{}: {e}", l.name)),
+                },
+                None => Reply::NotLeader(None),
+            };
+            match reply {
+                Reply::NotLeader(_) => {}
+                Reply::Refused(e) if leader.is_some() && e.contains("no answer") => {}
+                other => return Ok(other),
+            }
+            // Wait for the leadership to change (or a moment), then retry.
+            let wait = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(200)),
+                metrics.changed(),
+            );
+            let _ = wait.await;
+            if tokio::time::Instant::now() >= deadline {
+                return Err("timed out waiting for a metadata leader (is a majority of the cluster running?)".into());
+            }
+        }
+    }
+
+    /// What the leader does for a request forwarded to it.
+    async fn lead(&self, req: &Request) -> Reply {
+        let not_leader = |e: &RaftError<NodeId, ClientWriteError<NodeId, Member>>| {
+            e.forward_to_leader::<Member>()
+                .map(|f| Reply::NotLeader(f.leader_node.clone()))
+        };
+        let done = |r: Result<_, RaftError<NodeId, ClientWriteError<NodeId, Member>>>| match r {
+            Ok(_) => Reply::Done,
+            Err(e) => not_leader(&e).unwrap_or_else(|| Reply::Refused(e.to_string())),
+        };
+        match req {
+            Request::Write(c) => done(self.raft.client_write(c.clone()).await),
+            Request::Join(m) => {
+                let _one = self.changing.lock().await;
+                let id = node_id(&m.name);
+                if self
+                    .raft
+                    .metrics()
+                    .borrow()
+                    .membership_config
+                    .voter_ids()
+                    .any(|v| v == id)
+                {
+                    return Reply::Done;
+                }
+                if let Err(e) = self.raft.add_learner(id, m.clone(), true).await {
+                    return done(Err(e));
+                }
+                tracing::info!("cluster: {} joins", m.name);
+                let change = openraft::ChangeMembers::AddVoterIds([id].into());
+                done(self.raft.change_membership(change, false).await)
+            }
+            Request::Forget(name) => {
+                let _one = self.changing.lock().await;
+                let id = node_id(name);
+                if id == self.id {
+                    return Reply::Refused(format!(
+                        "{name} is the node carrying out the removal; ask another node"
+                    ));
+                }
+                let addr = self
+                    .raft
+                    .metrics()
+                    .borrow()
+                    .membership_config
+                    .membership()
+                    .get_node(&id)
+                    .map(|m| m.addr.clone());
+                let Some(addr) = addr else {
+                    return Reply::Refused(format!("{name} is not a member of this cluster"));
+                };
+                // As RabbitMQ: only a stopped node is forgotten; a running
+                // one would go on as if still a member.
+                if self.ask_node_info(&addr).await.is_some() {
+                    return Reply::Refused(format!("{name} is running; stop it first"));
+                }
+                tracing::info!("cluster: forgetting {name}");
+                let change = openraft::ChangeMembers::RemoveVoters([id].into());
+                match self.raft.change_membership(change, false).await {
+                    Ok(_) => {
+                        let nodes = openraft::ChangeMembers::RemoveNodes([id].into());
+                        done(self.raft.change_membership(nodes, false).await)
+                    }
+                    Err(e) => done(Err(e)),
+                }
+            }
+            _ => Reply::Refused("not a request for the leader".into()),
+        }
+    }
+}
+
+/// Carry out a committed command on this node's broker.
+fn apply_to_broker(b: &Broker, c: &Command) {
+    match c {
+        Command::SetGlobalParameter { name, value } => {
+            let r = b.access.change(|s| {
+                s.global_parameters.insert(name.clone(), value.clone());
+                Ok(())
+            });
+            if let Err(e) = r {
+                tracing::error!("cluster: cannot apply {c:?}: {e:?}");
+            }
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    cluster: Arc<Cluster>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut links = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+            Some(_) = links.join_next(), if !links.is_empty() => {}
+            a = listener.accept() => match a {
+                Ok((sock, peer)) => {
+                    let c = cluster.clone();
+                    links.spawn(async move {
+                        match Link::accept(sock, &c.me.name, &c.secret).await {
+                            Ok(link) => rpc::serve(link, c).await,
+                            Err(e) => tracing::warn!("cluster link from {peer} refused: {e}"),
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("cluster listener: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    links.abort_all();
+    let _ = cluster.raft.shutdown().await;
+}

@@ -1,0 +1,87 @@
+//! What nodes ask each other over a link, and how a node answers: Raft's
+//! own messages go to the local Raft; membership changes and commands go
+//! to the leader, wherever the asking node sent them.
+
+use super::Cluster;
+use super::link::Link;
+use super::types::{Command, Member, Meta, NodeId};
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Request {
+    AppendEntries(AppendEntriesRequest<Meta>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<Meta>),
+    /// Is the node part of a cluster yet?
+    Hello,
+    /// Make this node a voting member (carried out by the leader).
+    Join(Member),
+    /// Remove the named node (carried out by the leader).
+    Forget(String),
+    /// Replicate a command (carried out by the leader).
+    Write(Command),
+    /// The node's entry in `/api/nodes`.
+    NodeInfo,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Reply {
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
+    Hello {
+        member: bool,
+    },
+    Done,
+    /// The request needs the leader; it is this one, if known.
+    NotLeader(Option<Member>),
+    Refused(String),
+    NodeInfo(serde_json::Value),
+}
+
+/// Answer a peer's requests until it closes the link.
+pub(crate) async fn serve(mut link: Link, cluster: Arc<Cluster>) {
+    loop {
+        let req = match link.next::<Request>().await {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!("cluster link from {}: {e}", link.peer);
+                return;
+            }
+        };
+        let reply = answer(&cluster, req).await;
+        if let Err(e) = link.send(&reply).await {
+            tracing::debug!("cluster link to {}: {e}", link.peer);
+            return;
+        }
+    }
+}
+
+async fn answer(cluster: &Arc<Cluster>, req: Request) -> Reply {
+    match req {
+        Request::AppendEntries(r) => Reply::AppendEntries(cluster.raft.append_entries(r).await),
+        Request::Vote(r) => Reply::Vote(cluster.raft.vote(r).await),
+        Request::InstallSnapshot(r) => {
+            Reply::InstallSnapshot(cluster.raft.install_snapshot(r).await)
+        }
+        Request::Hello => Reply::Hello {
+            member: cluster.is_member(),
+        },
+        Request::NodeInfo => Reply::NodeInfo(cluster.node_info()),
+        r @ (Request::Join(_) | Request::Forget(_) | Request::Write(_)) => {
+            match cluster.via_leader(r).await {
+                Ok(reply) => reply,
+                Err(e) => Reply::Refused(e),
+            }
+        }
+    }
+}

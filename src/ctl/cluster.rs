@@ -1,0 +1,88 @@
+//! `cluster_status` and `forget_cluster_node`, read from and carried out
+//! through `/api/nodes` (each member answers for itself there).
+
+use super::Command;
+use super::client::seg;
+use super::commands::{Api, Done, EX_DATAERR, fail};
+use super::output::{Formatter, Style};
+use serde_json::{Value, json};
+
+pub(super) async fn run(api: &Api<'_>, out: &Style, cmd: Command) -> Done {
+    match cmd {
+        Command::ClusterStatus => cluster_status(api, out).await,
+        Command::ForgetClusterNode { node } => {
+            out.info(&format!("Removing node {node} from the cluster"));
+            let r = api
+                .call("DELETE", &format!("/api/nodes/{}", seg(&node)), None)
+                .await?;
+            if !r.ok() {
+                return Err(fail(r.reason(), EX_DATAERR));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn names(nodes: &[Value], keep: impl Fn(&Value) -> bool) -> Vec<String> {
+    nodes
+        .iter()
+        .filter(|n| keep(n))
+        .filter_map(|n| n["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+async fn cluster_status(api: &Api<'_>, out: &Style) -> Done {
+    let overview = api.get("/api/overview", None).await?;
+    let nodes = api.get("/api/nodes", None).await?;
+    let nodes = nodes.as_array().cloned().unwrap_or_default();
+    let me = overview["node"].as_str().unwrap_or("");
+    let cluster_name = overview["cluster_name"].as_str().unwrap_or("");
+    let all = names(&nodes, |_| true);
+    let running = names(&nodes, |n| n["running"] == true);
+    let leader = names(&nodes, |n| n["metadata_leader"] == true);
+    if out.formatter == Formatter::Json {
+        let roles: serde_json::Map<String, Value> = nodes
+            .iter()
+            .filter_map(|n| {
+                let name = n["name"].as_str()?;
+                Some((name.to_string(), n["metadata_store"]["raft_state"].clone()))
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "cluster_name": cluster_name,
+                "disk_nodes": all,
+                "running_nodes": running,
+                "metadata_leader": leader.first(),
+                "metadata_raft_states": roles,
+            })
+        );
+        return Ok(());
+    }
+    out.info(&format!("Cluster status of node {me} ..."));
+    println!("Basics\n\nCluster name: {cluster_name}\n");
+    println!("Disk Nodes\n");
+    for n in &all {
+        println!("{n}");
+    }
+    println!("\nRunning Nodes\n");
+    for n in &running {
+        println!("{n}");
+    }
+    println!("\nMetadata store (Raft)\n");
+    for n in &nodes {
+        let name = n["name"].as_str().unwrap_or("");
+        let state = n["metadata_store"]["raft_state"]
+            .as_str()
+            .unwrap_or("unreachable");
+        let voter = if n["metadata_voter"] == false {
+            ", non-voting"
+        } else {
+            ""
+        };
+        println!("{name}: {state}{voter}");
+    }
+    Ok(())
+}
