@@ -290,7 +290,8 @@ mod tests {
 
     #[test]
     fn a_cluster_section_parses_with_defaults_for_what_it_leaves_out() {
-        let c: Config = toml::from_str("[cluster]\nnode_name = \"n1\"\nsecret = \"s\"").expect("parses");
+        let c: Config =
+            toml::from_str("[cluster]\nnode_name = \"n1\"\nsecret = \"s\"").expect("parses");
         let cl = c.cluster.expect("cluster");
         assert_eq!(cl.node_name, "n1");
         assert_eq!(cl.listen.port(), 25672);

@@ -144,7 +144,12 @@ fn main() -> std::process::ExitCode {
             c.advertise = Some(a);
         }
         if !args.cluster_seed_nodes.is_empty() {
-            c.seed_nodes = args.cluster_seed_nodes;
+            // `--cluster-seed-nodes ""` means none.
+            c.seed_nodes = args
+                .cluster_seed_nodes
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect();
         }
         if let Some(s) = args.cluster_secret {
             c.secret = Some(s);
