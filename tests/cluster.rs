@@ -26,6 +26,7 @@ struct Node {
     secret: String,
     child: Option<Child>,
     http: SocketAddr,
+    amqp: String,
     /// Everything the node logged, for waiting on a line.
     log: Arc<Mutex<Vec<String>>>,
 }
@@ -57,6 +58,7 @@ impl Node {
             secret: SECRET.into(),
             child: None,
             http: "127.0.0.1:0".parse().expect("addr"),
+            amqp: String::new(),
             log: Default::default(),
         }
     }
@@ -89,19 +91,27 @@ impl Node {
         let log = self.log.clone();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
+            let mut amqp = None;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(at) = line.find("management API (http) listening on ")
                     && let Some(tx) = tx.take()
                 {
-                    let _ = tx.send(line[at + 35..].trim().to_string());
+                    let http = line[at + 35..].trim().to_string();
+                    let _ = tx.send((amqp.take().unwrap_or_default(), http));
+                } else if let Some(at) = line.find("listening on ")
+                    && amqp.is_none()
+                    && tx.is_some()
+                {
+                    amqp = Some(line[at + 13..].trim().to_string());
                 }
                 log.lock().expect("log").push(line);
             }
         });
-        let addr = rx
+        let (amqp, http): (String, String) = rx
             .recv_timeout(CLUSTER_DEADLINE)
-            .expect("the node reports its HTTP address");
-        self.http = addr.parse().expect("addr");
+            .expect("the node reports its addresses");
+        self.http = http.parse().expect("addr");
+        self.amqp = amqp;
         self.child = Some(child);
     }
 
@@ -356,4 +366,112 @@ async fn forget_cluster_node_removes_a_stopped_member_and_refuses_a_running_one(
     assert_eq!(code, 0, "{out}{err}");
     formed(&nodes[0], &["n1", "n2"]).await;
     formed(&nodes[1], &["n1", "n2"]).await;
+}
+
+async fn connects(node: &Node, user: &str, pass: &str, vhost: &str) -> bool {
+    let url = format!("amqp://{user}:{pass}@{}/{vhost}", node.amqp);
+    let c = lapin::Connection::connect(&url, lapin::ConnectionProperties::default());
+    match tokio::time::timeout(DEADLINE, c).await {
+        Ok(Ok(c)) => {
+            let _ = c.close(200, "bye".into()).await;
+            true
+        }
+        _ => false,
+    }
+}
+
+#[tokio::test]
+async fn users_vhosts_and_permissions_made_on_one_node_hold_on_every_node() {
+    let root = tempfile::tempdir().expect("dir");
+    let mut nodes = three(root.path());
+    formed(&nodes[0], &["n1", "n2", "n3"]).await;
+    for args in [
+        &["add_user", "alice", "s3cret"][..],
+        &["add_vhost", "orders"],
+        &["set_permissions", "-p", "orders", "alice", ".*", ".*", ".*"],
+    ] {
+        let (code, out, err) = nodes[0].ctl(args).await;
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+    }
+    for n in &nodes {
+        eventually(
+            &format!("alice to log in to {}", n.name),
+            CLUSTER_DEADLINE,
+            || async { connects(n, "alice", "s3cret", "orders").await.then_some(()) },
+        )
+        .await;
+    }
+    // The same change gives the same answer on another node.
+    let (code, _, err) = nodes[2]
+        .ctl(&[
+            "set_permissions",
+            "-p",
+            "nowhere",
+            "alice",
+            ".*",
+            ".*",
+            ".*",
+        ])
+        .await;
+    assert_ne!(code, 0, "{err}");
+    // A policy set through one node applies on another.
+    let (code, out, err) = nodes[1]
+        .ctl(&[
+            "set_policy",
+            "-p",
+            "orders",
+            "ttl",
+            "^tmp",
+            r#"{"message-ttl": 5000}"#,
+        ])
+        .await;
+    assert_eq!(code, 0, "{out}{err}");
+    eventually("the policy on n3", CLUSTER_DEADLINE, || async {
+        let (status, p) = nodes[2].api("GET", "/api/policies/orders/ttl", "").await;
+        (status == 200 && p["definition"]["message-ttl"] == 5000).then_some(())
+    })
+    .await;
+    let (code, out, err) = nodes[1].ctl(&["delete_user", "alice"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    for n in &nodes {
+        eventually(
+            &format!("alice to be gone from {}", n.name),
+            CLUSTER_DEADLINE,
+            || async { (!connects(n, "alice", "s3cret", "orders").await).then_some(()) },
+        )
+        .await;
+    }
+    // Without a majority, no change is made; the node says why.
+    nodes[1].kill();
+    nodes[2].kill();
+    let (status, body) = nodes[0]
+        .api("PUT", "/api/users/bob", r#"{"password":"x","tags":""}"#)
+        .await;
+    assert_eq!(status, 503, "{body}");
+    let (status, _) = nodes[0].api("GET", "/api/users/bob", "").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_node_whose_disk_was_wiped_rejoins_as_a_fresh_replica() {
+    let root = tempfile::tempdir().expect("dir");
+    let mut nodes = three(root.path());
+    formed(&nodes[0], &["n1", "n2", "n3"]).await;
+    for args in [
+        &["add_user", "carol", "pw"][..],
+        &["set_permissions", "carol", ".*", ".*", ".*"],
+    ] {
+        let (code, out, err) = nodes[0].ctl(args).await;
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+    }
+    nodes[2].kill();
+    std::fs::remove_dir_all(&nodes[2].dir).expect("wipe");
+    nodes[2].start();
+    formed(&nodes[2], &["n1", "n2", "n3"]).await;
+    eventually("carol on the wiped node", CLUSTER_DEADLINE, || async {
+        connects(&nodes[2], "carol", "pw", "%2f")
+            .await
+            .then_some(())
+    })
+    .await;
 }

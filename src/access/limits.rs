@@ -4,13 +4,13 @@
 
 use serde_json::{Map, Value};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct UserLimits {
     pub max_connections: Option<u64>,
     pub max_channels: Option<u64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct VhostLimits {
     pub max_connections: Option<u64>,
     pub max_queues: Option<u64>,

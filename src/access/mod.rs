@@ -27,7 +27,7 @@ use std::sync::{Arc, RwLock};
 use user::User;
 
 /// A vhost's own settings (its exchanges and queues live in its `Vhost`).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct VhostMeta {
     pub name: String,
     pub description: String,
@@ -111,13 +111,15 @@ impl State {
 }
 
 /// Why a change to access control was refused.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Refusal {
     NoSuchUser(String),
     NoSuchVhost(String),
     Invalid(String),
     /// The change could not be saved (and so was not made).
     Io(String),
+    /// A cluster could not commit the change (no majority, no leader).
+    Unavailable(String),
 }
 
 impl std::fmt::Display for Refusal {
@@ -125,7 +127,7 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::NoSuchUser(u) => write!(f, "no such user '{u}'"),
             Refusal::NoSuchVhost(v) => write!(f, "no such vhost '{v}'"),
-            Refusal::Invalid(s) | Refusal::Io(s) => f.write_str(s),
+            Refusal::Invalid(s) | Refusal::Io(s) | Refusal::Unavailable(s) => f.write_str(s),
         }
     }
 }

@@ -6,7 +6,8 @@
 use base64::Engine;
 use sha2::Digest;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Serialisable: a cluster replicates users with their hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Hashing {
     Sha256,
     Sha512,
@@ -53,7 +54,7 @@ impl Hashing {
 }
 
 /// A stored hash; empty for a user without a password.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PasswordHash {
     pub hashing: Hashing,
     /// salt ‖ digest, as decoded from `password_hash`.

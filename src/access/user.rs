@@ -4,7 +4,7 @@
 use super::limits::UserLimits;
 use super::password::PasswordHash;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct User {
     pub name: String,
     pub password: PasswordHash,

@@ -3,6 +3,7 @@
 
 mod access;
 pub mod alarms;
+pub(crate) mod changes;
 pub mod connections;
 pub mod dead_letter;
 pub mod equivalence;

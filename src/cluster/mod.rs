@@ -14,6 +14,7 @@ mod state_machine;
 mod store_tests;
 mod types;
 
+use crate::access::Refusal;
 use crate::broker::Broker;
 use crate::config::ClusterConfig;
 use link::Link;
@@ -27,10 +28,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 pub(crate) use types::Command;
-use types::{Member, NodeId, Raft, node_id};
+use types::{Applied, Member, NodeId, Raft, node_id};
 
 /// How long a request that needs the leader waits for one.
-const LEADER_WAIT: Duration = Duration::from_secs(10);
+const LEADER_WAIT: Duration = Duration::from_secs(5);
 
 pub(crate) struct Cluster {
     pub(crate) me: Member,
@@ -77,13 +78,7 @@ impl Cluster {
         let dir = broker.config.data_dir.join("cluster");
         let log = log_store::LogStore::open(&dir)?;
         let fresh = log.is_fresh();
-        let weak = Arc::downgrade(broker);
-        let effect: state_machine::Effect = Arc::new(move |c: &Command| {
-            if let Some(b) = weak.upgrade() {
-                apply_to_broker(&b, c);
-            }
-        });
-        let sm = state_machine::StateMachine::open(&dir, effect)?;
+        let sm = state_machine::StateMachine::open(&dir, hooks(broker))?;
         let raft_config = openraft::Config {
             cluster_name: "ferretmq-metadata".into(),
             heartbeat_interval: 200,
@@ -187,13 +182,14 @@ impl Cluster {
         }
     }
 
-    /// Replicate a command: committed on a majority and applied on this
-    /// node when this returns.
-    pub(crate) async fn write(&self, c: Command) -> Result<(), String> {
-        match self.via_leader(Request::Write(c)).await? {
-            Reply::Done => Ok(()),
-            Reply::Refused(e) => Err(e),
-            _ => Err("an unexpected reply".into()),
+    /// Replicate a change: committed on a majority and applied on the
+    /// leader when this returns (and on this node soon after). The answer
+    /// is the change's own, the same on every node.
+    pub(crate) async fn write(&self, c: Command) -> Result<bool, Refusal> {
+        match self.via_leader(Request::Write(c)).await {
+            Ok(Reply::Applied(Applied(r))) => r,
+            Ok(Reply::Refused(e)) | Err(e) => Err(Refusal::Unavailable(e)),
+            Ok(_) => Err(Refusal::Unavailable("an unexpected reply".into())),
         }
     }
 
@@ -210,24 +206,33 @@ impl Cluster {
     /// link to it, following it as it moves, for up to LEADER_WAIT.
     pub(crate) async fn via_leader(&self, req: Request) -> Result<Reply, String> {
         let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        let timed_out = || {
+            "timed out waiting for the metadata leader (is a majority of the cluster running?)"
+                .to_string()
+        };
         let mut metrics = self.raft.metrics();
         loop {
-            let leader = self.leader();
-            let reply = match &leader {
-                Some(l) if l.name == self.me.name => self.lead(&req).await,
-                Some(l) => match Link::connect(&l.addr, &self.me.name, &self.secret).await {
-                    Ok(mut link) => link
-                        .call(&req)
-                        .await
-                        .unwrap_or_else(|e| Reply::Refused(format!("{}: {e}", l.name))),
-                    Err(e) => Reply::Refused(format!("{}: {e}", l.name)),
-                },
-                None => Reply::NotLeader(None),
+            // None: try again (no leader known, or it cannot be reached).
+            let attempt = async {
+                match self.leader() {
+                    Some(l) if l.name == self.me.name => Some(self.lead(&req).await),
+                    Some(l) => match Link::connect(&l.addr, &self.me.name, &self.secret).await {
+                        // A link broken mid-call may have carried the request
+                        // out: say so rather than do it twice.
+                        Ok(mut link) => Some(
+                            link.call(&req)
+                                .await
+                                .unwrap_or_else(|e| Reply::Refused(format!("{}: {e}", l.name))),
+                        ),
+                        Err(_) => None,
+                    },
+                    None => None,
+                }
             };
-            match reply {
-                Reply::NotLeader(_) => {}
-                Reply::Refused(e) if leader.is_some() && e.contains("no answer") => {}
-                other => return Ok(other),
+            match tokio::time::timeout_at(deadline, attempt).await {
+                Err(_) => return Err(timed_out()),
+                Ok(None) | Ok(Some(Reply::NotLeader(_))) => {}
+                Ok(Some(other)) => return Ok(other),
             }
             // Wait for the leadership to change (or a moment), then retry.
             let wait = tokio::time::timeout_at(
@@ -236,7 +241,7 @@ impl Cluster {
             );
             let _ = wait.await;
             if tokio::time::Instant::now() >= deadline {
-                return Err("timed out waiting for a metadata leader (is a majority of the cluster running?)".into());
+                return Err(timed_out());
             }
         }
     }
@@ -252,7 +257,10 @@ impl Cluster {
             Err(e) => not_leader(&e).unwrap_or_else(|| Reply::Refused(e.to_string())),
         };
         match req {
-            Request::Write(c) => done(self.raft.client_write(c.clone()).await),
+            Request::Write(c) => match self.raft.client_write(c.clone()).await {
+                Ok(r) => Reply::Applied(r.data),
+                Err(e) => not_leader(&e).unwrap_or_else(|| Reply::Refused(e.to_string())),
+            },
             Request::Join(m) => {
                 let _one = self.changing.lock().await;
                 let id = node_id(&m.name);
@@ -312,18 +320,33 @@ impl Cluster {
     }
 }
 
-/// Carry out a committed command on this node's broker.
-fn apply_to_broker(b: &Broker, c: &Command) {
-    match c {
-        Command::SetGlobalParameter { name, value } => {
-            let r = b.access.change(|s| {
-                s.global_parameters.insert(name.clone(), value.clone());
-                Ok(())
-            });
-            if let Err(e) = r {
-                tracing::error!("cluster: cannot apply {c:?}: {e:?}");
+/// What the state machine does to this node's broker: carry out committed
+/// changes, and export or install the replicated definitions as snapshots.
+fn hooks(broker: &Arc<Broker>) -> state_machine::Hooks {
+    let (a, e, i) = (
+        Arc::downgrade(broker),
+        Arc::downgrade(broker),
+        Arc::downgrade(broker),
+    );
+    state_machine::Hooks {
+        apply: Arc::new(move |c: &Command| {
+            let Some(b) = a.upgrade() else {
+                return Applied(Err(Refusal::Unavailable("the node is stopping".into())));
+            };
+            Applied(b.apply_change(c))
+        }),
+        export: Arc::new(move || {
+            e.upgrade()
+                .map(|b| b.replicated_definitions())
+                .unwrap_or_default()
+        }),
+        import: Arc::new(move |doc: &serde_json::Value| {
+            if let Some(b) = i.upgrade()
+                && let Err(e) = b.install_replicated_definitions(doc)
+            {
+                tracing::error!("cluster: cannot install the snapshot's definitions: {e}");
             }
-        }
+        }),
     }
 }
 

@@ -41,6 +41,8 @@ pub(crate) enum Reply {
         member: bool,
     },
     Done,
+    /// What a replicated change answered.
+    Applied(super::types::Applied),
     /// The request needs the leader; it is this one, if known.
     NotLeader(Option<Member>),
     Refused(String),

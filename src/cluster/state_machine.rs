@@ -1,7 +1,11 @@
-//! The metadata group's state machine: what the committed commands built,
-//! the membership, and its snapshot (`DATA/cluster/snapshot.json`, written
-//! before the log it covers is purged). Applying a command also carries it
-//! out on this node (`Effect`), so every node's broker follows the log.
+//! The metadata group's state machine. Applying a committed command carries
+//! it out on this node's broker (`Hooks::apply`); what has been applied is
+//! recorded in `DATA/cluster/applied.json` after each batch, so a restart
+//! does not apply a change twice (deleting a vhost again after it was
+//! re-created would lose its data). A snapshot (`snapshot.json`, written
+//! before the log it covers is purged) holds the broker's replicated
+//! definitions as `Hooks::export` gives them; installing one hands them to
+//! `Hooks::import`.
 
 use super::log_store::replace_file;
 use super::types::{
@@ -10,30 +14,41 @@ use super::types::{
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StoredMembership};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// What a committed command does to this node's broker.
-pub(crate) type Effect = Arc<dyn Fn(&Command) + Send + Sync>;
-
-/// Everything the log built, as a snapshot carries it.
-#[derive(Clone, Default, Serialize, Deserialize)]
-pub(crate) struct Data {
-    pub(crate) last_applied: Option<LogId>,
-    pub(crate) membership: Membership,
-    pub(crate) parameters: BTreeMap<String, serde_json::Value>,
+/// What the state machine asks of the broker it runs on.
+#[derive(Clone)]
+pub(crate) struct Hooks {
+    pub(crate) apply: Arc<dyn Fn(&Command) -> Applied + Send + Sync>,
+    pub(crate) export: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
+    pub(crate) import: Arc<dyn Fn(&serde_json::Value) + Send + Sync>,
 }
 
-impl Data {
-    fn apply(&mut self, c: &Command) {
-        match c {
-            Command::SetGlobalParameter { name, value } => {
-                self.parameters.insert(name.clone(), value.clone());
-            }
+impl Hooks {
+    /// For tests of the storage alone: nothing is carried out.
+    #[cfg(test)]
+    pub(crate) fn none() -> Hooks {
+        Hooks {
+            apply: Arc::new(|_| Applied(Ok(true))),
+            export: Arc::new(|| serde_json::Value::Null),
+            import: Arc::new(|_| {}),
         }
     }
+}
+
+/// Where the state machine stands.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct Applying {
+    last_applied: Option<LogId>,
+    membership: Membership,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotData {
+    applied: Applying,
+    definitions: serde_json::Value,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -44,60 +59,70 @@ struct Stored {
 
 pub(crate) struct StateMachine {
     dir: PathBuf,
-    data: Data,
+    applied: Applying,
     snapshot: Arc<Mutex<Option<Stored>>>,
-    effect: Effect,
+    hooks: Hooks,
 }
 
-fn snapshot_path(dir: &Path) -> PathBuf {
-    dir.join("snapshot.json")
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> io::Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(serde_json::from_slice(&b).map_err(io::Error::other)?)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 impl StateMachine {
-    /// The state the last snapshot holds; openraft replays the log after it.
-    pub(crate) fn open(dir: &Path, effect: Effect) -> io::Result<StateMachine> {
-        let stored: Option<Stored> = match std::fs::read(snapshot_path(dir)) {
-            Ok(b) => Some(serde_json::from_slice(&b).map_err(io::Error::other)?),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e),
+    pub(crate) fn open(dir: &Path, hooks: Hooks) -> io::Result<StateMachine> {
+        let stored: Option<Stored> = read_json(&dir.join("snapshot.json"))?;
+        let applied = match read_json::<Applying>(&dir.join("applied.json"))? {
+            Some(a) => a,
+            None => match &stored {
+                Some(s) => {
+                    serde_json::from_slice::<SnapshotData>(&s.data)
+                        .map_err(io::Error::other)?
+                        .applied
+                }
+                None => Applying::default(),
+            },
         };
-        let data = match &stored {
-            Some(s) => serde_json::from_slice(&s.data).map_err(io::Error::other)?,
-            None => Data::default(),
-        };
-        for c in commands_of(&data) {
-            effect(&c);
-        }
         Ok(StateMachine {
             dir: dir.to_path_buf(),
-            data,
+            applied,
             snapshot: Arc::new(Mutex::new(stored)),
-            effect,
+            hooks,
         })
     }
 
-    fn install(&mut self, data: Data) {
-        for c in commands_of(&data) {
-            (self.effect)(&c);
-        }
-        self.data = data;
+    async fn save_applied(&self) -> Result<(), StorageError> {
+        let bytes = serde_json::to_vec(&self.applied)
+            .map_err(|e| StorageIOError::write_state_machine(&e))?;
+        let path = self.dir.join("applied.json");
+        tokio::task::spawn_blocking(move || replace_file(&path, &bytes))
+            .await
+            .map_err(|e| StorageIOError::write_state_machine(&e))?
+            .map_err(|e| StorageIOError::write_state_machine(&e).into())
     }
 }
 
-/// The commands that rebuild `data` on a broker that has none of it.
-fn commands_of(data: &Data) -> Vec<Command> {
-    data.parameters
-        .iter()
-        .map(|(name, value)| Command::SetGlobalParameter {
-            name: name.clone(),
-            value: value.clone(),
-        })
-        .collect()
+async fn store(dir: &Path, stored: &Stored) -> Result<(), StorageError> {
+    let fail = |e: &dyn std::error::Error| {
+        StorageIOError::write_snapshot(
+            Some(stored.meta.signature()),
+            &io::Error::other(e.to_string()),
+        )
+    };
+    let file = serde_json::to_vec(stored).map_err(|e| fail(&e))?;
+    let path = dir.join("snapshot.json");
+    tokio::task::spawn_blocking(move || replace_file(&path, &file))
+        .await
+        .map_err(|e| fail(&e))?
+        .map_err(|e| fail(&e).into())
 }
 
 pub(crate) struct Builder {
     dir: PathBuf,
-    data: Data,
+    data: SnapshotData,
     snapshot: Arc<Mutex<Option<Stored>>>,
 }
 
@@ -105,12 +130,13 @@ impl RaftSnapshotBuilder<Meta> for Builder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<Meta>, StorageError> {
         let bytes =
             serde_json::to_vec(&self.data).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let applied = &self.data.applied;
         let meta = SnapshotMeta {
-            last_log_id: self.data.last_applied,
-            last_membership: self.data.membership.clone(),
+            last_log_id: applied.last_applied,
+            last_membership: applied.membership.clone(),
             snapshot_id: format!(
                 "{}-{}",
-                self.data.last_applied.map_or(0, |l| l.index),
+                applied.last_applied.map_or(0, |l| l.index),
                 crate::clock::system_now_ms()
             ),
         };
@@ -118,13 +144,7 @@ impl RaftSnapshotBuilder<Meta> for Builder {
             meta: meta.clone(),
             data: bytes.clone(),
         };
-        let file =
-            serde_json::to_vec(&stored).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
-        let path = snapshot_path(&self.dir);
-        tokio::task::spawn_blocking(move || replace_file(&path, &file))
-            .await
-            .map_err(|e| StorageIOError::write_snapshot(None, &e))?
-            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        store(&self.dir, &stored).await?;
         *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(stored);
         Ok(Snapshot {
             meta,
@@ -137,7 +157,7 @@ impl RaftStateMachine<Meta> for StateMachine {
     type SnapshotBuilder = Builder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, Membership), StorageError> {
-        Ok((self.data.last_applied, self.data.membership.clone()))
+        Ok((self.applied.last_applied, self.applied.membership.clone()))
     }
 
     async fn apply<I>(&mut self, entries: I) -> Result<Vec<Applied>, StorageError>
@@ -147,26 +167,29 @@ impl RaftStateMachine<Meta> for StateMachine {
     {
         let mut replies = Vec::new();
         for e in entries {
-            self.data.last_applied = Some(e.log_id);
-            match e.payload {
-                EntryPayload::Blank => {}
-                EntryPayload::Normal(c) => {
-                    self.data.apply(&c);
-                    (self.effect)(&c);
-                }
+            self.applied.last_applied = Some(e.log_id);
+            replies.push(match e.payload {
+                EntryPayload::Blank => Applied(Ok(true)),
+                EntryPayload::Normal(c) => (self.hooks.apply)(&c),
                 EntryPayload::Membership(m) => {
-                    self.data.membership = StoredMembership::new(Some(e.log_id), m);
+                    self.applied.membership = StoredMembership::new(Some(e.log_id), m);
+                    Applied(Ok(true))
                 }
-            }
-            replies.push(Applied);
+            });
         }
+        self.save_applied().await?;
         Ok(replies)
     }
 
+    /// The definitions are taken now, between two applies, so that they
+    /// are exactly what the log up to `last_applied` built.
     async fn get_snapshot_builder(&mut self) -> Builder {
         Builder {
             dir: self.dir.clone(),
-            data: self.data.clone(),
+            data: SnapshotData {
+                applied: self.applied.clone(),
+                definitions: (self.hooks.export)(),
+            },
             snapshot: self.snapshot.clone(),
         }
     }
@@ -181,22 +204,20 @@ impl RaftStateMachine<Meta> for StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let bytes = snapshot.into_inner();
-        let data: Data = serde_json::from_slice(&bytes)
+        let data: SnapshotData = serde_json::from_slice(&bytes)
             .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
         let stored = Stored {
             meta: meta.clone(),
             data: bytes,
         };
-        let file = serde_json::to_vec(&stored)
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
-        let path = snapshot_path(&self.dir);
-        tokio::task::spawn_blocking(move || replace_file(&path, &file))
-            .await
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        store(&self.dir, &stored).await?;
         *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Some(stored);
-        self.install(data);
-        Ok(())
+        (self.hooks.import)(&data.definitions);
+        self.applied = Applying {
+            last_applied: meta.last_log_id,
+            membership: meta.last_membership.clone(),
+        };
+        self.save_applied().await
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<Meta>>, StorageError> {

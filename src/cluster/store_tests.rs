@@ -7,7 +7,6 @@ use super::types::{Command, Entry, LogId, Meta, StorageError};
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::{CommittedLeaderId, EntryPayload, RaftLogReader, Vote};
-use std::sync::Arc;
 
 struct OnDisk;
 
@@ -15,7 +14,8 @@ impl StoreBuilder<Meta, LogStore, StateMachine, tempfile::TempDir> for OnDisk {
     async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
         let dir = tempfile::tempdir().expect("dir");
         let log = LogStore::open(dir.path()).expect("log");
-        let sm = StateMachine::open(dir.path(), Arc::new(|_| {})).expect("state machine");
+        let sm = StateMachine::open(dir.path(), super::state_machine::Hooks::none())
+            .expect("state machine");
         Ok((dir, log, sm))
     }
 }

@@ -20,21 +20,13 @@ impl fmt::Display for Member {
     }
 }
 
-/// A change the metadata group replicates: proposed on any node, applied
-/// on every node in the same order.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) enum Command {
-    /// A cluster-wide parameter, as RabbitMQ's global parameters
-    /// (`cluster_name`, set with `PUT /api/cluster-name`).
-    SetGlobalParameter {
-        name: String,
-        value: serde_json::Value,
-    },
-}
+/// What the metadata group replicates: a change proposed on any node,
+/// applied on every node in the same order.
+pub(crate) use crate::broker::changes::Change as Command;
 
-/// What applying a command answers.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Applied;
+/// What applying a command answered (the same on every node).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Applied(pub(crate) Result<bool, crate::access::Refusal>);
 
 openraft::declare_raft_types!(
     /// The metadata group.

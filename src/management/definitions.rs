@@ -135,9 +135,14 @@ async fn export_vhost(
     Ok(Json(Value::Object(out)))
 }
 
-fn import(b: &Broker, doc: &Value) -> ApiResult<StatusCode> {
-    b.import_document(doc).map_err(ApiError::bad_request)?;
-    Ok(StatusCode::NO_CONTENT)
+async fn import(b: &Broker, doc: Value) -> ApiResult<StatusCode> {
+    use crate::access::Refusal;
+    use crate::broker::changes::Change;
+    match b.change(Change::ImportDefinitions(doc)).await {
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Err(Refusal::Invalid(e)) => Err(ApiError::bad_request(e)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn import_all(
@@ -146,7 +151,7 @@ async fn import_all(
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     u.administrator()?;
-    import(&b, &json_body(&body)?)
+    import(&b, json_body(&body)?).await
 }
 
 /// A per-vhost file: its entries belong to the vhost in the path.
@@ -179,5 +184,5 @@ async fn import_vhost(
             o.remove(k);
         }
     }
-    import(&b, &doc)
+    import(&b, doc).await
 }

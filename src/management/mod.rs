@@ -209,6 +209,7 @@ impl From<crate::access::Refusal> for ApiError {
             Refusal::NoSuchUser(_) | Refusal::NoSuchVhost(_) => ApiError::not_found(),
             Refusal::Invalid(e) => ApiError::bad_request(e),
             Refusal::Io(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e),
+            Refusal::Unavailable(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", e),
         }
     }
 }

@@ -196,21 +196,10 @@ async fn put_cluster_name(
     let m = super::body::object(&raw)?;
     super::body::require(&m, &["name"])?;
     let name = super::body::text(&m, "name").unwrap_or_default();
-    if let Some(c) = b.cluster() {
-        // Every node's broker changes when the log applies it.
-        let set = crate::cluster::Command::SetGlobalParameter {
-            name: "cluster_name".into(),
-            value: Value::String(name),
-        };
-        c.write(set)
-            .await
-            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", e))?;
-        return Ok(StatusCode::NO_CONTENT);
-    }
-    b.access.change(|s| {
-        s.global_parameters
-            .insert("cluster_name".into(), Value::String(name));
-        Ok(())
-    })?;
+    let set = crate::broker::changes::Change::SetGlobalParameter {
+        name: "cluster_name".into(),
+        value: Value::String(name),
+    };
+    b.change(set).await?;
     Ok(StatusCode::NO_CONTENT)
 }

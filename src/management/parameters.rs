@@ -5,10 +5,10 @@
 //! nothing here acts on them yet. `vhost-limits` is the vhost's limits.
 
 use super::{ApiError, ApiResult, User, body, created_or_replaced, vhost_for};
-use crate::access::Refusal;
 use crate::access::definitions::{parameter_json, parse_vhost_limits};
 use crate::access::limits::to_map;
 use crate::broker::Broker;
+use crate::broker::changes::Change;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -133,7 +133,7 @@ async fn put(
             .vhosts
             .get(&vhost)
             .is_some_and(|v| v.limits.named().is_empty());
-        b.access.set_vhost_limits(&vhost, limits)?;
+        b.change(Change::SetVhostLimits { vhost, limits }).await?;
         return Ok(created_or_replaced(new));
     }
     if !KEPT.contains(&component.as_str()) {
@@ -146,11 +146,13 @@ async fn put(
             "{component} value must be a JSON object"
         )));
     }
-    let key = (vhost, component, name);
-    let new = b
-        .access
-        .change(|s| Ok(s.parameters.insert(key, value).is_none()))?;
-    Ok(created_or_replaced(new))
+    let set = Change::SetParameter {
+        vhost,
+        component,
+        name,
+        value,
+    };
+    Ok(created_or_replaced(b.change(set).await?))
 }
 
 async fn delete(
@@ -170,17 +172,22 @@ async fn delete(
         if !had {
             return Err(ApiError::not_found());
         }
-        b.access.set_vhost_limits(&vhost, Default::default())?;
+        let clear = Change::SetVhostLimits {
+            vhost,
+            limits: Default::default(),
+        };
+        b.change(clear).await?;
         return Ok(StatusCode::NO_CONTENT);
     }
-    let key = (vhost, component, name);
-    b.access
-        .change(|s| match s.parameters.remove(&key) {
-            Some(_) => Ok(()),
-            None => Err(Refusal::Invalid(String::new())),
-        })
-        .map_err(|_| ApiError::not_found())?;
-    Ok(StatusCode::NO_CONTENT)
+    let clear = Change::ClearParameter {
+        vhost,
+        component,
+        name,
+    };
+    match b.change(clear).await? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError::not_found()),
+    }
 }
 
 async fn list_global(
@@ -221,9 +228,7 @@ async fn put_global(
     let m = body::object(&raw)?;
     body::require(&m, &["value"])?;
     let value = m.get("value").cloned().unwrap_or(Value::Null);
-    let new = b
-        .access
-        .change(|s| Ok(s.global_parameters.insert(name, value).is_none()))?;
+    let new = b.change(Change::SetGlobalParameter { name, value }).await?;
     Ok(created_or_replaced(new))
 }
 
@@ -233,11 +238,8 @@ async fn delete_global(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     u.administrator()?;
-    b.access
-        .change(|s| match s.global_parameters.remove(&name) {
-            Some(_) => Ok(()),
-            None => Err(Refusal::Invalid(String::new())),
-        })
-        .map_err(|_| ApiError::not_found())?;
-    Ok(StatusCode::NO_CONTENT)
+    match b.change(Change::ClearGlobalParameter(name)).await? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError::not_found()),
+    }
 }

@@ -5,6 +5,7 @@ use super::{ApiError, ApiResult, User, created_or_replaced, json_body};
 use crate::access::Refusal;
 use crate::access::definitions::{permission_json, topic_permission_json};
 use crate::broker::Broker;
+use crate::broker::changes::Change;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -91,9 +92,14 @@ async fn put_permissions(
     let doc = json_body(&body)?;
     let [configure, write, read] = fields(&doc, ["configure", "write", "read"])?;
     let new = b.access.snapshot().permissions(&user, &vhost).is_none();
-    b.access
-        .set_permissions(&user, &vhost, configure, write, read)
-        .map_err(put_refusal)?;
+    let set = Change::SetPermissions {
+        user,
+        vhost,
+        configure: configure.into(),
+        write: write.into(),
+        read: read.into(),
+    };
+    b.change(set).await.map_err(put_refusal)?;
     Ok(created_or_replaced(new))
 }
 
@@ -103,7 +109,7 @@ async fn delete_permissions(
     Path((vhost, user)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     u.administrator()?;
-    match b.access.clear_permissions(&user, &vhost)? {
+    match b.change(Change::ClearPermissions { user, vhost }).await? {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(ApiError::not_found()),
     }
@@ -153,9 +159,14 @@ async fn put_topic_permissions(
     u.administrator()?;
     let doc = json_body(&body)?;
     let [exchange, write, read] = fields(&doc, ["exchange", "write", "read"])?;
-    b.access
-        .set_topic_permissions(&user, &vhost, exchange, write, read)
-        .map_err(put_refusal)?;
+    let set = Change::SetTopicPermissions {
+        user,
+        vhost,
+        exchange: exchange.into(),
+        write: write.into(),
+        read: read.into(),
+    };
+    b.change(set).await.map_err(put_refusal)?;
     // RabbitMQ answers 201 whether or not the user had one on that exchange.
     Ok(StatusCode::CREATED)
 }
@@ -166,7 +177,12 @@ async fn delete_topic_permissions(
     Path((vhost, user)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     u.administrator()?;
-    match b.access.clear_topic_permissions(&user, &vhost, None)? {
+    let clear = Change::ClearTopicPermissions {
+        user,
+        vhost,
+        exchange: None,
+    };
+    match b.change(clear).await? {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(ApiError::not_found()),
     }

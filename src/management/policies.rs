@@ -6,7 +6,9 @@
 use super::{ApiError, ApiResult, User};
 use crate::broker::Broker;
 use crate::broker::Vhost;
+use crate::broker::changes::Change;
 use crate::broker::policy::{Policy, check_operator_definition, json_table};
+use crate::store::definitions::PolicyDef;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -127,7 +129,7 @@ async fn put_policy(
     Path((vhost, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
-    put(&b, &u, &vhost, &name, &body, Kind::User)
+    put(&b, &u, &vhost, &name, &body, Kind::User).await
 }
 
 async fn put_operator_policy(
@@ -136,11 +138,11 @@ async fn put_operator_policy(
     Path((vhost, name)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
-    put(&b, &u, &vhost, &name, &body, Kind::Operator)
+    put(&b, &u, &vhost, &name, &body, Kind::Operator).await
 }
 
 /// PUT: 201 when created, 204 when it replaced one (as RabbitMQ answers).
-fn put(
+async fn put(
     b: &Broker,
     u: &User,
     vhost: &str,
@@ -178,17 +180,22 @@ fn put(
     if kind == Kind::Operator {
         check_operator_definition(&definition).map_err(invalid)?;
     }
-    let policy = Policy::new(name, pattern, apply_to, priority, definition).map_err(invalid)?;
-    let replaced = match kind {
-        Kind::User => v.set_policy(policy),
-        Kind::Operator => v.set_operator_policy(policy),
+    // Checked here for the error's text; made (on every node) by the change.
+    Policy::new(name, pattern, apply_to, priority, definition.clone()).map_err(invalid)?;
+    let set = Change::SetPolicy {
+        vhost: v.name.clone(),
+        operator: kind == Kind::Operator,
+        policy: PolicyDef {
+            name: name.into(),
+            pattern: pattern.into(),
+            apply_to: apply_to.into(),
+            priority,
+            definition,
+        },
     };
-    let replaced = replaced
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e.text))?;
-    Ok(if replaced {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::CREATED
+    Ok(match b.change(set).await? {
+        true => StatusCode::CREATED,
+        false => StatusCode::NO_CONTENT,
     })
 }
 
@@ -197,7 +204,7 @@ async fn delete_policy(
     axum::Extension(u): axum::Extension<User>,
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    delete(&b, &u, &vhost, &name, Kind::User)
+    delete(&b, &u, vhost, name, Kind::User).await
 }
 
 async fn delete_operator_policy(
@@ -205,23 +212,25 @@ async fn delete_operator_policy(
     axum::Extension(u): axum::Extension<User>,
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    delete(&b, &u, &vhost, &name, Kind::Operator)
+    delete(&b, &u, vhost, name, Kind::Operator).await
 }
 
-fn delete(b: &Broker, u: &User, vhost: &str, name: &str, kind: Kind) -> ApiResult<StatusCode> {
+async fn delete(
+    b: &Broker,
+    u: &User,
+    vhost: String,
+    name: String,
+    kind: Kind,
+) -> ApiResult<StatusCode> {
     u.policymaker()?;
-    let v = b.vhost(vhost).ok_or_else(ApiError::not_found)?;
-    let removed = match kind {
-        Kind::User => v.delete_policy(name),
-        Kind::Operator => v.delete_operator_policy(name),
+    b.vhost(&vhost).ok_or_else(ApiError::not_found)?;
+    let clear = Change::ClearPolicy {
+        vhost,
+        operator: kind == Kind::Operator,
+        name,
     };
-    match removed {
-        Ok(true) => Ok(StatusCode::NO_CONTENT),
-        Ok(false) => Err(ApiError::not_found()),
-        Err(e) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            e.text,
-        )),
+    match b.change(clear).await? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError::not_found()),
     }
 }

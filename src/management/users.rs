@@ -8,6 +8,7 @@ use crate::access::definitions::{permission_json, user_json};
 use crate::access::password::{Hashing, PasswordHash};
 use crate::access::user;
 use crate::broker::Broker;
+use crate::broker::changes::Change;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -113,12 +114,14 @@ async fn put_user(
         .get(&name)
         .map(|u| u.limits.clone())
         .unwrap_or_default();
-    let new = b.access.put_user(user::User {
-        name,
-        password,
-        tags: user::parse_tags(tags),
-        limits,
-    })?;
+    let new = b
+        .change(Change::PutUser(user::User {
+            name,
+            password,
+            tags: user::parse_tags(tags),
+            limits,
+        }))
+        .await?;
     Ok(created_or_replaced(new))
 }
 
@@ -128,7 +131,7 @@ async fn delete_user(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     u.administrator()?;
-    b.delete_user(&name)?;
+    b.change(Change::DeleteUser(name)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -152,8 +155,8 @@ async fn bulk_delete_users(
     if let Some(missing) = names.iter().find(|n| !known.users.contains_key(*n)) {
         return Err(ApiError::bad_value("no_such_user", missing.as_str()));
     }
-    for name in &names {
-        b.delete_user(name)?;
+    for name in names {
+        b.change(Change::DeleteUser(name)).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -211,7 +214,7 @@ async fn put_user_limit(
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     u.administrator()?;
-    change_limit(&b, &name, &limit, limit_value(&body)?)?;
+    change_limit(&b, &name, &limit, limit_value(&body)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -221,11 +224,11 @@ async fn delete_user_limit(
     Path((name, limit)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     u.administrator()?;
-    change_limit(&b, &name, &limit, None)?;
+    change_limit(&b, &name, &limit, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn change_limit(b: &Broker, name: &str, limit: &str, value: Option<u64>) -> ApiResult<()> {
+async fn change_limit(b: &Broker, name: &str, limit: &str, value: Option<u64>) -> ApiResult<()> {
     let mut limits = b
         .access
         .snapshot()
@@ -237,6 +240,10 @@ fn change_limit(b: &Broker, name: &str, limit: &str, value: Option<u64>) -> ApiR
     if !limits.set(limit, value) {
         return Err(unknown_limit("user-limits", limit, value));
     }
-    b.access.set_user_limits(name, limits)?;
+    let set = Change::SetUserLimits {
+        user: name.into(),
+        limits,
+    };
+    b.change(set).await?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use crate::access::definitions::{permission_json, topic_permission_json};
 use crate::access::user::parse_tags;
 use crate::access::{VhostLimits, VhostMeta};
 use crate::broker::Broker;
+use crate::broker::changes::Change;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -124,12 +125,18 @@ async fn put_vhost(
         limits: VhostLimits::default(),
     };
     let name = meta.name.clone();
-    let new = b.put_vhost(meta)?;
+    let new = b.change(Change::PutVhost(meta)).await?;
     if new && !u.1 {
         // RabbitMQ gives whoever created a vhost over HTTP full
         // permissions in it (rabbitmqctl's add_vhost, having no user, none).
-        b.access
-            .set_permissions(&u.0.name, &name, ".*", ".*", ".*")?;
+        let all = Change::SetPermissions {
+            user: u.0.name.clone(),
+            vhost: name,
+            configure: ".*".into(),
+            write: ".*".into(),
+            read: ".*".into(),
+        };
+        b.change(all).await?;
     }
     Ok(created_or_replaced(new))
 }
@@ -140,7 +147,7 @@ async fn delete_vhost(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     u.administrator()?;
-    b.delete_vhost(&name)?;
+    b.change(Change::DeleteVhost(name)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -218,7 +225,7 @@ async fn put_vhost_limit(
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     u.administrator()?;
-    change_limit(&b, &vhost, &limit, limit_value(&body)?)?;
+    change_limit(&b, &vhost, &limit, limit_value(&body)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -228,11 +235,11 @@ async fn delete_vhost_limit(
     Path((vhost, limit)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     u.administrator()?;
-    change_limit(&b, &vhost, &limit, None)?;
+    change_limit(&b, &vhost, &limit, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn change_limit(b: &Broker, vhost: &str, limit: &str, value: Option<u64>) -> ApiResult<()> {
+async fn change_limit(b: &Broker, vhost: &str, limit: &str, value: Option<u64>) -> ApiResult<()> {
     let mut limits = b
         .access
         .snapshot()
@@ -244,6 +251,10 @@ fn change_limit(b: &Broker, vhost: &str, limit: &str, value: Option<u64>) -> Api
     if !limits.set(limit, value) {
         return Err(unknown_limit("limits", limit, value));
     }
-    b.access.set_vhost_limits(vhost, limits)?;
+    let set = Change::SetVhostLimits {
+        vhost: vhost.into(),
+        limits,
+    };
+    b.change(set).await?;
     Ok(())
 }

@@ -1,0 +1,234 @@
+//! Changes to what every node of a cluster must know alike: vhosts, users,
+//! permissions, limits, parameters, policies and imported definitions. Each
+//! is a value, so that a cluster can replicate it through its metadata log
+//! and apply it on every node in the same order; a node alone applies it
+//! at once. The management API (and `ctl` through it) makes these changes
+//! with `Broker::change`, never by editing access control directly.
+
+use super::Broker;
+use crate::access::limits::{UserLimits, VhostLimits};
+use crate::access::user::User;
+use crate::access::{Refusal, VhostMeta};
+use crate::broker::policy::Policy;
+use crate::store::definitions::PolicyDef;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Change {
+    PutVhost(VhostMeta),
+    DeleteVhost(String),
+    /// A user with its password hash (hashed once, by the node asked).
+    PutUser(User),
+    DeleteUser(String),
+    SetUserLimits {
+        user: String,
+        limits: UserLimits,
+    },
+    SetPermissions {
+        user: String,
+        vhost: String,
+        configure: String,
+        write: String,
+        read: String,
+    },
+    ClearPermissions {
+        user: String,
+        vhost: String,
+    },
+    SetTopicPermissions {
+        user: String,
+        vhost: String,
+        exchange: String,
+        write: String,
+        read: String,
+    },
+    /// One exchange's, or all of the user's in the vhost.
+    ClearTopicPermissions {
+        user: String,
+        vhost: String,
+        exchange: Option<String>,
+    },
+    SetVhostLimits {
+        vhost: String,
+        limits: VhostLimits,
+    },
+    /// RabbitMQ's global parameters (`cluster_name` among them).
+    SetGlobalParameter {
+        name: String,
+        value: serde_json::Value,
+    },
+    ClearGlobalParameter(String),
+    /// A runtime parameter by (vhost, component, name).
+    SetParameter {
+        vhost: String,
+        component: String,
+        name: String,
+        value: serde_json::Value,
+    },
+    ClearParameter {
+        vhost: String,
+        component: String,
+        name: String,
+    },
+    /// A policy (or, `operator`, an operator policy) in a vhost.
+    SetPolicy {
+        vhost: String,
+        operator: bool,
+        policy: PolicyDef,
+    },
+    ClearPolicy {
+        vhost: String,
+        operator: bool,
+        name: String,
+    },
+    /// A definitions document (POST /api/definitions), imported whole.
+    ImportDefinitions(serde_json::Value),
+}
+
+impl Broker {
+    /// What a cluster's snapshots carry: everything `Change` can change.
+    pub(crate) fn replicated_definitions(&self) -> serde_json::Value {
+        crate::access::definitions::access_json(&self.access.snapshot())
+    }
+
+    /// Replace what `Change` can change with a snapshot's definitions (a
+    /// node that fell behind the cluster's log, or a new one).
+    pub(crate) fn install_replicated_definitions(
+        &self,
+        doc: &serde_json::Value,
+    ) -> Result<(), String> {
+        let state = crate::access::definitions::parse_access(doc)?.into_state(Default::default())?;
+        let vhosts: Vec<String> = state.vhosts.keys().cloned().collect();
+        self.access
+            .change(|s| {
+                *s = state;
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+        for v in vhosts {
+            self.ensure_vhost(&v).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Make a change on every node: committed on a majority of the
+    /// cluster, then applied here, when clustered; applied here alone
+    /// otherwise. What it answers depends on the change: whether something
+    /// was created (put) or was there (clear); true where that is moot.
+    pub(crate) async fn change(&self, c: Change) -> Result<bool, Refusal> {
+        match self.cluster() {
+            Some(cluster) => cluster.write(c).await,
+            None => self.apply_change(&c),
+        }
+    }
+
+    /// Carry out a change on this node only (what the cluster's log does
+    /// on each node once the change is committed).
+    pub(crate) fn apply_change(&self, c: &Change) -> Result<bool, Refusal> {
+        let done = |r: Result<(), Refusal>| r.map(|()| true);
+        match c {
+            Change::PutVhost(meta) => self.put_vhost(meta.clone()),
+            Change::DeleteVhost(name) => done(self.delete_vhost(name)),
+            Change::PutUser(u) => self.access.put_user(u.clone()),
+            Change::DeleteUser(name) => done(self.delete_user(name)),
+            Change::SetUserLimits { user, limits } => {
+                done(self.access.set_user_limits(user, limits.clone()))
+            }
+            Change::SetPermissions {
+                user,
+                vhost,
+                configure,
+                write,
+                read,
+            } => done(
+                self.access
+                    .set_permissions(user, vhost, configure, write, read),
+            ),
+            Change::ClearPermissions { user, vhost } => self.access.clear_permissions(user, vhost),
+            Change::SetTopicPermissions {
+                user,
+                vhost,
+                exchange,
+                write,
+                read,
+            } => done(
+                self.access
+                    .set_topic_permissions(user, vhost, exchange, write, read),
+            ),
+            Change::ClearTopicPermissions {
+                user,
+                vhost,
+                exchange,
+            } => self
+                .access
+                .clear_topic_permissions(user, vhost, exchange.as_deref()),
+            Change::SetVhostLimits { vhost, limits } => {
+                done(self.access.set_vhost_limits(vhost, limits.clone()))
+            }
+            Change::SetGlobalParameter { name, value } => self.access.change(|s| {
+                Ok(s.global_parameters
+                    .insert(name.clone(), value.clone())
+                    .is_none())
+            }),
+            Change::ClearGlobalParameter(name) => self
+                .access
+                .change(|s| Ok(s.global_parameters.remove(name).is_some())),
+            Change::SetParameter {
+                vhost,
+                component,
+                name,
+                value,
+            } => self.access.change(|s| {
+                let key = (vhost.clone(), component.clone(), name.clone());
+                Ok(s.parameters.insert(key, value.clone()).is_none())
+            }),
+            Change::ClearParameter {
+                vhost,
+                component,
+                name,
+            } => self.access.change(|s| {
+                let key = (vhost.clone(), component.clone(), name.clone());
+                Ok(s.parameters.remove(&key).is_some())
+            }),
+            Change::SetPolicy {
+                vhost,
+                operator,
+                policy: p,
+            } => {
+                let v = self
+                    .vhost(vhost)
+                    .ok_or_else(|| Refusal::NoSuchVhost(vhost.clone()))?;
+                let policy = Policy::new(
+                    &p.name,
+                    &p.pattern,
+                    &p.apply_to,
+                    p.priority,
+                    p.definition.clone(),
+                )
+                .map_err(Refusal::Invalid)?;
+                let replaced = match operator {
+                    false => v.set_policy(policy),
+                    true => v.set_operator_policy(policy),
+                };
+                replaced.map(|r| !r).map_err(|e| Refusal::Io(e.text))
+            }
+            Change::ClearPolicy {
+                vhost,
+                operator,
+                name,
+            } => {
+                let v = self
+                    .vhost(vhost)
+                    .ok_or_else(|| Refusal::NoSuchVhost(vhost.clone()))?;
+                let removed = match operator {
+                    false => v.delete_policy(name),
+                    true => v.delete_operator_policy(name),
+                };
+                removed.map_err(|e| Refusal::Io(e.text))
+            }
+            Change::ImportDefinitions(doc) => {
+                done(self.import_document(doc).map_err(Refusal::Invalid))
+            }
+        }
+    }
+}
