@@ -111,6 +111,9 @@ pub struct ClusterConfig {
     /// the config file); one of the two must be set.
     pub secret: Option<String>,
     pub secret_file: Option<PathBuf>,
+    /// Metadata log entries between snapshots; the log before a snapshot is
+    /// then dropped (default 1000).
+    pub snapshot_after: u64,
 }
 
 impl Default for ClusterConfig {
@@ -122,6 +125,7 @@ impl Default for ClusterConfig {
             seed_nodes: Vec::new(),
             secret: None,
             secret_file: None,
+            snapshot_after: 1000,
         }
     }
 }

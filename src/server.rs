@@ -72,6 +72,13 @@ impl Broker {
         broker.spawn_housekeeping();
         let (tx, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        // Before any listener: a change asked for over HTTP must go
+        // through the cluster from the first request on.
+        if let Some(c) = broker.config.cluster.clone() {
+            let cluster =
+                crate::cluster::Cluster::start(&broker, &c, &mut tasks, rx.clone()).await?;
+            let _ = broker.cluster.set(cluster);
+        }
         let mut addrs = Vec::new();
         for addr in &broker.config.listen {
             let listener = bind(*addr)?;
@@ -119,11 +126,6 @@ impl Broker {
                 broker.clone(),
                 rx.clone(),
             ));
-        }
-        if let Some(c) = broker.config.cluster.clone() {
-            let cluster =
-                crate::cluster::Cluster::start(&broker, &c, &mut tasks, rx.clone()).await?;
-            let _ = broker.cluster.set(cluster);
         }
         match bind_ctl_socket(&broker.config.data_dir) {
             Ok(l) => {

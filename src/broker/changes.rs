@@ -116,9 +116,12 @@ impl Broker {
     /// otherwise. What it answers depends on the change: whether something
     /// was created (put) or was there (clear); true where that is moot.
     pub(crate) async fn change(&self, c: Change) -> Result<bool, Refusal> {
-        match self.cluster() {
-            Some(cluster) => cluster.write(c).await,
-            None => self.apply_change(&c),
+        match (self.cluster(), &self.config.cluster) {
+            (Some(cluster), _) => cluster.write(c).await,
+            (None, Some(_)) => Err(Refusal::Unavailable(
+                "the node has not joined its cluster yet".into(),
+            )),
+            (None, None) => self.apply_change(&c),
         }
     }
 

@@ -84,7 +84,10 @@ impl Cluster {
             heartbeat_interval: 200,
             election_timeout_min: 1000,
             election_timeout_max: 2000,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(1000),
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_after.max(1)),
+            // Keep a few entries behind a snapshot, so that a follower just
+            // behind catches up from the log rather than a whole snapshot.
+            max_in_snapshot_log_to_keep: 100.min(config.snapshot_after),
             ..Default::default()
         }
         .validate()
@@ -105,7 +108,10 @@ impl Cluster {
             changing: Default::default(),
             broker: Arc::downgrade(broker),
         });
-        tracing::info!("cluster node {} listening on {bound}", cluster.me.name);
+        tracing::info!(
+            "cluster node {}: inter-node listener on {bound}",
+            cluster.me.name
+        );
         tasks.spawn(accept_loop(listener, cluster.clone(), stop.clone()));
         if fresh {
             tasks.spawn(form::form(cluster.clone(), config.seed_nodes.clone(), stop));

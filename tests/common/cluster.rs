@@ -1,0 +1,245 @@
+//! A cluster of real ferretmq processes on loopback for tests: nodes
+//! started, killed (SIGKILL) and restarted with their data dirs, driven
+//! through ctl and the management API.
+#![allow(dead_code)]
+
+use super::common::*;
+use super::http::http_at;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const SECRET: &str = "a shared secret";
+/// Formation and elections take seconds, not milliseconds.
+pub const CLUSTER_DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct Node {
+    pub name: String,
+    pub dir: PathBuf,
+    pub cluster_addr: String,
+    pub seeds: Vec<String>,
+    pub secret: String,
+    pub child: Option<Child>,
+    pub http: SocketAddr,
+    pub amqp: String,
+    /// A config file to start with (flags override it).
+    pub config: Option<PathBuf>,
+    /// Everything the node logged, for waiting on a line.
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Free loopback ports for the cluster listeners, which every node must
+/// know before any starts (they are each other's seeds).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect()
+}
+
+impl Node {
+    pub fn new(root: &Path, name: &str, cluster_addr: &str, seeds: &[String]) -> Node {
+        Node {
+            name: name.into(),
+            dir: root.join(name),
+            cluster_addr: cluster_addr.into(),
+            seeds: seeds.to_vec(),
+            secret: SECRET.into(),
+            child: None,
+            http: "127.0.0.1:0".parse().expect("addr"),
+            amqp: String::new(),
+            config: None,
+            log: Default::default(),
+        }
+    }
+
+    /// Start the process and wait until its management API listens.
+    pub fn start(&mut self) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferretmq"));
+        if let Some(c) = &self.config {
+            cmd.arg("--config").arg(c);
+        }
+        let mut child = cmd
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--management-listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--no-prometheus", "--log", "info", "--data-dir"])
+            .arg(&self.dir)
+            .args([
+                "--cluster-node-name",
+                &self.name,
+                "--cluster-listen",
+                &self.cluster_addr,
+            ])
+            .args(["--cluster-seed-nodes", &self.seeds.join(",")])
+            .env("FERRETMQ_CLUSTER_SECRET", &self.secret)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn ferretmq");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            let mut amqp = None;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("management API (http) listening on ")
+                    && let Some(tx) = tx.take()
+                {
+                    let http = line[at + 35..].trim().to_string();
+                    let _ = tx.send((amqp.take().unwrap_or_default(), http));
+                } else if let Some(at) = line.find("listening on ")
+                    && amqp.is_none()
+                    && tx.is_some()
+                {
+                    amqp = Some(line[at + 13..].trim().to_string());
+                }
+                log.lock().expect("log").push(line);
+            }
+        });
+        let (amqp, http): (String, String) = rx
+            .recv_timeout(CLUSTER_DEADLINE)
+            .expect("the node reports its addresses");
+        self.http = http.parse().expect("addr");
+        self.amqp = amqp;
+        self.child = Some(child);
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn logged(&self, text: &str) -> bool {
+        self.log
+            .lock()
+            .expect("log")
+            .iter()
+            .any(|l| l.contains(text))
+    }
+
+    pub async fn ctl(&self, args: &[&str]) -> (i32, String, String) {
+        let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferretmq"))
+            .arg("ctl")
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .await
+            .expect("ctl runs");
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    /// A ctl command that must succeed.
+    pub async fn ok(&self, args: &[&str]) {
+        let (code, out, err) = self.ctl(args).await;
+        assert_eq!(code, 0, "{} ctl {args:?}: {out}{err}", self.name);
+    }
+
+    /// `ctl cluster_status --formatter json`, or Null if it failed.
+    pub async fn status(&self) -> Value {
+        let (code, out, _) = self.ctl(&["cluster_status", "--formatter", "json"]).await;
+        if code != 0 {
+            return Value::Null;
+        }
+        serde_json::from_str(&out).unwrap_or(Value::Null)
+    }
+
+    pub async fn api(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let (status, _, body) = http_at(self.http, method, path, Some("guest:guest"), body).await;
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+}
+
+/// Poll `f` until it gives Some, or fail after `deadline`.
+pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn names(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Three nodes, each seeded with all three cluster addresses, started
+/// together.
+pub fn three(root: &Path) -> Vec<Node> {
+    let ports = free_ports(3);
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut nodes: Vec<Node> = ["n1", "n2", "n3"]
+        .iter()
+        .zip(&addrs)
+        .map(|(n, a)| Node::new(root, n, a, &addrs))
+        .collect();
+    for n in &mut nodes {
+        n.start();
+    }
+    nodes
+}
+
+/// Wait until `node` sees exactly `members`, all running, and a leader.
+pub async fn formed(node: &Node, members: &[&str]) -> Value {
+    let want: Vec<String> = members.iter().map(|s| s.to_string()).collect();
+    eventually(
+        &format!("{} to see {members:?} running", node.name),
+        CLUSTER_DEADLINE,
+        || async {
+            let s = node.status().await;
+            let ok = names(&s["disk_nodes"]) == want
+                && names(&s["running_nodes"]) == want
+                && s["metadata_leader"].is_string();
+            ok.then_some(s)
+        },
+    )
+    .await
+}
+
+pub async fn connects(node: &Node, user: &str, pass: &str, vhost: &str) -> bool {
+    let url = format!("amqp://{user}:{pass}@{}/{vhost}", node.amqp);
+    let c = lapin::Connection::connect(&url, lapin::ConnectionProperties::default());
+    match tokio::time::timeout(DEADLINE, c).await {
+        Ok(Ok(c)) => {
+            let _ = c.close(200, "bye".into()).await;
+            true
+        }
+        _ => false,
+    }
+}
