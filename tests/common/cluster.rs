@@ -28,6 +28,8 @@ pub struct Node {
     pub amqp: String,
     /// A config file to start with (flags override it).
     pub config: Option<PathBuf>,
+    /// A network namespace to run in (`ip netns exec`).
+    pub netns: Option<String>,
     /// Everything the node logged, for waiting on a line.
     pub log: Arc<Mutex<Vec<String>>>,
 }
@@ -61,13 +63,22 @@ impl Node {
             http: "127.0.0.1:0".parse().expect("addr"),
             amqp: String::new(),
             config: None,
+            netns: None,
             log: Default::default(),
         }
     }
 
     /// Start the process and wait until its management API listens.
     pub fn start(&mut self) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferretmq"));
+        let bin = env!("CARGO_BIN_EXE_ferretmq");
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, bin]);
+                c
+            }
+            None => Command::new(bin),
+        };
         if let Some(c) = &self.config {
             cmd.arg("--config").arg(c);
         }
