@@ -114,6 +114,19 @@ pub struct ClusterConfig {
     /// Metadata log entries between snapshots; the log before a snapshot is
     /// then dropped (default 1000).
     pub snapshot_after: u64,
+    /// TLS between nodes (`[cluster.tls]`): off unless set.
+    pub tls: Option<ClusterTls>,
+}
+
+/// Inter-node TLS: every node presents its certificate and accepts only
+/// peers whose certificate the cluster's CA signed (and whose address the
+/// certificate names). Paths are relative to the config file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterTls {
+    pub certfile: PathBuf,
+    pub keyfile: PathBuf,
+    pub cacertfile: PathBuf,
 }
 
 impl Default for ClusterConfig {
@@ -126,6 +139,7 @@ impl Default for ClusterConfig {
             secret: None,
             secret_file: None,
             snapshot_after: 1000,
+            tls: None,
         }
     }
 }
@@ -250,8 +264,15 @@ impl Config {
             if let Some(d) = c.definitions.as_mut() {
                 beside(d);
             }
-            if let Some(f) = c.cluster.as_mut().and_then(|c| c.secret_file.as_mut()) {
-                beside(f);
+            if let Some(cl) = c.cluster.as_mut() {
+                if let Some(f) = cl.secret_file.as_mut() {
+                    beside(f);
+                }
+                if let Some(t) = cl.tls.as_mut() {
+                    beside(&mut t.certfile);
+                    beside(&mut t.keyfile);
+                    beside(&mut t.cacertfile);
+                }
             }
             if let Some(t) = c.tls.as_mut() {
                 beside(&mut t.certfile);

@@ -247,3 +247,85 @@ async fn a_node_whose_disk_was_wiped_rejoins_as_a_fresh_replica() {
     })
     .await;
 }
+
+/// A CA and, signed by it, a certificate for 127.0.0.1 (server and client
+/// alike), as PEM files named `{prefix}ca.pem`, `{prefix}node.pem`,
+/// `{prefix}node.key`; and a config file using them.
+fn node_pki(dir: &std::path::Path, prefix: &str) -> std::path::PathBuf {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, format!("{prefix} CA"));
+    let ca_cert = ca.self_signed(&ca_key).expect("CA");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("key");
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("params")
+        .signed_by(&key, &issuer)
+        .expect("node cert");
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.join(format!("{prefix}{name}")), text).expect("write")
+    };
+    write("ca.pem", &ca_cert.pem());
+    write("node.pem", &cert.pem());
+    write("node.key", &key.serialize_pem());
+    let config = dir.join(format!("{prefix}.toml"));
+    let toml = format!(
+        "[cluster.tls]\ncertfile = \"{prefix}node.pem\"\nkeyfile = \"{prefix}node.key\"\ncacertfile = \"cluster-ca.pem\"\n"
+    );
+    std::fs::write(&config, toml).expect("config");
+    config
+}
+
+#[tokio::test]
+async fn nodes_link_over_tls_and_keep_out_a_plain_node_and_a_foreign_certificate() {
+    let root = tempfile::tempdir().expect("dir");
+    let pki = root.path();
+    let good = node_pki(pki, "cluster-");
+    let foreign = node_pki(pki, "foreign-");
+    // Both configs trust the cluster's CA (cluster-ca.pem); only the first
+    // holds a certificate it signed.
+    let ports = free_ports(4);
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let pair = [addrs[0].clone(), addrs[1].clone()];
+    let mut nodes: Vec<Node> = (0..2)
+        .map(|i| {
+            let mut n = Node::new(root.path(), &format!("n{}", i + 1), &addrs[i], &pair);
+            n.config = Some(good.clone());
+            n
+        })
+        .collect();
+    for n in &mut nodes {
+        n.start();
+    }
+    formed(&nodes[0], &["n1", "n2"]).await;
+    nodes[0].ok(&["add_user", "over-tls", "pw"]).await;
+    eventually("the change on n2", CLUSTER_DEADLINE, || async {
+        let (status, _) = nodes[1].api("GET", "/api/users/over-tls", "").await;
+        (status == 200).then_some(())
+    })
+    .await;
+    // Same secret, no TLS: the handshake fails.
+    let mut plain = Node::new(root.path(), "n3", &addrs[2], &pair[..1]);
+    plain.start();
+    // Same secret, TLS, but a certificate the cluster's CA did not sign.
+    let mut stranger = Node::new(root.path(), "n4", &addrs[3], &pair[..1]);
+    stranger.config = Some(foreign);
+    stranger.start();
+    eventually("both to be refused", CLUSTER_DEADLINE, || async {
+        let refused = nodes[0]
+            .log
+            .lock()
+            .expect("log")
+            .iter()
+            .filter(|l| l.contains("refused"))
+            .count();
+        (refused >= 2 && plain.logged("not formed yet") && stranger.logged("not formed yet"))
+            .then_some(())
+    })
+    .await;
+    let s = nodes[0].status().await;
+    assert_eq!(names(&s["disk_nodes"]), ["n1", "n2"]);
+}

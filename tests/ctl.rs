@@ -296,3 +296,22 @@ async fn without_a_node_ctl_says_so_and_exits_69() {
     assert_eq!(o.status.code(), Some(69));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is ferretmq running on that data dir?"));
 }
+
+#[tokio::test]
+async fn cluster_status_of_a_node_alone_lists_it_and_says_it_is_not_clustered() {
+    let b = start().await;
+    let out = ok(&b, &["cluster_status"]).await;
+    let node = b
+        .running
+        .as_ref()
+        .expect("running")
+        .broker
+        .node_name()
+        .to_string();
+    assert!(out.contains(&format!("Disk Nodes\n\n{node}\n")), "{out}");
+    assert!(out.contains(&format!("Running Nodes\n\n{node}\n")), "{out}");
+    assert!(out.contains("Not clustered"), "{out}");
+    let o = ctl(&b, &["forget_cluster_node", "other"]).await;
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("not clustered"), "{}", o.stderr);
+}

@@ -6,7 +6,6 @@
 //! join it. With no seeds a node starts a cluster of its own.
 
 use super::Cluster;
-use super::link::Link;
 use super::rpc::{Reply, Request};
 use super::types::node_id;
 use std::collections::BTreeMap;
@@ -42,7 +41,7 @@ async fn attempt(cluster: &Cluster, seeds: &[String]) -> Result<bool, String> {
     let me = &cluster.me;
     let mut lowest = true;
     for seed in seeds {
-        let mut link = match Link::connect(seed, &me.name, &cluster.secret).await {
+        let mut link = match cluster.endpoint.connect(seed).await {
             Ok(l) => l,
             Err(e) => return Err(format!("seed {seed}: {e}")),
         };

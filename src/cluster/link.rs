@@ -1,7 +1,9 @@
-//! A link between two nodes: TCP, length-prefixed JSON frames, opened by a
-//! mutual challenge. Each side sends a random nonce and proves it knows the
-//! cluster secret with HMAC-SHA256 over both nonces, so the secret never
-//! crosses the wire and a recorded handshake cannot be replayed.
+//! A link between two nodes: TCP (or TLS, both sides presenting a
+//! certificate of the cluster's CA, with `[cluster.tls]`), length-prefixed
+//! JSON frames, opened by a mutual challenge. Each side sends a random
+//! nonce and proves it knows the cluster secret with HMAC-SHA256 over both
+//! nonces, so the secret never crosses the wire and a recorded handshake
+//! cannot be replayed.
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -9,10 +11,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// Raft's messages are small; a snapshot chunk is the largest.
 const MAX_FRAME: u32 = 64 << 20;
@@ -21,10 +25,70 @@ const PROTOCOL: &str = "ferretmq-cluster/1";
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub(crate) struct Link {
-    r: BufReader<OwnedReadHalf>,
-    w: BufWriter<OwnedWriteHalf>,
+    r: BufReader<Box<dyn AsyncRead + Send + Sync + Unpin>>,
+    w: BufWriter<Box<dyn AsyncWrite + Send + Sync + Unpin>>,
     /// The peer's node name, as it proved it.
     pub(crate) peer: String,
+}
+
+/// How this node opens links to others and takes theirs.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    me: String,
+    secret: Arc<[u8]>,
+    tls: Option<(TlsConnector, TlsAcceptor)>,
+}
+
+impl Endpoint {
+    pub(crate) fn new(
+        me: &str,
+        secret: &[u8],
+        tls: Option<(TlsConnector, TlsAcceptor)>,
+    ) -> Endpoint {
+        Endpoint {
+            me: me.into(),
+            secret: secret.into(),
+            tls,
+        }
+    }
+
+    /// Connect to `addr` (host:port) and prove the secret both ways.
+    pub(crate) async fn connect(&self, addr: &str) -> io::Result<Link> {
+        let go = async {
+            let stream = TcpStream::connect(addr).await?;
+            let _ = stream.set_nodelay(true);
+            let link = match &self.tls {
+                None => Link::new(stream),
+                Some((connector, _)) => {
+                    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+                    let host = host.trim_start_matches('[').trim_end_matches(']');
+                    let name = ServerName::try_from(host.to_string()).map_err(|e| {
+                        io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}"))
+                    })?;
+                    Link::new(connector.connect(name, stream).await?)
+                }
+            };
+            link.open(&self.me, &self.secret).await
+        };
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, go)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("{addr}: no answer")))?
+    }
+
+    /// Take a connection made to this node's cluster listener.
+    pub(crate) async fn accept(&self, stream: TcpStream) -> io::Result<Link> {
+        let go = async {
+            let _ = stream.set_nodelay(true);
+            let link = match &self.tls {
+                None => Link::new(stream),
+                Some((_, acceptor)) => Link::new(acceptor.accept(stream).await?),
+            };
+            link.answer(&self.me, &self.secret).await
+        };
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, go)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "handshake timed out"))?
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -85,68 +149,58 @@ fn refused() -> io::Error {
 }
 
 impl Link {
-    fn new(stream: TcpStream, peer: String) -> Link {
-        let _ = stream.set_nodelay(true);
-        let (r, w) = stream.into_split();
+    fn new(stream: impl AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static) -> Link {
+        let (r, w) = tokio::io::split(stream);
+        let (r, w): (
+            Box<dyn AsyncRead + Send + Sync + Unpin>,
+            Box<dyn AsyncWrite + Send + Sync + Unpin>,
+        ) = (Box::new(r), Box::new(w));
         Link {
             r: BufReader::new(r),
             w: BufWriter::new(w),
-            peer,
+            peer: String::new(),
         }
     }
 
-    /// Connect to `addr` as `me` and prove the secret both ways.
-    pub(crate) async fn connect(addr: &str, me: &str, secret: &[u8]) -> io::Result<Link> {
-        let go = async {
-            let stream = TcpStream::connect(addr).await?;
-            let mut link = Link::new(stream, String::new());
-            let mine = nonce()?;
-            link.send(&Hello {
-                protocol: PROTOCOL.into(),
-                name: me.into(),
-                nonce: mine.clone(),
-            })
-            .await?;
-            let c: Challenge = link.receive().await?;
-            check(secret, "server", &mine, &c.nonce, &c.proof)?;
-            link.send(&Proof {
-                proof: prove(secret, "client", &c.nonce, &mine),
-            })
-            .await?;
-            link.peer = c.name;
-            Ok(link)
-        };
-        tokio::time::timeout(HANDSHAKE_TIMEOUT, go)
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("{addr}: no answer")))?
+    /// The connecting side's handshake.
+    async fn open(mut self, me: &str, secret: &[u8]) -> io::Result<Link> {
+        let mine = nonce()?;
+        self.send(&Hello {
+            protocol: PROTOCOL.into(),
+            name: me.into(),
+            nonce: mine.clone(),
+        })
+        .await?;
+        let c: Challenge = self.receive().await?;
+        check(secret, "server", &mine, &c.nonce, &c.proof)?;
+        self.send(&Proof {
+            proof: prove(secret, "client", &c.nonce, &mine),
+        })
+        .await?;
+        self.peer = c.name;
+        Ok(self)
     }
 
-    /// Take a connection made to this node's cluster listener.
-    pub(crate) async fn accept(stream: TcpStream, me: &str, secret: &[u8]) -> io::Result<Link> {
-        let go = async {
-            let mut link = Link::new(stream, String::new());
-            let h: Hello = link.receive().await?;
-            if h.protocol != PROTOCOL {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("unknown protocol {:?}", h.protocol),
-                ));
-            }
-            let mine = nonce()?;
-            link.send(&Challenge {
-                name: me.into(),
-                nonce: mine.clone(),
-                proof: prove(secret, "server", &h.nonce, &mine),
-            })
-            .await?;
-            let p: Proof = link.receive().await?;
-            check(secret, "client", &mine, &h.nonce, &p.proof)?;
-            link.peer = h.name;
-            Ok(link)
-        };
-        tokio::time::timeout(HANDSHAKE_TIMEOUT, go)
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "handshake timed out"))?
+    /// The accepting side's handshake.
+    async fn answer(mut self, me: &str, secret: &[u8]) -> io::Result<Link> {
+        let h: Hello = self.receive().await?;
+        if h.protocol != PROTOCOL {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unknown protocol {:?}", h.protocol),
+            ));
+        }
+        let mine = nonce()?;
+        self.send(&Challenge {
+            name: me.into(),
+            nonce: mine.clone(),
+            proof: prove(secret, "server", &h.nonce, &mine),
+        })
+        .await?;
+        let p: Proof = self.receive().await?;
+        check(secret, "client", &mine, &h.nonce, &p.proof)?;
+        self.peer = h.name;
+        Ok(self)
     }
 
     pub(crate) async fn send<T: Serialize>(&mut self, msg: &T) -> io::Result<()> {
@@ -208,9 +262,9 @@ mod tests {
         let addr = l.local_addr().unwrap().to_string();
         let server = tokio::spawn(async move {
             let (s, _) = l.accept().await.unwrap();
-            Link::accept(s, "b", server_secret).await
+            Endpoint::new("b", server_secret, None).accept(s).await
         });
-        let client = Link::connect(&addr, "a", client_secret).await;
+        let client = Endpoint::new("a", client_secret, None).connect(&addr).await;
         (client, server.await.unwrap())
     }
 

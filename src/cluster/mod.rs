@@ -17,7 +17,6 @@ mod types;
 use crate::access::Refusal;
 use crate::broker::Broker;
 use crate::config::ClusterConfig;
-use link::Link;
 use openraft::ServerState;
 use openraft::error::{ClientWriteError, RaftError};
 use rpc::{Reply, Request};
@@ -37,7 +36,8 @@ pub(crate) struct Cluster {
     pub(crate) me: Member,
     id: NodeId,
     pub(crate) raft: Raft,
-    secret: Arc<[u8]>,
+    /// How links to other nodes are opened and taken.
+    endpoint: link::Endpoint,
     /// One membership change at a time (openraft refuses overlapping ones).
     changing: tokio::sync::Mutex<()>,
     broker: Weak<Broker>,
@@ -60,7 +60,11 @@ impl Cluster {
         tasks: &mut JoinSet<()>,
         stop: watch::Receiver<bool>,
     ) -> std::io::Result<Arc<Cluster>> {
-        let secret: Arc<[u8]> = config.secret()?.into_bytes().into();
+        let secret = config.secret()?;
+        let tls = match &config.tls {
+            Some(t) => Some(crate::tls::mutual(&t.certfile, &t.keyfile, &t.cacertfile)?),
+            None => None,
+        };
         let listener = crate::server::bind(config.listen)?;
         let bound = listener.local_addr()?;
         let addr = match &config.advertise {
@@ -92,9 +96,9 @@ impl Cluster {
         }
         .validate()
         .map_err(std::io::Error::other)?;
+        let endpoint = link::Endpoint::new(&me.name, secret.as_bytes(), tls);
         let network = network::Network {
-            me: me.name.clone(),
-            secret: secret.clone(),
+            endpoint: endpoint.clone(),
         };
         let id = node_id(&me.name);
         let raft = Raft::new(id, Arc::new(raft_config), network, log, sm)
@@ -104,7 +108,7 @@ impl Cluster {
             me,
             id,
             raft,
-            secret,
+            endpoint,
             changing: Default::default(),
             broker: Arc::downgrade(broker),
         });
@@ -167,9 +171,7 @@ impl Cluster {
     /// reached within a second (it shows as not running).
     pub(crate) async fn ask_node_info(&self, addr: &str) -> Option<serde_json::Value> {
         let ask = async {
-            let mut link = Link::connect(addr, &self.me.name, &self.secret)
-                .await
-                .ok()?;
+            let mut link = self.endpoint.connect(addr).await.ok()?;
             match link.call(&Request::NodeInfo).await.ok()? {
                 Reply::NodeInfo(v) => Some(v),
                 _ => None,
@@ -222,7 +224,7 @@ impl Cluster {
             let attempt = async {
                 match self.leader() {
                     Some(l) if l.name == self.me.name => Some(self.lead(&req).await),
-                    Some(l) => match Link::connect(&l.addr, &self.me.name, &self.secret).await {
+                    Some(l) => match self.endpoint.connect(&l.addr).await {
                         // A link broken mid-call may have carried the request
                         // out: say so rather than do it twice.
                         Ok(mut link) => Some(
@@ -370,7 +372,7 @@ async fn accept_loop(
                 Ok((sock, peer)) => {
                     let c = cluster.clone();
                     links.spawn(async move {
-                        match Link::accept(sock, &c.me.name, &c.secret).await {
+                        match c.endpoint.accept(sock).await {
                             Ok(link) => rpc::serve(link, c).await,
                             Err(e) => tracing::warn!("cluster link from {peer} refused: {e}"),
                         }

@@ -1,7 +1,7 @@
 //! openraft's network: one link per peer, opened when first needed and
 //! again after it fails.
 
-use super::link::Link;
+use super::link::{Endpoint, Link};
 use super::rpc::{Reply, Request};
 use super::types::{Member, Meta, NodeId};
 use openraft::error::{
@@ -13,19 +13,16 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use std::io;
-use std::sync::Arc;
 
 #[derive(Clone)]
 pub(crate) struct Network {
-    pub(crate) me: String,
-    pub(crate) secret: Arc<[u8]>,
+    pub(crate) endpoint: Endpoint,
 }
 
 pub(crate) struct Peer {
     target: NodeId,
     addr: String,
-    me: String,
-    secret: Arc<[u8]>,
+    endpoint: Endpoint,
     link: Option<Link>,
 }
 
@@ -36,8 +33,7 @@ impl RaftNetworkFactory<Meta> for Network {
         Peer {
             target,
             addr: node.addr.clone(),
-            me: self.me.clone(),
-            secret: self.secret.clone(),
+            endpoint: self.endpoint.clone(),
             link: None,
         }
     }
@@ -52,7 +48,9 @@ impl Peer {
         option: &RPCOption,
     ) -> Result<Reply, Failed<E>> {
         if self.link.is_none() {
-            let link = Link::connect(&self.addr, &self.me, &self.secret)
+            let link = self
+                .endpoint
+                .connect(&self.addr)
                 .await
                 .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
             self.link = Some(link);

@@ -71,6 +71,13 @@ async fn cluster_status(api: &Api<'_>, out: &Style) -> Done {
     for n in &running {
         println!("{n}");
     }
+    if nodes
+        .iter()
+        .all(|n| n["metadata_store"].is_null() && n["running"] == true)
+    {
+        println!("\nNot clustered: this node is a cluster of its own.");
+        return Ok(());
+    }
     println!("\nMetadata store (Raft)\n");
     for n in &nodes {
         let name = n["name"].as_str().unwrap_or("");
