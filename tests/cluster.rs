@@ -329,3 +329,55 @@ async fn nodes_link_over_tls_and_keep_out_a_plain_node_and_a_foreign_certificate
     let s = nodes[0].status().await;
     assert_eq!(names(&s["disk_nodes"]), ["n1", "n2"]);
 }
+
+#[tokio::test]
+async fn the_node_that_starts_the_cluster_gives_every_node_its_definitions() {
+    let root = tempfile::tempdir().expect("dir");
+    // n1 (the first name, so the founder) boots with a definitions file the
+    // others never see; n3 has a user of its own before it joins.
+    let defs = root.path().join("defs.json");
+    let doc = r#"{"users":[{"name":"founder","password_hash":"","tags":""}],"vhosts":[{"name":"/"}],
+        "permissions":[{"user":"founder","vhost":"/","configure":".*","write":".*","read":".*"}]}"#;
+    std::fs::write(&defs, doc).expect("defs");
+    let config = root.path().join("n1.toml");
+    std::fs::write(&config, "definitions = \"defs.json\"\n").expect("config");
+    let ports = free_ports(3);
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut nodes: Vec<Node> = ["n1", "n2", "n3"]
+        .iter()
+        .zip(&addrs)
+        .map(|(n, a)| Node::new(root.path(), n, a, &addrs))
+        .collect();
+    nodes[0].config = Some(config);
+    // n3 alone first (no seeds: a cluster of its own), with a user of its own.
+    let mut loner = Node::new(root.path(), "n3", &addrs[2], &[]);
+    loner.start();
+    formed(&loner, &["n3"]).await;
+    loner.ok(&["add_user", "loner", "pw"]).await;
+    loner.kill();
+    // Its data dir keeps the user but it starts over as a fresh member.
+    std::fs::remove_dir_all(nodes[2].dir.join("cluster")).expect("reset its Raft state");
+    for n in &mut nodes {
+        n.start();
+    }
+    for n in &nodes {
+        formed(n, &["n1", "n2", "n3"]).await;
+    }
+    for n in &nodes {
+        eventually(
+            &format!("the founder's user on {}", n.name),
+            CLUSTER_DEADLINE,
+            || async {
+                let (status, _) = n.api("GET", "/api/users/founder", "").await;
+                (status == 200).then_some(())
+            },
+        )
+        .await;
+        let (status, _) = n.api("GET", "/api/users/loner", "").await;
+        assert_eq!(
+            status, 404,
+            "{} keeps a user the cluster never made",
+            n.name
+        );
+    }
+}

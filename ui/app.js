@@ -77,10 +77,21 @@ function bytes(n) {
   while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
   return (Math.round(n * 10) / 10) + " " + u[i];
 }
+// Refresh a page now and every REFRESH_MS. A page whose object is gone
+// (deleted elsewhere: 404) says so and stops; other failures are shown and
+// retried, never left as an unhandled rejection.
 function every(f) {
   clearInterval(timer);
-  f();
-  timer = setInterval(f, REFRESH_MS);
+  const run = () => Promise.resolve().then(f).catch((e) => {
+    if (e.message === "Not Found") {
+      clearInterval(timer);
+      main().replaceChildren(h("h1", { id: "gone" }, "Not found"), h("p", {}, "It was deleted, or never existed."));
+    } else {
+      toast(e.message, true);
+    }
+  });
+  run();
+  timer = setInterval(run, REFRESH_MS);
 }
 
 // ---- charts ----------------------------------------------------------------

@@ -81,6 +81,10 @@ pub(crate) enum Change {
         operator: bool,
         name: String,
     },
+    /// Everything above as a whole: the cluster's first change, made by the
+    /// node that started it, so that the metadata every node holds is what
+    /// the log built, whatever each node held before it joined.
+    ReplaceDefinitions(serde_json::Value),
     /// A definitions document (POST /api/definitions), imported whole.
     ImportDefinitions(serde_json::Value),
 }
@@ -229,6 +233,10 @@ impl Broker {
                 };
                 removed.map_err(|e| Refusal::Io(e.text))
             }
+            Change::ReplaceDefinitions(doc) => done(
+                self.install_replicated_definitions(doc)
+                    .map_err(Refusal::Invalid),
+            ),
             Change::ImportDefinitions(doc) => {
                 done(self.import_document(doc).map_err(Refusal::Invalid))
             }

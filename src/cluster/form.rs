@@ -7,6 +7,7 @@
 
 use super::Cluster;
 use super::rpc::{Reply, Request};
+use super::types::Command;
 use super::types::node_id;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -73,8 +74,28 @@ async fn attempt(cluster: &Cluster, seeds: &[String]) -> Result<bool, String> {
     match cluster.raft.initialize(members).await {
         Ok(()) => {
             tracing::info!("cluster: started a new cluster as {}", me.name);
+            found(cluster).await;
             Ok(true)
         }
         Err(e) => Err(format!("cannot start the cluster: {e}")),
     }
+}
+
+/// Make this node's definitions the cluster's first change, so that every
+/// node that joins gets exactly them (and not what it held alone).
+async fn found(cluster: &Cluster) {
+    let Some(defs) = cluster.broker.upgrade().map(|b| b.replicated_definitions()) else {
+        return;
+    };
+    // Each try waits for a leader for a few seconds: two minutes in all.
+    for _ in 0..24 {
+        match cluster
+            .write(Command::ReplaceDefinitions(defs.clone()))
+            .await
+        {
+            Ok(_) => return,
+            Err(e) => tracing::warn!("cluster: the founding change is not in yet: {e}"),
+        }
+    }
+    tracing::error!("cluster: the founding change never went in; changes stay refused");
 }

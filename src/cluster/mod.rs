@@ -38,6 +38,9 @@ pub(crate) struct Cluster {
     pub(crate) raft: Raft,
     /// How links to other nodes are opened and taken.
     endpoint: link::Endpoint,
+    /// Whether the cluster's founding change is in this node's log: until
+    /// it is, the leader takes no other change (it would be overwritten).
+    founded: Arc<watch::Sender<bool>>,
     /// One membership change at a time (openraft refuses overlapping ones).
     changing: tokio::sync::Mutex<()>,
     broker: Weak<Broker>,
@@ -82,7 +85,8 @@ impl Cluster {
         let dir = broker.config.data_dir.join("cluster");
         let log = log_store::LogStore::open(&dir)?;
         let fresh = log.is_fresh();
-        let sm = state_machine::StateMachine::open(&dir, hooks(broker))?;
+        let founded: Arc<watch::Sender<bool>> = Default::default();
+        let sm = state_machine::StateMachine::open(&dir, hooks(broker), founded.clone())?;
         let raft_config = openraft::Config {
             cluster_name: "ferretmq-metadata".into(),
             heartbeat_interval: 200,
@@ -109,6 +113,7 @@ impl Cluster {
             id,
             raft,
             endpoint,
+            founded,
             changing: Default::default(),
             broker: Arc::downgrade(broker),
         });
@@ -265,10 +270,21 @@ impl Cluster {
             Err(e) => not_leader(&e).unwrap_or_else(|| Reply::Refused(e.to_string())),
         };
         match req {
-            Request::Write(c) => match self.raft.client_write(c.clone()).await {
-                Ok(r) => Reply::Applied(r.data),
-                Err(e) => not_leader(&e).unwrap_or_else(|| Reply::Refused(e.to_string())),
-            },
+            Request::Write(c) => {
+                if !matches!(c, Command::ReplaceDefinitions(_)) {
+                    let mut founded = self.founded.subscribe();
+                    if tokio::time::timeout(LEADER_WAIT, founded.wait_for(|f| *f))
+                        .await
+                        .is_err()
+                    {
+                        return Reply::Refused("the cluster is still forming".into());
+                    }
+                }
+                match self.raft.client_write(c.clone()).await {
+                    Ok(r) => Reply::Applied(r.data),
+                    Err(e) => not_leader(&e).unwrap_or_else(|| Reply::Refused(e.to_string())),
+                }
+            }
             Request::Join(m) => {
                 let _one = self.changing.lock().await;
                 let id = node_id(&m.name);

@@ -43,6 +43,9 @@ impl Hooks {
 struct Applying {
     last_applied: Option<LogId>,
     membership: Membership,
+    /// The founding change (`ReplaceDefinitions`) has been applied.
+    #[serde(default)]
+    founded: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -62,6 +65,8 @@ pub(crate) struct StateMachine {
     applied: Applying,
     snapshot: Arc<Mutex<Option<Stored>>>,
     hooks: Hooks,
+    /// Tells the node when the founding change is in (see `Applying`).
+    founded: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> io::Result<Option<T>> {
@@ -73,7 +78,11 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> io::Result<Option<T
 }
 
 impl StateMachine {
-    pub(crate) fn open(dir: &Path, hooks: Hooks) -> io::Result<StateMachine> {
+    pub(crate) fn open(
+        dir: &Path,
+        hooks: Hooks,
+        founded: Arc<tokio::sync::watch::Sender<bool>>,
+    ) -> io::Result<StateMachine> {
         let stored: Option<Stored> = read_json(&dir.join("snapshot.json"))?;
         let applied = match read_json::<Applying>(&dir.join("applied.json"))? {
             Some(a) => a,
@@ -86,11 +95,13 @@ impl StateMachine {
                 None => Applying::default(),
             },
         };
+        founded.send_replace(applied.founded);
         Ok(StateMachine {
             dir: dir.to_path_buf(),
             applied,
             snapshot: Arc::new(Mutex::new(stored)),
             hooks,
+            founded,
         })
     }
 
@@ -170,7 +181,13 @@ impl RaftStateMachine<Meta> for StateMachine {
             self.applied.last_applied = Some(e.log_id);
             replies.push(match e.payload {
                 EntryPayload::Blank => Applied(Ok(true)),
-                EntryPayload::Normal(c) => (self.hooks.apply)(&c),
+                EntryPayload::Normal(c) => {
+                    if matches!(c, Command::ReplaceDefinitions(_)) && !self.applied.founded {
+                        self.applied.founded = true;
+                        self.founded.send_replace(true);
+                    }
+                    (self.hooks.apply)(&c)
+                }
                 EntryPayload::Membership(m) => {
                     self.applied.membership = StoredMembership::new(Some(e.log_id), m);
                     Applied(Ok(true))
@@ -216,7 +233,9 @@ impl RaftStateMachine<Meta> for StateMachine {
         self.applied = Applying {
             last_applied: meta.last_log_id,
             membership: meta.last_membership.clone(),
+            founded: data.applied.founded,
         };
+        self.founded.send_replace(data.applied.founded);
         self.save_applied().await
     }
 

@@ -14,8 +14,12 @@ impl StoreBuilder<Meta, LogStore, StateMachine, tempfile::TempDir> for OnDisk {
     async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
         let dir = tempfile::tempdir().expect("dir");
         let log = LogStore::open(dir.path()).expect("log");
-        let sm = StateMachine::open(dir.path(), super::state_machine::Hooks::none())
-            .expect("state machine");
+        let sm = StateMachine::open(
+            dir.path(),
+            super::state_machine::Hooks::none(),
+            Default::default(),
+        )
+        .expect("state machine");
         Ok((dir, log, sm))
     }
 }

@@ -105,6 +105,16 @@ def test_a_deep_link_opened_before_login_is_shown_after_it(page, amqp):
         amqp.queue_delete(name)
 
 
+def test_the_page_of_a_queue_deleted_elsewhere_says_it_is_gone(page, amqp):
+    name = f"ui.gone.{uuid.uuid4().hex[:6]}"
+    amqp.queue_declare(name)
+    login(page)
+    page.goto(UI_URL + f"#/queue/%2F/{name}")
+    expect(page.locator("#queue-props")).to_be_visible()
+    amqp.queue_delete(name)
+    expect(page.locator("#gone")).to_have_text("Not found")
+
+
 def test_a_message_published_in_the_ui_is_consumed_over_amqp(page, amqp):
     name = f"ui.pub.{uuid.uuid4().hex[:6]}"
     amqp.queue_declare(name)
