@@ -1,6 +1,7 @@
 //! Three real ferretmq processes on loopback forming a cluster: formation
 //! from seeds, metadata replicated through Raft, a leader killed with
-//! SIGKILL, a node with the wrong secret, forgetting a member.
+//! SIGKILL, a node with the wrong secret, forgetting a member, a node
+//! joining another's cluster.
 #[path = "common/cluster.rs"]
 mod cluster;
 mod common;
@@ -223,6 +224,64 @@ async fn users_vhosts_and_permissions_made_on_one_node_hold_on_every_node() {
     assert_eq!(status, 503, "{body}");
     let (status, _) = nodes[0].api("GET", "/api/users/bob", "").await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn join_cluster_resets_a_node_alone_into_another_nodes_cluster() {
+    let root = tempfile::tempdir().expect("dir");
+    let addrs: Vec<String> = free_ports(2)
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let mut a = Node::new(root.path(), "n1", &addrs[0], &[]);
+    let mut b = Node::new(root.path(), "n2", &addrs[1], &[]);
+    a.start();
+    b.start();
+    formed(&a, &["n1"]).await;
+    formed(&b, &["n2"]).await;
+    for (node, user) in [(&a, "alice"), (&b, "bob")] {
+        node.ok(&["add_user", user, "pw"]).await;
+        node.ok(&["set_permissions", user, ".*", ".*", ".*"]).await;
+    }
+    let (code, _, err) = b.ctl(&["join_cluster", &addrs[1]]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("n2 cannot join itself"), "{err}");
+    let nowhere = format!("127.0.0.1:{}", free_ports(1)[0]);
+    let (code, _, err) = b.ctl(&["join_cluster", &nowhere]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains(&format!("cannot reach {nowhere}")), "{err}");
+    // Refused before anything was reset: b is still its own cluster.
+    assert!(connects(&b, "bob", "pw", "%2f").await);
+
+    let (code, out, err) = b.ctl(&["join_cluster", &addrs[0]]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Clustering node n2 with"), "{out}");
+    formed(&b, &["n1", "n2"]).await;
+    formed(&a, &["n1", "n2"]).await;
+    // b was reset: it holds the cluster's users, not its own.
+    eventually("alice on the joined node", CLUSTER_DEADLINE, || async {
+        connects(&b, "alice", "pw", "%2f").await.then_some(())
+    })
+    .await;
+    assert!(!connects(&b, "bob", "pw", "%2f").await);
+    // A change made through the new member holds on the old one.
+    b.ok(&["add_user", "carol", "pw"]).await;
+    b.ok(&["set_permissions", "carol", ".*", ".*", ".*"]).await;
+    eventually("carol on n1", CLUSTER_DEADLINE, || async {
+        connects(&a, "carol", "pw", "%2f").await.then_some(())
+    })
+    .await;
+    // A member of a cluster with others does not leave it this way.
+    let (code, _, err) = a.ctl(&["join_cluster", &addrs[1]]).await;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("already a member of a cluster with n2"),
+        "{err}"
+    );
+    // The membership outlives a restart.
+    b.kill();
+    b.start();
+    formed(&b, &["n1", "n2"]).await;
 }
 
 #[tokio::test]

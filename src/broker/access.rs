@@ -14,9 +14,22 @@ impl Broker {
         check::user_login_authentication(&self.access.snapshot(), user, password)
     }
 
+    /// The embedding API below changes this node only, so a clustered node
+    /// refuses it: there changes go through the cluster's log
+    /// (`Broker::change`, as the management API and `ctl` make them).
+    fn alone(&self) -> Result<(), Refusal> {
+        match self.config.cluster {
+            Some(_) => Err(Refusal::Unavailable(
+                "this node is clustered: change it through the management API or ctl".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Create a vhost (or update its description, tags and default queue
     /// type if it exists, as RabbitMQ's PUT does). True if it was new.
     pub fn add_vhost(&self, name: &str) -> Result<bool, String> {
+        self.alone().map_err(|e| e.to_string())?;
         self.put_vhost(VhostMeta {
             name: name.to_string(),
             ..VhostMeta::default()
@@ -50,6 +63,11 @@ impl Broker {
     /// its queues and exchanges deleted, its permissions cleared and its
     /// data removed.
     pub fn delete_vhost(&self, name: &str) -> Result<(), Refusal> {
+        self.alone()?;
+        self.remove_vhost(name)
+    }
+
+    pub(crate) fn remove_vhost(&self, name: &str) -> Result<(), Refusal> {
         self.access.change(|s| {
             s.remove_vhost(name)
                 .then_some(())
@@ -73,6 +91,7 @@ impl Broker {
 
     /// Create (or replace) a user with a password and tags.
     pub fn add_user(&self, name: &str, password: &str, tags: &[&str]) -> Result<(), String> {
+        self.alone().map_err(|e| e.to_string())?;
         let tags = tags.iter().map(|t| t.to_string()).collect();
         self.access
             .add_user(name, password, tags)
@@ -89,6 +108,7 @@ impl Broker {
         write: &str,
         read: &str,
     ) -> Result<(), String> {
+        self.alone().map_err(|e| e.to_string())?;
         self.access
             .set_permissions(user, vhost, configure, write, read)
             .map_err(|e| e.to_string())
@@ -96,6 +116,11 @@ impl Broker {
 
     /// Delete a user and close its connections (320, RabbitMQ's text).
     pub fn delete_user(&self, name: &str) -> Result<(), Refusal> {
+        self.alone()?;
+        self.remove_user(name)
+    }
+
+    pub(crate) fn remove_user(&self, name: &str) -> Result<(), Refusal> {
         self.access.delete_user(name)?;
         for c in self.connections.list() {
             if c.user == name {
@@ -103,5 +128,32 @@ impl Broker {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clustered_node_refuses_changes_that_would_bypass_the_cluster() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config = crate::Config {
+            data_dir: dir.path().to_path_buf(),
+            cluster: Some(crate::config::ClusterConfig::default()),
+            ..Default::default()
+        };
+        let b = Broker::new(config).expect("broker");
+        let clustered = |e: String| assert!(e.contains("this node is clustered"), "{e}");
+        clustered(b.add_vhost("v").expect_err("refused"));
+        clustered(b.add_user("u", "p", &[]).expect_err("refused"));
+        clustered(
+            b.set_permissions("guest", "/", ".*", ".*", ".*")
+                .expect_err("refused"),
+        );
+        clustered(b.delete_user("guest").expect_err("refused").to_string());
+        clustered(b.delete_vhost("/").expect_err("refused").to_string());
+        // What the cluster's log applies still goes through.
+        assert!(b.remove_user("guest").is_ok());
     }
 }

@@ -135,9 +135,9 @@ impl Broker {
         let done = |r: Result<(), Refusal>| r.map(|()| true);
         match c {
             Change::PutVhost(meta) => self.put_vhost(meta.clone()),
-            Change::DeleteVhost(name) => done(self.delete_vhost(name)),
+            Change::DeleteVhost(name) => done(self.remove_vhost(name)),
             Change::PutUser(u) => self.access.put_user(u.clone()),
-            Change::DeleteUser(name) => done(self.delete_user(name)),
+            Change::DeleteUser(name) => done(self.remove_user(name)),
             Change::SetUserLimits { user, limits } => {
                 done(self.access.set_user_limits(user, limits.clone()))
             }

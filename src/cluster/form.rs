@@ -71,7 +71,7 @@ async fn attempt(cluster: &Cluster, seeds: &[String]) -> Result<bool, String> {
         return Err("waiting for the first node to start the cluster".into());
     }
     let members = BTreeMap::from([(node_id(&me.name), me.clone())]);
-    match cluster.raft.initialize(members).await {
+    match cluster.raft().initialize(members).await {
         Ok(()) => {
             tracing::info!("cluster: started a new cluster as {}", me.name);
             found(cluster).await;

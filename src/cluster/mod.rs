@@ -35,7 +35,12 @@ const LEADER_WAIT: Duration = Duration::from_secs(5);
 pub(crate) struct Cluster {
     pub(crate) me: Member,
     id: NodeId,
-    pub(crate) raft: Raft,
+    /// Replaced whole when the node joins another cluster
+    /// (`ctl join_cluster`); take a handle with `raft()`.
+    raft: std::sync::RwLock<Raft>,
+    raft_config: Arc<openraft::Config>,
+    /// DATA/cluster: the Raft log, vote, applied state and snapshot.
+    dir: std::path::PathBuf,
     /// How links to other nodes are opened and taken.
     endpoint: link::Endpoint,
     /// Whether the cluster's founding change is in this node's log: until
@@ -83,10 +88,7 @@ impl Cluster {
             addr,
         };
         let dir = broker.config.data_dir.join("cluster");
-        let log = log_store::LogStore::open(&dir)?;
-        let fresh = log.is_fresh();
         let founded: Arc<watch::Sender<bool>> = Default::default();
-        let sm = state_machine::StateMachine::open(&dir, hooks(broker), founded.clone())?;
         let raft_config = openraft::Config {
             cluster_name: "ferretmq-metadata".into(),
             heartbeat_interval: 200,
@@ -100,18 +102,16 @@ impl Cluster {
         }
         .validate()
         .map_err(std::io::Error::other)?;
+        let raft_config = Arc::new(raft_config);
         let endpoint = link::Endpoint::new(&me.name, secret.as_bytes(), tls);
-        let network = network::Network {
-            endpoint: endpoint.clone(),
-        };
         let id = node_id(&me.name);
-        let raft = Raft::new(id, Arc::new(raft_config), network, log, sm)
-            .await
-            .map_err(std::io::Error::other)?;
+        let (raft, fresh) = open_raft(id, &raft_config, &dir, broker, &founded, &endpoint).await?;
         let cluster = Arc::new(Cluster {
             me,
             id,
-            raft,
+            raft: std::sync::RwLock::new(raft),
+            raft_config,
+            dir,
             endpoint,
             founded,
             changing: Default::default(),
@@ -128,15 +128,24 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// A handle on this node's Raft instance (the current one: joining
+    /// another cluster replaces it).
+    pub(crate) fn raft(&self) -> Raft {
+        self.raft
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     /// Whether this node is part of a cluster's membership yet.
     pub(crate) fn is_member(&self) -> bool {
-        let m = self.raft.metrics();
+        let m = self.raft().metrics();
         let m = m.borrow();
         m.membership_config.nodes().any(|(id, _)| *id == self.id)
     }
 
     fn leader(&self) -> Option<Member> {
-        let m = self.raft.metrics();
+        let m = self.raft().metrics();
         let m = m.borrow();
         let id = m.current_leader?;
         m.membership_config.membership().get_node(&id).cloned()
@@ -144,7 +153,7 @@ impl Cluster {
 
     /// Every member, voters first, by name.
     pub(crate) fn members(&self) -> Vec<MemberStatus> {
-        let m = self.raft.metrics();
+        let m = self.raft().metrics();
         let m = m.borrow();
         let voters: BTreeSet<NodeId> = m.membership_config.voter_ids().collect();
         let mut v: Vec<MemberStatus> = m
@@ -163,7 +172,7 @@ impl Cluster {
 
     /// This node's Raft role, as `ctl cluster_status` names it.
     pub(crate) fn role(&self) -> &'static str {
-        match self.raft.metrics().borrow().state {
+        match self.raft().metrics().borrow().state {
             ServerState::Leader => "leader",
             ServerState::Follower => "follower",
             ServerState::Candidate => "candidate",
@@ -215,6 +224,92 @@ impl Cluster {
         }
     }
 
+    /// Leave this node's own cluster for the one `addr` (a member's
+    /// cluster address) is in (`ctl join_cluster`). As RabbitMQ's
+    /// join_cluster, the node is reset first: its Raft state goes, and the
+    /// metadata it held is replaced by the cluster's as it catches up. Only
+    /// a node that is a cluster of its own may do this; one with other
+    /// members must be forgotten there first. Answers the name of the node
+    /// joined through.
+    pub(crate) async fn join(&self, addr: &str) -> Result<String, String> {
+        let _one = self.changing.lock().await;
+        let others: Vec<String> = self
+            .members()
+            .into_iter()
+            .map(|m| m.name)
+            .filter(|n| *n != self.me.name)
+            .collect();
+        if !others.is_empty() {
+            return Err(format!(
+                "{} is already a member of a cluster with {}; remove it from there first (forget_cluster_node)",
+                self.me.name,
+                others.join(", ")
+            ));
+        }
+        let mut link = self
+            .endpoint
+            .connect(addr)
+            .await
+            .map_err(|e| format!("cannot reach {addr}: {e}"))?;
+        let peer = link.peer.clone();
+        if peer == self.me.name {
+            return Err(format!("{peer} cannot join itself"));
+        }
+        match link.call(&Request::Hello).await {
+            Ok(Reply::Hello { member: true }) => {}
+            Ok(Reply::Hello { member: false }) => {
+                return Err(format!("{peer} is not a member of a cluster yet"));
+            }
+            Ok(_) => return Err(format!("{peer}: an unexpected reply")),
+            Err(e) => return Err(format!("{peer}: {e}")),
+        }
+        tracing::info!("cluster: resetting {} to join {peer}", self.me.name);
+        let old = self.raft();
+        let _ = old.shutdown().await;
+        drop(old);
+        let reset = |e: std::io::Error| format!("cannot reset the node's cluster state: {e}");
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(reset(e)),
+        }
+        self.founded.send_replace(false);
+        let Some(broker) = self.broker.upgrade() else {
+            return Err("the node is stopping".into());
+        };
+        let (raft, _) = open_raft(
+            self.id,
+            &self.raft_config,
+            &self.dir,
+            &broker,
+            &self.founded,
+            &self.endpoint,
+        )
+        .await
+        .map_err(reset)?;
+        *self
+            .raft
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = raft;
+        match link.call(&Request::Join(self.me.clone())).await {
+            Ok(Reply::Done) => {
+                tracing::info!("cluster: joined through {peer}");
+                Ok(peer)
+            }
+            // The old state is gone: say how to get out of no cluster at all.
+            r => {
+                let why = match r {
+                    Ok(Reply::Refused(e)) => format!("{peer} refused the join: {e}"),
+                    Ok(_) => format!("{peer}: an unexpected reply"),
+                    Err(e) => format!("{peer}: {e}"),
+                };
+                Err(format!(
+                    "{why}; the node is now in no cluster: run join_cluster again, or restart it to start one of its own"
+                ))
+            }
+        }
+    }
+
     /// Carry out `req` on the leader: here if this node leads, else over a
     /// link to it, following it as it moves, for up to LEADER_WAIT.
     pub(crate) async fn via_leader(&self, req: Request) -> Result<Reply, String> {
@@ -223,7 +318,7 @@ impl Cluster {
             "timed out waiting for the metadata leader (is a majority of the cluster running?)"
                 .to_string()
         };
-        let mut metrics = self.raft.metrics();
+        let mut metrics = self.raft().metrics();
         loop {
             // None: try again (no leader known, or it cannot be reached).
             let attempt = async {
@@ -280,7 +375,7 @@ impl Cluster {
                         return Reply::Refused("the cluster is still forming".into());
                     }
                 }
-                match self.raft.client_write(c.clone()).await {
+                match self.raft().client_write(c.clone()).await {
                     Ok(r) => Reply::Applied(r.data),
                     Err(e) => not_leader(&e).unwrap_or_else(|| Reply::Refused(e.to_string())),
                 }
@@ -289,7 +384,7 @@ impl Cluster {
                 let _one = self.changing.lock().await;
                 let id = node_id(&m.name);
                 if self
-                    .raft
+                    .raft()
                     .metrics()
                     .borrow()
                     .membership_config
@@ -298,12 +393,12 @@ impl Cluster {
                 {
                     return Reply::Done;
                 }
-                if let Err(e) = self.raft.add_learner(id, m.clone(), true).await {
+                if let Err(e) = self.raft().add_learner(id, m.clone(), true).await {
                     return done(Err(e));
                 }
                 tracing::info!("cluster: {} joins", m.name);
                 let change = openraft::ChangeMembers::AddVoterIds([id].into());
-                done(self.raft.change_membership(change, false).await)
+                done(self.raft().change_membership(change, false).await)
             }
             Request::Forget(name) => {
                 let _one = self.changing.lock().await;
@@ -314,7 +409,7 @@ impl Cluster {
                     ));
                 }
                 let addr = self
-                    .raft
+                    .raft()
                     .metrics()
                     .borrow()
                     .membership_config
@@ -331,10 +426,10 @@ impl Cluster {
                 }
                 tracing::info!("cluster: forgetting {name}");
                 let change = openraft::ChangeMembers::RemoveVoters([id].into());
-                match self.raft.change_membership(change, false).await {
+                match self.raft().change_membership(change, false).await {
                     Ok(_) => {
                         let nodes = openraft::ChangeMembers::RemoveNodes([id].into());
-                        done(self.raft.change_membership(nodes, false).await)
+                        done(self.raft().change_membership(nodes, false).await)
                     }
                     Err(e) => done(Err(e)),
                 }
@@ -342,6 +437,28 @@ impl Cluster {
             _ => Reply::Refused("not a request for the leader".into()),
         }
     }
+}
+
+/// This node's Raft instance over its log and state machine in `dir`, and
+/// whether that log was empty (a node that has never been a member).
+async fn open_raft(
+    id: NodeId,
+    config: &Arc<openraft::Config>,
+    dir: &std::path::Path,
+    broker: &Arc<Broker>,
+    founded: &Arc<watch::Sender<bool>>,
+    endpoint: &link::Endpoint,
+) -> std::io::Result<(Raft, bool)> {
+    let log = log_store::LogStore::open(dir)?;
+    let fresh = log.is_fresh();
+    let sm = state_machine::StateMachine::open(dir, hooks(broker), founded.clone())?;
+    let network = network::Network {
+        endpoint: endpoint.clone(),
+    };
+    let raft = Raft::new(id, config.clone(), network, log, sm)
+        .await
+        .map_err(std::io::Error::other)?;
+    Ok((raft, fresh))
 }
 
 /// What the state machine does to this node's broker: carry out committed
@@ -402,5 +519,5 @@ async fn accept_loop(
         }
     }
     links.abort_all();
-    let _ = cluster.raft.shutdown().await;
+    let _ = cluster.raft().shutdown().await;
 }

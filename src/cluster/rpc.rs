@@ -70,10 +70,10 @@ pub(crate) async fn serve(mut link: Link, cluster: Arc<Cluster>) {
 
 async fn answer(cluster: &Arc<Cluster>, req: Request) -> Reply {
     match req {
-        Request::AppendEntries(r) => Reply::AppendEntries(cluster.raft.append_entries(r).await),
-        Request::Vote(r) => Reply::Vote(cluster.raft.vote(r).await),
+        Request::AppendEntries(r) => Reply::AppendEntries(cluster.raft().append_entries(r).await),
+        Request::Vote(r) => Reply::Vote(cluster.raft().vote(r).await),
         Request::InstallSnapshot(r) => {
-            Reply::InstallSnapshot(cluster.raft.install_snapshot(r).await)
+            Reply::InstallSnapshot(cluster.raft().install_snapshot(r).await)
         }
         Request::Hello => Reply::Hello {
             member: cluster.is_member(),

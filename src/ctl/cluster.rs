@@ -1,5 +1,6 @@
-//! `cluster_status` and `forget_cluster_node`, read from and carried out
-//! through `/api/nodes` (each member answers for itself there).
+//! `cluster_status`, `forget_cluster_node` and `join_cluster`, read from
+//! and carried out through `/api/nodes` (each member answers for itself
+//! there) and `/api/cluster/join`.
 
 use super::Command;
 use super::client::seg;
@@ -14,6 +15,18 @@ pub(super) async fn run(api: &Api<'_>, out: &Style, cmd: Command) -> Done {
             out.info(&format!("Removing node {node} from the cluster"));
             let r = api
                 .call("DELETE", &format!("/api/nodes/{}", seg(&node)), None)
+                .await?;
+            if !r.ok() {
+                return Err(fail(r.reason(), EX_DATAERR));
+            }
+            Ok(())
+        }
+        Command::JoinCluster { node } => {
+            let me = api.get("/api/overview", None).await?;
+            let me = me["node"].as_str().unwrap_or("this node").to_string();
+            out.info(&format!("Clustering node {me} with {node}"));
+            let r = api
+                .call("POST", "/api/cluster/join", Some(json!({ "node": node })))
                 .await?;
             if !r.ok() {
                 return Err(fail(r.reason(), EX_DATAERR));

@@ -184,6 +184,11 @@ pub(crate) enum Command {
     ForgetClusterNode {
         node: String,
     },
+    /// Reset this node and make it a member of the cluster NODE is in
+    /// (NODE: a member's cluster address, host:port).
+    JoinCluster {
+        node: String,
+    },
 }
 
 /// Run `ferretmq ctl ARGS...` (the arguments after "ctl").

@@ -3,7 +3,9 @@
 //! RabbitMQ's shapes. A node alone is named after the cluster; in a
 //! cluster each member answers for itself over the cluster link, and one
 //! that does not answer shows as not running. `DELETE /api/nodes/{name}`
-//! (ferretmq's own, for `ctl forget_cluster_node`) removes a member.
+//! (ferretmq's own, for `ctl forget_cluster_node`) removes a member, and
+//! `POST /api/cluster/join` (for `ctl join_cluster`) moves this node into
+//! another member's cluster.
 
 use super::{ApiError, ApiResult, User};
 use crate::broker::Broker;
@@ -18,6 +20,7 @@ pub(super) fn routes() -> Router<Arc<Broker>> {
     Router::new()
         .route("/api/nodes", get(list_nodes))
         .route("/api/nodes/{name}", get(show_node).delete(forget_node))
+        .route("/api/cluster/join", axum::routing::post(join_cluster))
         .route("/api/extensions", get(extensions))
         .route("/api/cluster-name", get(cluster_name).put(put_cluster_name))
 }
@@ -175,6 +178,26 @@ async fn forget_node(
     };
     c.forget(&name).await.map_err(ApiError::bad_request)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Reset this node into the cluster of the member at `{"node": ADDR}` (its
+/// cluster address), as `ctl join_cluster` asks.
+async fn join_cluster(
+    State(b): State<Arc<Broker>>,
+    Extension(u): Extension<User>,
+    raw: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    u.administrator()?;
+    let m = super::body::object(&raw)?;
+    super::body::require(&m, &["node"])?;
+    let addr = super::body::text(&m, "node").unwrap_or_default();
+    let Some(c) = b.cluster() else {
+        return Err(ApiError::bad_request("this node is not clustered"));
+    };
+    let through = c.join(&addr).await.map_err(ApiError::bad_request)?;
+    Ok(Json(
+        json!({ "node": b.node_name(), "joined_through": through }),
+    ))
 }
 
 /// The UI's plug-ins: none beyond the UI itself.
