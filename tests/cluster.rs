@@ -305,6 +305,20 @@ async fn a_node_whose_disk_was_wiped_rejoins_as_a_fresh_replica() {
             .then_some(())
     })
     .await;
+    // It came back as a new member (its old self's votes are gone with its
+    // disk), and the cluster still takes changes through it.
+    nodes[2].ok(&["add_user", "dave", "pw"]).await;
+    nodes[2]
+        .ok(&["set_permissions", "dave", ".*", ".*", ".*"])
+        .await;
+    eventually("dave on n1", CLUSTER_DEADLINE, || async {
+        connects(&nodes[0], "dave", "pw", "%2f").await.then_some(())
+    })
+    .await;
+    assert!(nodes[0].logged("n3 lost its state") || nodes[1].logged("n3 lost its state"));
+    for n in &nodes {
+        assert!(!n.logged("panicked"), "{} panicked", n.name);
+    }
 }
 
 /// A CA and, signed by it, a certificate for 127.0.0.1 (server and client

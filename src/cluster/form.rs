@@ -8,7 +8,6 @@
 use super::Cluster;
 use super::rpc::{Reply, Request};
 use super::types::Command;
-use super::types::node_id;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +51,7 @@ async fn attempt(cluster: &Cluster, seeds: &[String]) -> Result<bool, String> {
         lowest &= me.name < link.peer;
         match link.call(&Request::Hello).await {
             Ok(Reply::Hello { member: true }) => {
-                return match link.call(&Request::Join(me.clone())).await {
+                return match link.call(&Request::Join(me.clone(), cluster.id())).await {
                     Ok(Reply::Done) => {
                         tracing::info!("cluster: joined through {}", link.peer);
                         Ok(true)
@@ -70,7 +69,7 @@ async fn attempt(cluster: &Cluster, seeds: &[String]) -> Result<bool, String> {
     if !lowest {
         return Err("waiting for the first node to start the cluster".into());
     }
-    let members = BTreeMap::from([(node_id(&me.name), me.clone())]);
+    let members = BTreeMap::from([(cluster.id(), me.clone())]);
     match cluster.raft().initialize(members).await {
         Ok(()) => {
             tracing::info!("cluster: started a new cluster as {}", me.name);

@@ -34,10 +34,9 @@ const LEADER_WAIT: Duration = Duration::from_secs(5);
 
 pub(crate) struct Cluster {
     pub(crate) me: Member,
-    id: NodeId,
     /// Replaced whole when the node joins another cluster
     /// (`ctl join_cluster`); take a handle with `raft()`.
-    raft: std::sync::RwLock<Raft>,
+    instance: std::sync::RwLock<Instance>,
     raft_config: Arc<openraft::Config>,
     /// DATA/cluster: the Raft log, vote, applied state and snapshot.
     dir: std::path::PathBuf,
@@ -49,6 +48,15 @@ pub(crate) struct Cluster {
     /// One membership change at a time (openraft refuses overlapping ones).
     changing: tokio::sync::Mutex<()>,
     broker: Weak<Broker>,
+}
+
+/// This node's Raft instance and the id it has in the cluster: a node whose
+/// Raft state was lost (a wiped disk, `join_cluster`) comes back under a new
+/// id, for its old one may have voted in a term it no longer remembers.
+#[derive(Clone)]
+struct Instance {
+    raft: Raft,
+    id: NodeId,
 }
 
 /// A member as `ctl cluster_status` and `/api/nodes` show it.
@@ -104,12 +112,11 @@ impl Cluster {
         .map_err(std::io::Error::other)?;
         let raft_config = Arc::new(raft_config);
         let endpoint = link::Endpoint::new(&me.name, secret.as_bytes(), tls);
-        let id = node_id(&me.name);
-        let (raft, fresh) = open_raft(id, &raft_config, &dir, broker, &founded, &endpoint).await?;
+        let (instance, fresh) =
+            open_raft(&me.name, &raft_config, &dir, broker, &founded, &endpoint).await?;
         let cluster = Arc::new(Cluster {
             me,
-            id,
-            raft: std::sync::RwLock::new(raft),
+            instance: std::sync::RwLock::new(instance),
             raft_config,
             dir,
             endpoint,
@@ -131,7 +138,16 @@ impl Cluster {
     /// A handle on this node's Raft instance (the current one: joining
     /// another cluster replaces it).
     pub(crate) fn raft(&self) -> Raft {
-        self.raft
+        self.instance().raft
+    }
+
+    /// This node's id in the cluster (its current instance's).
+    pub(crate) fn id(&self) -> NodeId {
+        self.instance().id
+    }
+
+    fn instance(&self) -> Instance {
+        self.instance
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
@@ -141,7 +157,7 @@ impl Cluster {
     pub(crate) fn is_member(&self) -> bool {
         let m = self.raft().metrics();
         let m = m.borrow();
-        m.membership_config.nodes().any(|(id, _)| *id == self.id)
+        m.membership_config.nodes().any(|(id, _)| *id == self.id())
     }
 
     fn leader(&self) -> Option<Member> {
@@ -277,8 +293,8 @@ impl Cluster {
         let Some(broker) = self.broker.upgrade() else {
             return Err("the node is stopping".into());
         };
-        let (raft, _) = open_raft(
-            self.id,
+        let (instance, _) = open_raft(
+            &self.me.name,
             &self.raft_config,
             &self.dir,
             &broker,
@@ -287,11 +303,12 @@ impl Cluster {
         )
         .await
         .map_err(reset)?;
+        let id = instance.id;
         *self
-            .raft
+            .instance
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = raft;
-        match link.call(&Request::Join(self.me.clone())).await {
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = instance;
+        match link.call(&Request::Join(self.me.clone(), id)).await {
             Ok(Reply::Done) => {
                 tracing::info!("cluster: joined through {peer}");
                 Ok(peer)
@@ -380,18 +397,38 @@ impl Cluster {
                     Err(e) => not_leader(&e).unwrap_or_else(|| Reply::Refused(e.to_string())),
                 }
             }
-            Request::Join(m) => {
+            Request::Join(m, id) => {
                 let _one = self.changing.lock().await;
-                let id = node_id(&m.name);
-                if self
-                    .raft()
-                    .metrics()
-                    .borrow()
-                    .membership_config
-                    .voter_ids()
-                    .any(|v| v == id)
-                {
+                let id = *id;
+                let membership = self.raft().metrics().borrow().membership_config.clone();
+                if membership.voter_ids().any(|v| v == id) {
                     return Reply::Done;
+                }
+                // The same node under an earlier id: its state was lost, and
+                // with it what it voted for. The old id goes before the new
+                // one comes in, so that the lost vote can never count.
+                let earlier: Vec<NodeId> = membership
+                    .nodes()
+                    .filter(|(old, n)| n.name == m.name && **old != id)
+                    .map(|(old, _)| *old)
+                    .collect();
+                if earlier.contains(&self.id()) {
+                    return Reply::Refused(format!("{} is running as a member already", m.name));
+                }
+                if !earlier.is_empty() {
+                    tracing::info!(
+                        "cluster: {} lost its state; it rejoins as a new member",
+                        m.name
+                    );
+                    let set: BTreeSet<NodeId> = earlier.into_iter().collect();
+                    let voters = openraft::ChangeMembers::RemoveVoters(set.clone());
+                    if let Err(e) = self.raft().change_membership(voters, false).await {
+                        return done(Err(e));
+                    }
+                    let nodes = openraft::ChangeMembers::RemoveNodes(set);
+                    if let Err(e) = self.raft().change_membership(nodes, false).await {
+                        return done(Err(e));
+                    }
                 }
                 if let Err(e) = self.raft().add_learner(id, m.clone(), true).await {
                     return done(Err(e));
@@ -402,8 +439,18 @@ impl Cluster {
             }
             Request::Forget(name) => {
                 let _one = self.changing.lock().await;
-                let id = node_id(name);
-                if id == self.id {
+                let id = self
+                    .raft()
+                    .metrics()
+                    .borrow()
+                    .membership_config
+                    .nodes()
+                    .find(|(_, n)| n.name == *name)
+                    .map(|(id, _)| *id);
+                let Some(id) = id else {
+                    return Reply::Refused(format!("{name} is not a member of this cluster"));
+                };
+                if id == self.id() {
                     return Reply::Refused(format!(
                         "{name} is the node carrying out the removal; ask another node"
                     ));
@@ -442,15 +489,16 @@ impl Cluster {
 /// This node's Raft instance over its log and state machine in `dir`, and
 /// whether that log was empty (a node that has never been a member).
 async fn open_raft(
-    id: NodeId,
+    name: &str,
     config: &Arc<openraft::Config>,
     dir: &std::path::Path,
     broker: &Arc<Broker>,
     founded: &Arc<watch::Sender<bool>>,
     endpoint: &link::Endpoint,
-) -> std::io::Result<(Raft, bool)> {
+) -> std::io::Result<(Instance, bool)> {
     let log = log_store::LogStore::open(dir)?;
     let fresh = log.is_fresh();
+    let id = identity(dir, name, fresh)?;
     let sm = state_machine::StateMachine::open(dir, hooks(broker), founded.clone())?;
     let network = network::Network {
         endpoint: endpoint.clone(),
@@ -458,7 +506,33 @@ async fn open_raft(
     let raft = Raft::new(id, config.clone(), network, log, sm)
         .await
         .map_err(std::io::Error::other)?;
-    Ok((raft, fresh))
+    Ok((Instance { raft, id }, fresh))
+}
+
+/// The node's id, kept in `DATA/cluster/id`: drawn afresh for a node with no
+/// Raft state, so that a node that lost its state is never taken for what
+/// it was. A node from before ids were kept has its name's.
+fn identity(dir: &std::path::Path, name: &str, fresh: bool) -> std::io::Result<NodeId> {
+    let path = dir.join("id");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !fresh => {
+            return text.trim().parse().map_err(|e| {
+                std::io::Error::other(format!("{}: not a node id: {e}", path.display()))
+            });
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let id = if fresh {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
+        node_id(&format!("{name}/{}", u64::from_be_bytes(b)))
+    } else {
+        node_id(name)
+    };
+    log_store::replace_file(&path, id.to_string().as_bytes())?;
+    Ok(id)
 }
 
 /// What the state machine does to this node's broker: carry out committed

@@ -59,6 +59,13 @@ impl Peer {
             unreachable!("just connected")
         };
         match tokio::time::timeout(option.hard_ttl(), link.call::<_, Reply>(&req)).await {
+            Ok(Ok(Reply::NotThatNode)) => {
+                let e = io::Error::other(format!(
+                    "the node at {} lost its state and is no longer member {}",
+                    self.addr, self.target
+                ));
+                Err(RPCError::Unreachable(Unreachable::new(&e)))
+            }
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => {
                 self.link = None;
@@ -85,7 +92,10 @@ impl RaftNetwork<Meta> for Peer {
         rpc: AppendEntriesRequest<Meta>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, Failed> {
-        match self.call(Request::AppendEntries(rpc), &option).await? {
+        match self
+            .call(Request::AppendEntries(self.target, rpc), &option)
+            .await?
+        {
             Reply::AppendEntries(r) => {
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
@@ -98,7 +108,10 @@ impl RaftNetwork<Meta> for Peer {
         rpc: InstallSnapshotRequest<Meta>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, Failed<InstallSnapshotError>> {
-        match self.call(Request::InstallSnapshot(rpc), &option).await? {
+        match self
+            .call(Request::InstallSnapshot(self.target, rpc), &option)
+            .await?
+        {
             Reply::InstallSnapshot(r) => {
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
@@ -111,7 +124,7 @@ impl RaftNetwork<Meta> for Peer {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, Failed> {
-        match self.call(Request::Vote(rpc), &option).await? {
+        match self.call(Request::Vote(self.target, rpc), &option).await? {
             Reply::Vote(r) => {
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }

@@ -15,13 +15,17 @@ use std::sync::Arc;
 
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Request {
-    AppendEntries(AppendEntriesRequest<Meta>),
-    Vote(VoteRequest<NodeId>),
-    InstallSnapshot(InstallSnapshotRequest<Meta>),
+    /// Raft's messages name the node they are for: one that lost its state
+    /// and came back at the same address is another node (a new id), and
+    /// must not answer for its old self.
+    AppendEntries(NodeId, AppendEntriesRequest<Meta>),
+    Vote(NodeId, VoteRequest<NodeId>),
+    InstallSnapshot(NodeId, InstallSnapshotRequest<Meta>),
     /// Is the node part of a cluster yet?
     Hello,
-    /// Make this node a voting member (carried out by the leader).
-    Join(Member),
+    /// Make this node a voting member under this id (carried out by the
+    /// leader).
+    Join(Member, NodeId),
     /// Remove the named node (carried out by the leader).
     Forget(String),
     /// Replicate a command (carried out by the leader).
@@ -32,6 +36,8 @@ pub(crate) enum Request {
 
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Reply {
+    /// A Raft message for an id the node does not have (any longer).
+    NotThatNode,
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
     InstallSnapshot(
@@ -70,16 +76,23 @@ pub(crate) async fn serve(mut link: Link, cluster: Arc<Cluster>) {
 
 async fn answer(cluster: &Arc<Cluster>, req: Request) -> Reply {
     match req {
-        Request::AppendEntries(r) => Reply::AppendEntries(cluster.raft().append_entries(r).await),
-        Request::Vote(r) => Reply::Vote(cluster.raft().vote(r).await),
-        Request::InstallSnapshot(r) => {
+        Request::AppendEntries(to, _) | Request::Vote(to, _) | Request::InstallSnapshot(to, _)
+            if to != cluster.id() =>
+        {
+            Reply::NotThatNode
+        }
+        Request::AppendEntries(_, r) => {
+            Reply::AppendEntries(cluster.raft().append_entries(r).await)
+        }
+        Request::Vote(_, r) => Reply::Vote(cluster.raft().vote(r).await),
+        Request::InstallSnapshot(_, r) => {
             Reply::InstallSnapshot(cluster.raft().install_snapshot(r).await)
         }
         Request::Hello => Reply::Hello {
             member: cluster.is_member(),
         },
         Request::NodeInfo => Reply::NodeInfo(cluster.node_info()),
-        r @ (Request::Join(_) | Request::Forget(_) | Request::Write(_)) => {
+        r @ (Request::Join(..) | Request::Forget(_) | Request::Write(_)) => {
             match cluster.via_leader(r).await {
                 Ok(reply) => reply,
                 Err(e) => Reply::Refused(e),

@@ -47,7 +47,8 @@ pub(crate) type Raft = openraft::Raft<Meta>;
 
 /// Raft numbers its nodes; ours are known by name, so the number is drawn
 /// from the name (the first 8 bytes of its SHA-256: two names of one
-/// cluster colliding is not a practical concern).
+/// cluster colliding is not a practical concern). A node keeps the number
+/// it was given in `DATA/cluster/id` (see `identity`).
 pub(crate) fn node_id(name: &str) -> NodeId {
     let d = sha2::Sha256::digest(name.as_bytes());
     let mut b = [0u8; 8];
