@@ -152,9 +152,21 @@ async fn forget_cluster_node_removes_a_stopped_member_and_refuses_a_running_one(
     assert_ne!(code, 0);
     assert!(err.contains("not a member"), "{err}");
     nodes[2].kill();
+    // A vhost is on every member; one that is down shows so.
+    let (status, v) = nodes[0].api("GET", "/api/vhosts/%2f", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        v["cluster_state"],
+        serde_json::json!({"n1": "running", "n2": "running", "n3": "nodedown"})
+    );
     nodes[0].ok(&["forget_cluster_node", "n3"]).await;
     formed(&nodes[0], &["n1", "n2"]).await;
     formed(&nodes[1], &["n1", "n2"]).await;
+    let (_, list) = nodes[1].api("GET", "/api/vhosts", "").await;
+    assert_eq!(
+        list[0]["cluster_state"],
+        serde_json::json!({"n1": "running", "n2": "running"})
+    );
 }
 
 #[tokio::test]

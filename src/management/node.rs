@@ -124,15 +124,25 @@ async fn cluster_nodes(b: &Broker) -> Vec<Value> {
     let Some(c) = b.cluster() else {
         return vec![node_json(b)];
     };
+    // Each member is asked at once: one that is down costs its timeout once.
+    let members = c.members();
+    let mut asks = tokio::task::JoinSet::new();
+    for (i, m) in members.iter().enumerate() {
+        if m.name != c.me.name {
+            let (c, addr) = (c.clone(), m.addr.clone());
+            asks.spawn(async move { (i, c.ask_node_info(&addr).await) });
+        }
+    }
+    let mut answers = vec![None; members.len()];
+    while let Some(Ok((i, v))) = asks.join_next().await {
+        answers[i] = v;
+    }
     let mut nodes = Vec::new();
-    for m in c.members() {
+    for (m, answer) in members.iter().zip(answers) {
         let mut v = if m.name == c.me.name {
             node_json(b)
         } else {
-            match c.ask_node_info(&m.addr).await {
-                Some(v) => v,
-                None => json!({ "name": m.name, "type": "disc", "running": false }),
-            }
+            answer.unwrap_or_else(|| json!({ "name": m.name, "type": "disc", "running": false }))
         };
         if let Some(o) = v.as_object_mut() {
             o.insert("cluster_address".into(), json!(m.addr));
@@ -142,6 +152,25 @@ async fn cluster_nodes(b: &Broker) -> Vec<Value> {
         nodes.push(v);
     }
     nodes
+}
+
+/// A vhost's `cluster_state`: each member, "running" or "nodedown" (a
+/// vhost exists on every member of a cluster).
+pub(super) async fn cluster_state(b: &Broker) -> Value {
+    let state: serde_json::Map<String, Value> = cluster_nodes(b)
+        .await
+        .iter()
+        .filter_map(|n| {
+            let name = n["name"].as_str()?.to_string();
+            let state = if n["running"] == false {
+                "nodedown"
+            } else {
+                "running"
+            };
+            Some((name, json!(state)))
+        })
+        .collect();
+    Value::Object(state)
 }
 
 async fn list_nodes(

@@ -43,7 +43,7 @@ pub(super) fn visible(b: &Broker, u: &User, vhost: &str) -> bool {
     u.1 || u.0.is_monitor() || b.access.snapshot().permissions(&u.0.name, vhost).is_some()
 }
 
-fn vhost_json(b: &Broker, m: &VhostMeta) -> Value {
+fn vhost_json(b: &Broker, m: &VhostMeta, cluster_state: &Value) -> Value {
     let mut sums = super::sums::Sums::default();
     if let Some(v) = b.vhost(&m.name) {
         for q in v.queue_list() {
@@ -62,7 +62,7 @@ fn vhost_json(b: &Broker, m: &VhostMeta) -> Value {
         "default_queue_type": m.default_queue_type.as_deref().unwrap_or("undefined"),
         "metadata": { "description": m.description, "tags": m.tags },
         "tracing": false,
-        "cluster_state": { b.node_name(): "running" },
+        "cluster_state": cluster_state,
         "message_stats": sums.message_stats(),
         "messages": sums.ready + sums.unacked,
         "messages_details": rate(sums.ready_rate + sums.unacked_rate),
@@ -74,12 +74,13 @@ fn vhost_json(b: &Broker, m: &VhostMeta) -> Value {
 }
 
 async fn list_vhosts(State(b): State<Arc<Broker>>, Extension(u): Extension<User>) -> Json<Value> {
+    let state = super::node::cluster_state(&b).await;
     let s = b.access.snapshot();
     Json(
         s.vhosts
             .values()
             .filter(|v| visible(&b, &u, &v.name))
-            .map(|v| vhost_json(&b, v))
+            .map(|v| vhost_json(&b, v, &state))
             .collect(),
     )
 }
@@ -89,9 +90,10 @@ async fn show_vhost(
     Extension(u): Extension<User>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    let state = super::node::cluster_state(&b).await;
     let s = b.access.snapshot();
     match s.vhosts.get(&name) {
-        Some(v) if visible(&b, &u, &name) => Ok(Json(vhost_json(&b, v))),
+        Some(v) if visible(&b, &u, &name) => Ok(Json(vhost_json(&b, v, &state))),
         _ => Err(ApiError::not_found()),
     }
 }
