@@ -133,6 +133,10 @@ impl LogStore {
 
     /// Append records and fsync, on a blocking thread.
     async fn write(&self, records: Vec<Record>) -> io::Result<()> {
+        #[cfg(test)]
+        if failing::fails(&self.dir) {
+            return Err(io::Error::other("a write failure made by a test"));
+        }
         let buf = lines(&records)?;
         let file = self.file.clone();
         tokio::task::spawn_blocking(move || {
@@ -264,5 +268,30 @@ impl RaftLogStorage<Meta> for LogStore {
         .await
         .map_err(|e| StorageIOError::write_logs(&e))?
         .map_err(|e| StorageIOError::write_logs(&e).into())
+    }
+}
+
+/// Tests make the log of one data dir fail its writes, as a full or broken
+/// disk would.
+#[cfg(test)]
+pub(crate) mod failing {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    pub(crate) fn set(dir: &Path, fail: bool) {
+        let mut d = DIRS.lock().unwrap_or_else(|p| p.into_inner());
+        d.retain(|x| x != dir);
+        if fail {
+            d.push(dir.to_path_buf());
+        }
+    }
+
+    pub(super) fn fails(dir: &Path) -> bool {
+        DIRS.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|x| x == dir)
     }
 }

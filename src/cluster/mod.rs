@@ -12,6 +12,8 @@ mod rpc;
 mod state_machine;
 #[cfg(test)]
 mod store_tests;
+#[cfg(test)]
+mod supervisor_tests;
 mod types;
 
 use crate::access::Refusal;
@@ -45,8 +47,11 @@ pub(crate) struct Cluster {
     /// Whether the cluster's founding change is in this node's log: until
     /// it is, the leader takes no other change (it would be overwritten).
     founded: Arc<watch::Sender<bool>>,
-    /// One membership change at a time (openraft refuses overlapping ones).
+    /// One membership change at a time (openraft refuses overlapping ones);
+    /// replacing the Raft instance takes it too.
     changing: tokio::sync::Mutex<()>,
+    /// How often the supervisor restarted the Raft instance.
+    restarts: std::sync::atomic::AtomicU64,
     broker: Weak<Broker>,
 }
 
@@ -57,6 +62,9 @@ pub(crate) struct Cluster {
 struct Instance {
     raft: Raft,
     id: NodeId,
+    /// Counts the instances this node has run, so that the supervisor
+    /// tells one that failed from one replaced on purpose.
+    epoch: u64,
 }
 
 /// A member as `ctl cluster_status` and `/api/nodes` show it.
@@ -122,6 +130,7 @@ impl Cluster {
             endpoint,
             founded,
             changing: Default::default(),
+            restarts: Default::default(),
             broker: Arc::downgrade(broker),
         });
         tracing::info!(
@@ -129,6 +138,7 @@ impl Cluster {
             cluster.me.name
         );
         tasks.spawn(accept_loop(listener, cluster.clone(), stop.clone()));
+        tasks.spawn(supervise(cluster.clone(), stop.clone()));
         if fresh {
             tasks.spawn(form::form(cluster.clone(), config.seed_nodes.clone(), stop));
         }
@@ -144,6 +154,16 @@ impl Cluster {
     /// This node's id in the cluster (its current instance's).
     pub(crate) fn id(&self) -> NodeId {
         self.instance().id
+    }
+
+    /// Make `instance` the node's Raft instance, the next epoch.
+    fn install(&self, mut instance: Instance) {
+        let mut current = self
+            .instance
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        instance.epoch = current.epoch + 1;
+        *current = instance;
     }
 
     fn instance(&self) -> Instance {
@@ -184,6 +204,11 @@ impl Cluster {
             .collect();
         v.sort_by(|a, b| (!a.voter, &a.name).cmp(&(!b.voter, &b.name)));
         v
+    }
+
+    /// How often the Raft instance failed and was started anew.
+    pub(crate) fn restarts(&self) -> u64 {
+        self.restarts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// This node's Raft role, as `ctl cluster_status` names it.
@@ -304,10 +329,7 @@ impl Cluster {
         .await
         .map_err(reset)?;
         let id = instance.id;
-        *self
-            .instance
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = instance;
+        self.install(instance);
         match link.call(&Request::Join(self.me.clone(), id)).await {
             Ok(Reply::Done) => {
                 tracing::info!("cluster: joined through {peer}");
@@ -506,7 +528,7 @@ async fn open_raft(
     let raft = Raft::new(id, config.clone(), network, log, sm)
         .await
         .map_err(std::io::Error::other)?;
-    Ok((Instance { raft, id }, fresh))
+    Ok((Instance { raft, id, epoch: 0 }, fresh))
 }
 
 /// The node's id, kept in `DATA/cluster/id`: drawn afresh for a node with no
@@ -562,6 +584,74 @@ fn hooks(broker: &Arc<Broker>) -> state_machine::Hooks {
                 tracing::error!("cluster: cannot install the snapshot's definitions: {e}");
             }
         }),
+    }
+}
+
+/// openraft stops an instance for good when its storage fails (or its core
+/// panics): the node would go on serving AMQP but never take or learn a
+/// metadata change again. Start it anew from what is on disk, as an Erlang
+/// supervisor restarts a crashed Ra server, pausing 1 s before the first
+/// restart and up to 30 s between repeated ones.
+async fn supervise(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
+    let mut pause = Duration::from_secs(1);
+    loop {
+        let instance = cluster.instance();
+        let mut metrics = instance.raft.metrics();
+        let failure = loop {
+            if let Err(e) = &metrics.borrow_and_update().running_state {
+                break e.to_string();
+            }
+            tokio::select! {
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+                r = metrics.changed() => if r.is_err() {
+                    break "its core is gone".to_string();
+                },
+            }
+        };
+        if *stop.borrow() {
+            return;
+        }
+        let _one = cluster.changing.lock().await;
+        if cluster.instance().epoch != instance.epoch {
+            // Replaced on purpose (join_cluster) meanwhile.
+            continue;
+        }
+        tracing::error!(
+            "cluster: the metadata Raft instance stopped ({failure}); restarting it from disk in {}s",
+            pause.as_secs()
+        );
+        tokio::select! {
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+            _ = tokio::time::sleep(pause) => {}
+        }
+        let _ = instance.raft.shutdown().await;
+        drop(instance);
+        let Some(broker) = cluster.broker.upgrade() else {
+            return;
+        };
+        match open_raft(
+            &cluster.me.name,
+            &cluster.raft_config,
+            &cluster.dir,
+            &broker,
+            &cluster.founded,
+            &cluster.endpoint,
+        )
+        .await
+        {
+            Ok((instance, _)) => {
+                cluster.install(instance);
+                cluster
+                    .restarts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!("cluster: the metadata Raft instance is running again");
+                pause = Duration::from_secs(1);
+            }
+            Err(e) => {
+                tracing::error!("cluster: cannot restart the metadata Raft instance: {e}");
+                pause = (pause * 2).min(Duration::from_secs(30));
+            }
+        }
     }
 }
 

@@ -115,7 +115,7 @@ pub(crate) fn node_json(b: &Broker) -> Value {
         "config_files": [],
         "log_files": ["<stdout>"],
         "db_dir": data_dir,
-        "metadata_store": b.cluster().map(|c| json!({ "raft_state": c.role() })),
+        "metadata_store": b.cluster().map(|c| json!({ "raft_state": c.role(), "restarts": c.restarts() })),
     })
 }
 
