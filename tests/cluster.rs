@@ -466,3 +466,35 @@ async fn the_node_that_starts_the_cluster_gives_every_node_its_definitions() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_node_that_boots_with_a_definitions_file_imports_it_into_the_cluster() {
+    let root = tempfile::tempdir().expect("dir");
+    // n3 is not the founder: what its file defines must not be lost to the
+    // founder's definitions, but reach every node.
+    let defs = root.path().join("defs.json");
+    let doc = r#"{"users":[{"name":"fromfile","password":"pw","tags":""}],"vhosts":[{"name":"filed"}],
+        "permissions":[{"user":"fromfile","vhost":"filed","configure":".*","write":".*","read":".*"}]}"#;
+    std::fs::write(&defs, doc).expect("defs");
+    let config = root.path().join("n3.toml");
+    std::fs::write(&config, "definitions = \"defs.json\"\n").expect("config");
+    let ports = free_ports(3);
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut nodes: Vec<Node> = ["n1", "n2", "n3"]
+        .iter()
+        .zip(&addrs)
+        .map(|(n, a)| Node::new(root.path(), n, a, &addrs))
+        .collect();
+    nodes[2].config = Some(config);
+    for n in &mut nodes {
+        n.start();
+    }
+    for n in &nodes {
+        eventually(
+            &format!("the file's user on {}", n.name),
+            CLUSTER_DEADLINE,
+            || async { connects(n, "fromfile", "pw", "filed").await.then_some(()) },
+        )
+        .await;
+    }
+}

@@ -139,6 +139,9 @@ impl Cluster {
         );
         tasks.spawn(accept_loop(listener, cluster.clone(), stop.clone()));
         tasks.spawn(supervise(cluster.clone(), stop.clone()));
+        if let Some(path) = broker.config.definitions.clone() {
+            tasks.spawn(import_at_boot(cluster.clone(), path, stop.clone()));
+        }
         if fresh {
             tasks.spawn(form::form(cluster.clone(), config.seed_nodes.clone(), stop));
         }
@@ -651,6 +654,46 @@ async fn supervise(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
                 tracing::error!("cluster: cannot restart the metadata Raft instance: {e}");
                 pause = (pause * 2).min(Duration::from_secs(30));
             }
+        }
+    }
+}
+
+/// As a RabbitMQ node imports its definitions file at every boot into the
+/// cluster's store, so does this one, through the log, once the node is a
+/// member and the cluster takes changes (until then it only holds them
+/// alone, and would lose them to the log when it joined).
+async fn import_at_boot(
+    cluster: Arc<Cluster>,
+    path: std::path::PathBuf,
+    mut stop: watch::Receiver<bool>,
+) {
+    let doc = match std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string()))
+    {
+        Ok(doc) => doc,
+        Err(e) => {
+            tracing::error!("cluster: cannot import {}: {e}", path.display());
+            return;
+        }
+    };
+    loop {
+        if cluster.is_member() {
+            match cluster.write(Command::ImportDefinitions(doc.clone())).await {
+                Ok(_) => {
+                    tracing::info!("cluster: imported definitions from {}", path.display());
+                    return;
+                }
+                Err(Refusal::Unavailable(_)) => {}
+                Err(e) => {
+                    tracing::error!("cluster: definitions from {} refused: {e}", path.display());
+                    return;
+                }
+            }
+        }
+        tokio::select! {
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
     }
 }
