@@ -123,9 +123,10 @@ async fn a_killed_leader_is_replaced_within_5s_and_catches_up_when_it_returns() 
 #[tokio::test]
 async fn a_node_with_the_wrong_secret_is_kept_out() {
     let root = tempfile::tempdir().expect("dir");
-    let ports = free_ports(2);
-    let a = format!("127.0.0.1:{}", ports[0]);
-    let b = format!("127.0.0.1:{}", ports[1]);
+    let (a, b) = {
+        let mut addrs = free_addrs(2);
+        (addrs.remove(0), addrs.remove(0))
+    };
     let mut good = Node::new(root.path(), "n1", &a, &[]);
     good.start();
     formed(&good, &["n1"]).await;
@@ -241,10 +242,7 @@ async fn users_vhosts_and_permissions_made_on_one_node_hold_on_every_node() {
 #[tokio::test]
 async fn join_cluster_resets_a_node_alone_into_another_nodes_cluster() {
     let root = tempfile::tempdir().expect("dir");
-    let addrs: Vec<String> = free_ports(2)
-        .iter()
-        .map(|p| format!("127.0.0.1:{p}"))
-        .collect();
+    let addrs = free_addrs(2);
     let mut a = Node::new(root.path(), "n1", &addrs[0], &[]);
     let mut b = Node::new(root.path(), "n2", &addrs[1], &[]);
     a.start();
@@ -258,7 +256,7 @@ async fn join_cluster_resets_a_node_alone_into_another_nodes_cluster() {
     let (code, _, err) = b.ctl(&["join_cluster", &addrs[1]]).await;
     assert_ne!(code, 0);
     assert!(err.contains("n2 cannot join itself"), "{err}");
-    let nowhere = format!("127.0.0.1:{}", free_ports(1)[0]);
+    let nowhere = free_addrs(1).remove(0);
     let (code, _, err) = b.ctl(&["join_cluster", &nowhere]).await;
     assert_ne!(code, 0);
     assert!(err.contains(&format!("cannot reach {nowhere}")), "{err}");
@@ -372,8 +370,7 @@ async fn nodes_link_over_tls_and_keep_out_a_plain_node_and_a_foreign_certificate
     let foreign = node_pki(pki, "foreign-");
     // Both configs trust the cluster's CA (cluster-ca.pem); only the first
     // holds a certificate it signed.
-    let ports = free_ports(4);
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let addrs = free_addrs(4);
     let pair = [addrs[0].clone(), addrs[1].clone()];
     let mut nodes: Vec<Node> = (0..2)
         .map(|i| {
@@ -426,16 +423,10 @@ async fn the_node_that_starts_the_cluster_gives_every_node_its_definitions() {
     std::fs::write(&defs, doc).expect("defs");
     let config = root.path().join("n1.toml");
     std::fs::write(&config, "definitions = \"defs.json\"\n").expect("config");
-    let ports = free_ports(3);
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut nodes: Vec<Node> = ["n1", "n2", "n3"]
-        .iter()
-        .zip(&addrs)
-        .map(|(n, a)| Node::new(root.path(), n, a, &addrs))
-        .collect();
+    let mut nodes = three_unstarted(root.path());
     nodes[0].config = Some(config);
     // n3 alone first (no seeds: a cluster of its own), with a user of its own.
-    let mut loner = Node::new(root.path(), "n3", &addrs[2], &[]);
+    let mut loner = Node::new(root.path(), "n3", &nodes[2].cluster_addr, &[]);
     loner.start();
     formed(&loner, &["n3"]).await;
     loner.ok(&["add_user", "loner", "pw"]).await;
@@ -478,13 +469,7 @@ async fn a_node_that_boots_with_a_definitions_file_imports_it_into_the_cluster()
     std::fs::write(&defs, doc).expect("defs");
     let config = root.path().join("n3.toml");
     std::fs::write(&config, "definitions = \"defs.json\"\n").expect("config");
-    let ports = free_ports(3);
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut nodes: Vec<Node> = ["n1", "n2", "n3"]
-        .iter()
-        .zip(&addrs)
-        .map(|(n, a)| Node::new(root.path(), n, a, &addrs))
-        .collect();
+    let mut nodes = three_unstarted(root.path());
     nodes[2].config = Some(config);
     for n in &mut nodes {
         n.start();

@@ -91,17 +91,10 @@ async fn acknowledged_metadata_changes_survive_kills_and_restarts_on_every_node(
     let root = tempfile::tempdir().expect("dir");
     let config = root.path().join("ferretmq.toml");
     std::fs::write(&config, "[cluster]\nsnapshot_after = 20\n").expect("config");
-    let ports = free_ports(3);
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut nodes: Vec<Node> = ["n1", "n2", "n3"]
-        .iter()
-        .zip(&addrs)
-        .map(|(n, a)| {
-            let mut node = Node::new(root.path(), n, a, &addrs);
-            node.config = Some(config.clone());
-            node
-        })
-        .collect();
+    let mut nodes = three_unstarted(root.path());
+    for n in &mut nodes {
+        n.config = Some(config.clone());
+    }
     for n in &mut nodes {
         n.start();
     }

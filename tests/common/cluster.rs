@@ -210,16 +210,29 @@ pub fn names(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Three nodes, each seeded with all three cluster addresses, started
-/// together.
-pub fn three(root: &Path) -> Vec<Node> {
-    let ports = free_ports(3);
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut nodes: Vec<Node> = ["n1", "n2", "n3"]
+/// `n` free loopback addresses for cluster listeners.
+pub fn free_addrs(n: usize) -> Vec<String> {
+    free_ports(n)
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect()
+}
+
+/// Three nodes, n1 to n3, each seeded with all three cluster addresses,
+/// not started yet (a test may give them configs first).
+pub fn three_unstarted(root: &Path) -> Vec<Node> {
+    let addrs = free_addrs(3);
+    ["n1", "n2", "n3"]
         .iter()
         .zip(&addrs)
         .map(|(n, a)| Node::new(root, n, a, &addrs))
-        .collect();
+        .collect()
+}
+
+/// Three nodes, each seeded with all three cluster addresses, started
+/// together.
+pub fn three(root: &Path) -> Vec<Node> {
+    let mut nodes = three_unstarted(root);
     for n in &mut nodes {
         n.start();
     }
