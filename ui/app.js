@@ -358,9 +358,20 @@ function overviewPage() {
   const rates = chart("Message rates", ["publish", "deliver / get", "ack"], "rate");
   const depth = chart("Queued messages", ["ready", "unacked"], "count");
   const node = h("div", { class: "panel", id: "node" });
-  main().replaceChildren(h("h1", {}, "Overview"), cards, h("div", { class: "charts" }, rates.el, depth.el), node);
+  const nodes = h("div", { class: "panel", id: "nodes" });
+  main().replaceChildren(h("h1", {}, "Overview"), cards, h("div", { class: "charts" }, rates.el, depth.el), node, nodes);
   every(async () => {
-    const o = await get("/api/overview");
+    const [o, members] = await Promise.all([get("/api/overview"), get("/api/nodes")]);
+    // A cluster's members, each as it answered for itself (a node that did
+    // not answer shows as down, with nothing else known).
+    nodes.replaceChildren(h("h2", {}, "Nodes"), h("table", {},
+      h("thead", {}, h("tr", {}, ["Name", "State", "Metadata", "Memory", "File descriptors", "Uptime"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, members.map((n) => h("tr", { class: "node", "data-name": n.name },
+        h("td", {}, n.name), h("td", { class: n.running ? "" : "bad" }, n.running ? "running" : "down"),
+        h("td", {}, dig(n, "metadata_store.raft_state") || "not clustered"),
+        h("td", {}, n.running ? bytes(n.mem_used) : ""),
+        h("td", {}, n.running ? `${num(n.fd_used)} / ${num(n.fd_total)}` : ""),
+        h("td", {}, n.running ? `${Math.round(n.uptime / 1000)} s` : ""))))));
     const t = o.object_totals, q = o.queue_totals, m = o.message_stats || {};
     const card = (id, n, l) => h("div", { class: "card", id }, h("div", { class: "n" }, n), h("div", { class: "l" }, l));
     cards.replaceChildren(card("total-connections", num(t.connections), "Connections"), card("total-channels", num(t.channels), "Channels"),

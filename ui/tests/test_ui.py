@@ -74,6 +74,15 @@ def test_login_refuses_a_wrong_password_and_accepts_the_right_one(page):
     expect(page.locator("#who")).to_have_text("guest")
 
 
+def test_the_overview_lists_the_nodes(page):
+    login(page)
+    row = page.locator("#nodes tr.node")
+    expect(row).to_have_count(1)
+    expect(row.locator("td").nth(1)).to_have_text("running")
+    expect(row.locator("td").nth(2)).to_have_text("not clustered")
+    expect(row.locator("td").nth(0)).to_have_text(page.locator("#node dd").first.inner_text())
+
+
 def test_a_queue_declared_over_amqp_is_listed_and_shown(page, amqp):
     name = f"ui.seen.{uuid.uuid4().hex[:6]}"
     amqp.queue_declare(name, durable=True)
