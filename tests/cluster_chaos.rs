@@ -232,7 +232,37 @@ async fn acknowledged_metadata_changes_survive_kills_and_restarts_on_every_node(
             .any(|n| n.dir.join("cluster/snapshot.json").exists()),
         "no snapshot was taken"
     );
+    // A follower found without entries it had acknowledged is started over
+    // (openraft's loosen-follower-log-revert); say how often.
+    let reverted: usize = nodes
+        .iter()
+        .map(|n| {
+            n.log
+                .lock()
+                .expect("log")
+                .iter()
+                .filter(|l| l.contains("follower log is reverted"))
+                .count()
+        })
+        .sum();
+    println!("follower logs found reverted: {reverted}");
+    // Which node is which Raft id, should one have panicked.
     for n in &nodes {
-        assert!(!n.logged("panicked"), "{} panicked", n.name);
+        for l in n
+            .log
+            .lock()
+            .expect("log")
+            .iter()
+            .filter(|l| l.contains("Raft id"))
+        {
+            println!("{}: {l}", n.name);
+        }
+    }
+    for n in &nodes {
+        let log = n.log.lock().expect("log");
+        if let Some(at) = log.iter().position(|l| l.contains("panicked")) {
+            let context: Vec<&String> = log.iter().skip(at.saturating_sub(5)).take(12).collect();
+            panic!("{} panicked: {context:#?}", n.name);
+        }
     }
 }

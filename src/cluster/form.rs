@@ -21,7 +21,7 @@ pub(super) async fn form(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        if cluster.is_member() {
+        if cluster.is_voter() {
             return;
         }
         match attempt(&cluster, &seeds).await {

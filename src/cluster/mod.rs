@@ -114,14 +114,20 @@ impl Cluster {
             // Keep a few entries behind a snapshot, so that a follower just
             // behind catches up from the log rather than a whole snapshot.
             max_in_snapshot_log_to_keep: 100.min(config.snapshot_after),
+            // openraft's 200 ms default for sending and installing a
+            // snapshot is shorter than installing one takes on a loaded
+            // node; the leader then sends it again, and openraft 0.9
+            // acknowledges the repeat at once, before the first install
+            // is on disk: a follower killed then comes back without what
+            // the leader counts it as holding (chaos test, with a wipe).
+            install_snapshot_timeout: 10_000,
             ..Default::default()
         }
         .validate()
         .map_err(std::io::Error::other)?;
         let raft_config = Arc::new(raft_config);
         let endpoint = link::Endpoint::new(&me.name, secret.as_bytes(), tls);
-        let (instance, fresh) =
-            open_raft(&me.name, &raft_config, &dir, broker, &founded, &endpoint).await?;
+        let instance = open_raft(&me.name, &raft_config, &dir, broker, &founded, &endpoint).await?;
         let cluster = Arc::new(Cluster {
             me,
             instance: std::sync::RwLock::new(instance),
@@ -134,17 +140,18 @@ impl Cluster {
             broker: Arc::downgrade(broker),
         });
         tracing::info!(
-            "cluster node {}: inter-node listener on {bound}",
-            cluster.me.name
+            "cluster node {} (Raft id {}): inter-node listener on {bound}",
+            cluster.me.name,
+            cluster.id()
         );
         tasks.spawn(accept_loop(listener, cluster.clone(), stop.clone()));
         tasks.spawn(supervise(cluster.clone(), stop.clone()));
         if let Some(path) = broker.config.definitions.clone() {
             tasks.spawn(import_at_boot(cluster.clone(), path, stop.clone()));
         }
-        if fresh {
-            tasks.spawn(form::form(cluster.clone(), config.seed_nodes.clone(), stop));
-        }
+        // A fresh node forms or joins a cluster; one that restarts as a
+        // learner (killed while it was being added) asks again to vote.
+        tasks.spawn(form::form(cluster.clone(), config.seed_nodes.clone(), stop));
         Ok(cluster)
     }
 
@@ -174,6 +181,13 @@ impl Cluster {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// Whether this node is a voting member of its cluster.
+    pub(crate) fn is_voter(&self) -> bool {
+        let m = self.raft().metrics();
+        let m = m.borrow();
+        m.membership_config.voter_ids().any(|v| v == self.id())
     }
 
     /// Whether this node is part of a cluster's membership yet.
@@ -321,7 +335,7 @@ impl Cluster {
         let Some(broker) = self.broker.upgrade() else {
             return Err("the node is stopping".into());
         };
-        let (instance, _) = open_raft(
+        let instance = open_raft(
             &self.me.name,
             &self.raft_config,
             &self.dir,
@@ -446,9 +460,15 @@ impl Cluster {
                         m.name
                     );
                     let set: BTreeSet<NodeId> = earlier.into_iter().collect();
-                    let voters = openraft::ChangeMembers::RemoveVoters(set.clone());
-                    if let Err(e) = self.raft().change_membership(voters, false).await {
-                        return done(Err(e));
+                    // A leader killed between the two steps may have left
+                    // the old id a learner only.
+                    let voting: BTreeSet<NodeId> =
+                        membership.voter_ids().filter(|v| set.contains(v)).collect();
+                    if !voting.is_empty() {
+                        let voters = openraft::ChangeMembers::RemoveVoters(voting);
+                        if let Err(e) = self.raft().change_membership(voters, false).await {
+                            return done(Err(e));
+                        }
                     }
                     let nodes = openraft::ChangeMembers::RemoveNodes(set);
                     if let Err(e) = self.raft().change_membership(nodes, false).await {
@@ -511,8 +531,7 @@ impl Cluster {
     }
 }
 
-/// This node's Raft instance over its log and state machine in `dir`, and
-/// whether that log was empty (a node that has never been a member).
+/// This node's Raft instance over its log and state machine in `dir`.
 async fn open_raft(
     name: &str,
     config: &Arc<openraft::Config>,
@@ -520,7 +539,7 @@ async fn open_raft(
     broker: &Arc<Broker>,
     founded: &Arc<watch::Sender<bool>>,
     endpoint: &link::Endpoint,
-) -> std::io::Result<(Instance, bool)> {
+) -> std::io::Result<Instance> {
     let log = log_store::LogStore::open(dir)?;
     let fresh = log.is_fresh();
     let id = identity(dir, name, fresh)?;
@@ -531,7 +550,7 @@ async fn open_raft(
     let raft = Raft::new(id, config.clone(), network, log, sm)
         .await
         .map_err(std::io::Error::other)?;
-    Ok((Instance { raft, id, epoch: 0 }, fresh))
+    Ok(Instance { raft, id, epoch: 0 })
 }
 
 /// The node's id, kept in `DATA/cluster/id`: drawn afresh for a node with no
@@ -642,7 +661,7 @@ async fn supervise(cluster: Arc<Cluster>, mut stop: watch::Receiver<bool>) {
         )
         .await
         {
-            Ok((instance, _)) => {
+            Ok(instance) => {
                 cluster.install(instance);
                 cluster
                     .restarts

@@ -84,25 +84,46 @@ impl StateMachine {
         founded: Arc<tokio::sync::watch::Sender<bool>>,
     ) -> io::Result<StateMachine> {
         let stored: Option<Stored> = read_json(&dir.join("snapshot.json"))?;
-        let applied = match read_json::<Applying>(&dir.join("applied.json"))? {
-            Some(a) => a,
-            None => match &stored {
-                Some(s) => {
-                    serde_json::from_slice::<SnapshotData>(&s.data)
-                        .map_err(io::Error::other)?
-                        .applied
-                }
-                None => Applying::default(),
-            },
+        let recorded = read_json::<Applying>(&dir.join("applied.json"))?;
+        // A snapshot ahead of what applied.json records was being installed
+        // when the node stopped (snapshot.json is written first): finish
+        // the install, or the node would come back with a state machine
+        // behind its own snapshot and without what it told the leader it had.
+        let unfinished = match &stored {
+            Some(s) if s.meta.last_log_id > recorded.as_ref().and_then(|a| a.last_applied) => {
+                let data: SnapshotData =
+                    serde_json::from_slice(&s.data).map_err(io::Error::other)?;
+                Some((
+                    Applying {
+                        last_applied: s.meta.last_log_id,
+                        membership: s.meta.last_membership.clone(),
+                        founded: data.applied.founded,
+                    },
+                    data.definitions,
+                ))
+            }
+            _ => None,
+        };
+        let applied = match (&unfinished, recorded) {
+            (Some((a, _)), _) => a.clone(),
+            (None, Some(a)) => a,
+            (None, None) => Applying::default(),
         };
         founded.send_replace(applied.founded);
-        Ok(StateMachine {
+        let sm = StateMachine {
             dir: dir.to_path_buf(),
             applied,
             snapshot: Arc::new(Mutex::new(stored)),
             hooks,
             founded,
-        })
+        };
+        if let Some((_, definitions)) = unfinished {
+            tracing::info!("cluster: finishing the install of a snapshot interrupted by a stop");
+            (sm.hooks.import)(&definitions);
+            let bytes = serde_json::to_vec(&sm.applied).map_err(io::Error::other)?;
+            replace_file(&dir.join("applied.json"), &bytes)?;
+        }
+        Ok(sm)
     }
 
     async fn save_applied(&self) -> Result<(), StorageError> {

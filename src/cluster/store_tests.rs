@@ -7,6 +7,7 @@ use super::types::{Command, Entry, LogId, Meta, StorageError};
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::{CommittedLeaderId, EntryPayload, RaftLogReader, Vote};
+use std::sync::Arc;
 
 struct OnDisk;
 
@@ -85,4 +86,70 @@ async fn appends_truncations_purges_and_the_vote_survive_reopening() {
         .map(|e| (e.log_id.leader_id.term, e.log_id.index))
         .collect();
     assert_eq!(left, vec![(1, 3), (1, 4), (2, 5)]);
+}
+
+/// A node stopped between writing a received snapshot and recording it as
+/// applied finishes the install when it starts again: its state machine is
+/// not left behind its own snapshot (openraft refuses that state), and the
+/// broker gets the snapshot's definitions.
+#[tokio::test]
+async fn a_snapshot_install_cut_short_is_finished_on_reopen() {
+    use openraft::storage::RaftStateMachine;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (a, b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let mut leader = StateMachine::open(
+        a.path(),
+        super::state_machine::Hooks::none(),
+        Default::default(),
+    )
+    .expect("open");
+    leader
+        .apply((1..=10).map(|i| entry(1, i, "x")))
+        .await
+        .expect("apply");
+    let snapshot = {
+        use openraft::RaftSnapshotBuilder;
+        leader
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("build")
+    };
+    let imports = Arc::new(AtomicUsize::new(0));
+    let counting = || {
+        let mut hooks = super::state_machine::Hooks::none();
+        let n = imports.clone();
+        hooks.import = Arc::new(move |_| {
+            n.fetch_add(1, Ordering::SeqCst);
+        });
+        hooks
+    };
+    {
+        let mut follower =
+            StateMachine::open(b.path(), counting(), Default::default()).expect("open");
+        follower
+            .apply((1..=3).map(|i| entry(1, i, "x")))
+            .await
+            .expect("apply");
+        let before = std::fs::read(b.path().join("applied.json")).expect("applied");
+        follower
+            .install_snapshot(&snapshot.meta, snapshot.snapshot)
+            .await
+            .expect("install");
+        // As if the node had stopped before applied.json was replaced.
+        std::fs::write(b.path().join("applied.json"), before).expect("rewind");
+    }
+    assert_eq!(imports.load(Ordering::SeqCst), 1);
+    let mut follower = StateMachine::open(b.path(), counting(), Default::default()).expect("open");
+    let (applied, _) = follower.applied_state().await.expect("state");
+    assert_eq!(applied, snapshot.meta.last_log_id);
+    assert_eq!(imports.load(Ordering::SeqCst), 2, "the definitions again");
+    drop(follower);
+    // Recorded now: a second start has nothing to finish.
+    let _ = StateMachine::open(b.path(), counting(), Default::default()).expect("open");
+    assert_eq!(imports.load(Ordering::SeqCst), 2);
 }

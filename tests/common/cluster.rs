@@ -240,20 +240,40 @@ pub fn three(root: &Path) -> Vec<Node> {
 }
 
 /// Wait until `node` sees exactly `members`, all running, and a leader.
+/// If it never does, its last status and the warnings and errors it logged
+/// are printed before the test fails.
 pub async fn formed(node: &Node, members: &[&str]) -> Value {
     let want: Vec<String> = members.iter().map(|s| s.to_string()).collect();
-    eventually(
-        &format!("{} to see {members:?} running", node.name),
-        CLUSTER_DEADLINE,
-        || async {
-            let s = node.status().await;
-            let ok = names(&s["disk_nodes"]) == want
-                && names(&s["running_nodes"]) == want
-                && s["metadata_leader"].is_string();
-            ok.then_some(s)
-        },
-    )
-    .await
+    let end = Instant::now() + CLUSTER_DEADLINE;
+    loop {
+        let s = node.status().await;
+        if names(&s["disk_nodes"]) == want
+            && names(&s["running_nodes"]) == want
+            && s["metadata_leader"].is_string()
+        {
+            return s;
+        }
+        if Instant::now() >= end {
+            println!("{} last said: {s}", node.name);
+            let log = node.log.lock().expect("log");
+            for (i, l) in log.iter().enumerate() {
+                let after_panic = i > 0 && log[i - 1].contains("panicked at");
+                if l.contains("ERROR")
+                    || l.contains("WARN")
+                    || l.contains("cluster:")
+                    || l.contains("panicked at")
+                    || after_panic
+                {
+                    println!("  {}", l.chars().take(400).collect::<String>());
+                }
+            }
+            panic!(
+                "timed out waiting for {} to see {members:?} running",
+                node.name
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 pub async fn connects(node: &Node, user: &str, pass: &str, vhost: &str) -> bool {
