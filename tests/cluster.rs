@@ -29,6 +29,10 @@ async fn set_cluster_name(node: &Node, name: &str) -> u16 {
 async fn three_nodes_started_together_form_one_cluster_and_share_its_metadata() {
     let root = tempfile::tempdir().expect("dir");
     let nodes = three(root.path());
+    // What a script starting a cluster waits on.
+    nodes[0]
+        .ok(&["await_online_nodes", "3", "--timeout", "60"])
+        .await;
     let mut leaders = Vec::new();
     for n in &nodes {
         leaders.push(formed(n, &["n1", "n2", "n3"]).await["metadata_leader"].clone());

@@ -314,4 +314,15 @@ async fn cluster_status_of_a_node_alone_lists_it_and_says_it_is_not_clustered() 
     let o = ctl(&b, &["forget_cluster_node", "other"]).await;
     assert_ne!(o.code, 0);
     assert!(o.stderr.contains("not clustered"), "{}", o.stderr);
+    // A node alone is one node online; two never come.
+    let out = ok(&b, &["await_online_nodes", "1"]).await;
+    assert!(out.contains("Will wait for at least 1 nodes"), "{out}");
+    let o = ctl(&b, &["await_online_nodes", "2", "--timeout", "1"]).await;
+    assert_eq!(o.code, 75, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("timed out waiting for 2 nodes to be online; 1 are"),
+        "{}",
+        o.stderr
+    );
 }

@@ -1,10 +1,11 @@
-//! `cluster_status`, `forget_cluster_node` and `join_cluster`, read from
+//! `cluster_status`, `forget_cluster_node`, `join_cluster` and
+//! `await_online_nodes`, read from
 //! and carried out through `/api/nodes` (each member answers for itself
 //! there) and `/api/cluster/join`.
 
 use super::Command;
 use super::client::seg;
-use super::commands::{Api, Done, EX_DATAERR, fail};
+use super::commands::{Api, Done, EX_DATAERR, EX_TEMPFAIL, fail};
 use super::output::{Formatter, Style};
 use serde_json::{Value, json};
 
@@ -33,7 +34,41 @@ pub(super) async fn run(api: &Api<'_>, out: &Style, cmd: Command) -> Done {
             }
             Ok(())
         }
+        Command::AwaitOnlineNodes { count, timeout } => {
+            await_online_nodes(api, out, count, timeout).await
+        }
         _ => Ok(()),
+    }
+}
+
+/// As rabbitmqctl's: poll the members until `count` of them run, or fail
+/// (exit 75, EX_TEMPFAIL) after `timeout` seconds.
+async fn await_online_nodes(api: &Api<'_>, out: &Style, count: usize, timeout: u64) -> Done {
+    let overview = api.get("/api/overview", None).await?;
+    let me = overview["node"].as_str().unwrap_or("this node").to_string();
+    out.info(&format!(
+        "Will wait for at least {count} nodes to join the cluster of {me}. Timeout: {timeout} seconds."
+    ));
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    loop {
+        let nodes = api.get("/api/nodes", None).await?;
+        let running = names(nodes.as_array().map(Vec::as_slice).unwrap_or(&[]), |n| {
+            n["running"] == true
+        });
+        if running.len() >= count {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= end {
+            return Err(fail(
+                format!(
+                    "timed out waiting for {count} nodes to be online; {} are: {}",
+                    running.len(),
+                    running.join(", ")
+                ),
+                EX_TEMPFAIL,
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
 

@@ -16,6 +16,7 @@ pub(super) const EX_DATAERR: u8 = 65;
 pub(super) const EX_NOUSER: u8 = 67;
 pub(super) const EX_UNAVAILABLE: u8 = 69;
 pub(super) const EX_SOFTWARE: u8 = 70;
+pub(super) const EX_TEMPFAIL: u8 = 75;
 
 pub(super) fn fail(text: impl Into<String>, code: u8) -> Failure {
     Failure {

@@ -189,6 +189,13 @@ pub(crate) enum Command {
     JoinCluster {
         node: String,
     },
+    /// Wait until at least COUNT members of the cluster are running.
+    AwaitOnlineNodes {
+        count: usize,
+        /// Seconds to wait at most.
+        #[arg(short = 't', long, default_value_t = 300)]
+        timeout: u64,
+    },
 }
 
 /// Run `ferretmq ctl ARGS...` (the arguments after "ctl").
