@@ -28,11 +28,26 @@ async fn set_cluster_name(node: &Node, name: &str) -> u16 {
 #[tokio::test]
 async fn three_nodes_started_together_form_one_cluster_and_share_its_metadata() {
     let root = tempfile::tempdir().expect("dir");
-    let nodes = three(root.path());
-    // What a script starting a cluster waits on.
-    nodes[0]
-        .ok(&["await_online_nodes", "3", "--timeout", "60"])
-        .await;
+    let mut nodes = three_unstarted(root.path());
+    // What a script starting a cluster waits on, called before any node
+    // is up: it waits for the node to listen, then for all three to run.
+    let waiting = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferretmq"))
+        .arg("ctl")
+        .arg("--data-dir")
+        .arg(&nodes[0].dir)
+        .args(["await_online_nodes", "3", "--timeout", "60"])
+        .output();
+    let waiting = tokio::spawn(waiting);
+    for n in &mut nodes {
+        n.start();
+    }
+    let o = waiting.await.expect("join").expect("ctl runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let mut leaders = Vec::new();
     for n in &nodes {
         leaders.push(formed(n, &["n1", "n2", "n3"]).await["metadata_leader"].clone());

@@ -5,7 +5,7 @@
 
 use super::Command;
 use super::client::seg;
-use super::commands::{Api, Done, EX_DATAERR, EX_TEMPFAIL, fail};
+use super::commands::{Api, Done, EX_DATAERR, EX_TEMPFAIL, EX_UNAVAILABLE, fail};
 use super::output::{Formatter, Style};
 use serde_json::{Value, json};
 
@@ -42,14 +42,23 @@ pub(super) async fn run(api: &Api<'_>, out: &Style, cmd: Command) -> Done {
 }
 
 /// As rabbitmqctl's: poll the members until `count` of them run, or fail
-/// (exit 75, EX_TEMPFAIL) after `timeout` seconds.
+/// (exit 75, EX_TEMPFAIL) after `timeout` seconds. A node not listening yet
+/// is waited for too, so that a script may call this right after starting
+/// its nodes.
 async fn await_online_nodes(api: &Api<'_>, out: &Style, count: usize, timeout: u64) -> Done {
-    let overview = api.get("/api/overview", None).await?;
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(250));
+    let overview = loop {
+        match api.get("/api/overview", None).await {
+            Ok(v) => break v,
+            Err(e) if e.code == EX_UNAVAILABLE && std::time::Instant::now() < end => pause().await,
+            Err(e) => return Err(e),
+        }
+    };
     let me = overview["node"].as_str().unwrap_or("this node").to_string();
     out.info(&format!(
         "Will wait for at least {count} nodes to join the cluster of {me}. Timeout: {timeout} seconds."
     ));
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
     loop {
         let nodes = api.get("/api/nodes", None).await?;
         let running = names(nodes.as_array().map(Vec::as_slice).unwrap_or(&[]), |n| {
@@ -68,7 +77,7 @@ async fn await_online_nodes(api: &Api<'_>, out: &Style, count: usize, timeout: u
                 EX_TEMPFAIL,
             ));
         }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        pause().await;
     }
 }
 
