@@ -1,5 +1,6 @@
 //! Forming a cluster from seed nodes (`cluster.seed_nodes`), as RabbitMQ's
-//! classic peer discovery does: a fresh node asks each seed whether it is
+//! classic peer discovery does: a node that does not vote yet (a fresh one,
+//! or one restarted while it was being added) asks each seed whether it is
 //! already a member; if one is, it asks to join through it. If none is,
 //! the node whose name sorts first among itself and all its seeds starts
 //! the cluster alone, once it has heard from every seed, and the others
