@@ -116,6 +116,10 @@ pub struct ClusterConfig {
     pub snapshot_after: u64,
     /// TLS between nodes (`[cluster.tls]`): off unless set.
     pub tls: Option<ClusterTls>,
+    /// Exchanges and exchange-to-exchange bindings are changed through the
+    /// cluster's log, so every node has the same (experimental, off by
+    /// default until queues follow: see the README's cluster section).
+    pub replicate_topology: bool,
 }
 
 /// Inter-node TLS: every node presents its certificate and accepts only
@@ -140,6 +144,7 @@ impl Default for ClusterConfig {
             secret_file: None,
             snapshot_after: 1000,
             tls: None,
+            replicate_topology: false,
         }
     }
 }

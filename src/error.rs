@@ -33,6 +33,28 @@ pub enum ReplyCode {
 }
 
 impl ReplyCode {
+    pub fn from_u16(code: u16) -> Option<ReplyCode> {
+        use ReplyCode::*;
+        [
+            ConnectionForced,
+            AccessRefused,
+            NotFound,
+            ResourceLocked,
+            PreconditionFailed,
+            FrameError,
+            SyntaxError,
+            CommandInvalid,
+            ChannelError,
+            UnexpectedFrame,
+            ResourceError,
+            NotAllowed,
+            NotImplemented,
+            InternalError,
+        ]
+        .into_iter()
+        .find(|c| *c as u16 == code)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ReplyCode::ConnectionForced => "CONNECTION_FORCED",

@@ -120,6 +120,21 @@ pub enum Refusal {
     Io(String),
     /// A cluster could not commit the change (no majority, no leader).
     Unavailable(String),
+    /// What an AMQP method's own checks refused, with its reply code
+    /// (an exchange declared again with other properties, say).
+    Amqp {
+        code: u16,
+        text: String,
+    },
+}
+
+impl From<crate::error::AmqpError> for Refusal {
+    fn from(e: crate::error::AmqpError) -> Refusal {
+        Refusal::Amqp {
+            code: e.code as u16,
+            text: e.text,
+        }
+    }
 }
 
 impl std::fmt::Display for Refusal {
@@ -127,7 +142,10 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::NoSuchUser(u) => write!(f, "no such user '{u}'"),
             Refusal::NoSuchVhost(v) => write!(f, "no such vhost '{v}'"),
-            Refusal::Invalid(s) | Refusal::Io(s) | Refusal::Unavailable(s) => f.write_str(s),
+            Refusal::Invalid(s)
+            | Refusal::Io(s)
+            | Refusal::Unavailable(s)
+            | Refusal::Amqp { text: s, .. } => f.write_str(s),
         }
     }
 }

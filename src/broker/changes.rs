@@ -6,6 +6,7 @@
 //! with `Broker::change`, never by editing access control directly.
 
 use super::Broker;
+use super::topology::{ExchangeBinding, ExchangeDecl};
 use crate::access::limits::{UserLimits, VhostLimits};
 use crate::access::user::User;
 use crate::access::{Refusal, VhostMeta};
@@ -87,12 +88,35 @@ pub(crate) enum Change {
     ReplaceDefinitions(serde_json::Value),
     /// A definitions document (POST /api/definitions), imported whole.
     ImportDefinitions(serde_json::Value),
+    /// Exchange.Declare (never passive) in a vhost (`topology.rs`).
+    DeclareExchange {
+        vhost: String,
+        exchange: ExchangeDecl,
+    },
+    DeleteExchange {
+        vhost: String,
+        name: String,
+        if_unused: bool,
+    },
+    BindExchange {
+        vhost: String,
+        binding: ExchangeBinding,
+    },
+    UnbindExchange {
+        vhost: String,
+        binding: ExchangeBinding,
+    },
 }
 
 impl Broker {
     /// What a cluster's snapshots carry: everything `Change` can change.
     pub(crate) fn replicated_definitions(&self) -> serde_json::Value {
-        crate::access::definitions::access_json(&self.access.snapshot())
+        let mut doc = crate::access::definitions::access_json(&self.access.snapshot());
+        let topology = self.topology_json();
+        if let (false, Some(o)) = (topology.is_null(), doc.as_object_mut()) {
+            o.insert("topology".into(), topology);
+        }
+        doc
     }
 
     /// Replace what `Change` can change with a snapshot's definitions (a
@@ -112,7 +136,10 @@ impl Broker {
         for v in vhosts {
             self.ensure_vhost(&v).map_err(|e| e.to_string())?;
         }
-        Ok(())
+        match doc.get("topology") {
+            Some(t) if self.replicates_topology() => self.install_topology(t),
+            _ => Ok(()),
+        }
     }
 
     /// Make a change on every node: committed on a majority of the
@@ -239,6 +266,20 @@ impl Broker {
             ),
             Change::ImportDefinitions(doc) => {
                 done(self.import_document(doc).map_err(Refusal::Invalid))
+            }
+            Change::DeclareExchange { vhost, exchange } => {
+                self.declare_exchange_change(vhost, exchange)
+            }
+            Change::DeleteExchange {
+                vhost,
+                name,
+                if_unused,
+            } => self.delete_exchange_change(vhost, name, *if_unused),
+            Change::BindExchange { vhost, binding } => {
+                self.exchange_binding_change(vhost, binding, true)
+            }
+            Change::UnbindExchange { vhost, binding } => {
+                self.exchange_binding_change(vhost, binding, false)
             }
         }
     }

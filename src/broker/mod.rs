@@ -11,6 +11,7 @@ pub mod import;
 pub mod names;
 pub mod policy;
 mod sampler;
+pub(crate) mod topology;
 pub(crate) mod totals;
 pub mod vhost;
 
@@ -70,6 +71,14 @@ impl Broker {
         self.cluster.get()
     }
 
+    /// Exchanges and their bindings are changed through the cluster's log.
+    pub(crate) fn replicates_topology(&self) -> bool {
+        self.config
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.replicate_topology)
+    }
+
     /// Open the data dir and recover every vhost's durable state.
     pub fn new(config: Config) -> std::io::Result<Arc<Broker>> {
         let store = Store::open(&config.data_dir, config.fsync)?;
@@ -87,7 +96,15 @@ impl Broker {
         let vhosts = DashMap::new();
         let totals = Arc::new(totals::Totals::default());
         for v in access.snapshot().vhosts.keys() {
-            vhosts.insert(v.clone(), Vhost::recover(v, store.clone(), totals.clone())?);
+            let vhost = Vhost::recover(v, store.clone(), totals.clone())?;
+            if config
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.replicate_topology)
+            {
+                vhost.share_exchanges();
+            }
+            vhosts.insert(v.clone(), vhost);
         }
         let limits = alarms::Limits {
             memory: config.memory_limit.unwrap_or_else(|| {
@@ -128,6 +145,9 @@ impl Broker {
             return Ok(v);
         }
         let v = Vhost::recover(name, self.store.clone(), self.totals.clone())?;
+        if self.replicates_topology() {
+            v.share_exchanges();
+        }
         self.vhosts.insert(name.to_string(), v.clone());
         // A vhost made at runtime needs its timers as the others have them
         // (at boot they start with the rest, once there is a runtime).

@@ -7,6 +7,7 @@ mod acks;
 mod consume;
 pub mod deliver;
 mod exchange;
+pub(crate) mod pending;
 mod publish;
 mod queue;
 mod tx;
@@ -43,6 +44,9 @@ pub struct Ctx<'a> {
     /// The authenticated user in this vhost: every operation is checked
     /// against its permissions, and a message's user_id must name it.
     pub grant: &'a crate::access::check::Grant,
+    pub(crate) broker: &'a Arc<crate::broker::Broker>,
+    /// A method waiting on the cluster (see `pending`): set by its handler.
+    pub(crate) pending: &'a mut Option<pending::Pending>,
 }
 
 /// What became of the channel after a method.
@@ -145,8 +149,13 @@ impl Channel {
         if self.publishing.is_some() {
             return Err(publish::method_during_content(self.publishing.as_ref()).on_method(60, 40));
         }
-        self.dispatch(ctx, m)
-            .map_err(|e| e.on_method(class_id, method_id))
+        let r = self
+            .dispatch(ctx, m)
+            .map_err(|e| e.on_method(class_id, method_id));
+        if let Some(p) = ctx.pending.as_mut() {
+            (p.channel, p.class_id, p.method_id) = (self.id, class_id, method_id);
+        }
+        r
     }
 
     /// Every method a client may send on a channel, to the function named

@@ -31,7 +31,7 @@ impl Cluster {
                     }
                 }
                 match self.raft().client_write(c.clone()).await {
-                    Ok(r) => Reply::Applied(r.data),
+                    Ok(r) => Reply::Applied(r.data, r.log_id.index),
                     Err(e) => not_leader(&e).unwrap_or_else(|| Reply::Refused(e.to_string())),
                 }
             }

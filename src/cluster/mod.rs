@@ -263,9 +263,23 @@ impl Cluster {
     /// is the change's own, the same on every node.
     pub(crate) async fn write(&self, c: Command) -> Result<bool, Refusal> {
         match self.via_leader(Request::Write(c)).await {
-            Ok(Reply::Applied(Applied(r))) => r,
+            Ok(Reply::Applied(Applied(r), index)) => {
+                self.applied_here(index).await;
+                r
+            }
             Ok(Reply::Refused(e)) | Err(e) => Err(Refusal::Unavailable(e)),
             Ok(_) => Err(Refusal::Unavailable("an unexpected reply".into())),
+        }
+    }
+
+    /// Wait (a while) until this node has applied the log up to `index`:
+    /// whoever made a change through this node sees it here next, as a
+    /// client publishing to the exchange it has just declared must.
+    async fn applied_here(&self, index: u64) {
+        let mut metrics = self.raft().metrics();
+        let caught_up = metrics.wait_for(|m| m.last_applied.is_some_and(|l| l.index >= index));
+        if tokio::time::timeout(LEADER_WAIT, caught_up).await.is_err() {
+            tracing::warn!("cluster: change {index} is committed but not applied here yet");
         }
     }
 

@@ -47,8 +47,8 @@ pub(crate) enum Reply {
         member: bool,
     },
     Done,
-    /// What a replicated change answered.
-    Applied(super::types::Applied),
+    /// What a replicated change answered, and its index in the log.
+    Applied(super::types::Applied, u64),
     /// The request needs the leader; it is this one, if known.
     NotLeader(Option<Member>),
     Refused(String),

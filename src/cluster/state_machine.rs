@@ -242,6 +242,10 @@ impl RaftStateMachine<Meta> for StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let bytes = snapshot.into_inner();
+        tracing::info!(
+            "cluster: installing a snapshot of the metadata up to log index {}",
+            meta.last_log_id.map_or(0, |l| l.index)
+        );
         let data: SnapshotData = serde_json::from_slice(&bytes)
             .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
         let stored = Stored {

@@ -12,7 +12,7 @@ use crate::broker::totals::Totals;
 use crate::broker::{Broker, Vhost};
 use crate::channel::{After, Ctx};
 use crate::codec::{self, Frame, Outbox};
-use crate::error::{AmqpError, Scope};
+use crate::error::{AmqpError, AmqpResult, Scope};
 use crate::queue::Queue;
 use crate::queue::consumer::DELIVERY_OVERHEAD;
 use crate::queue::inbox::{InboxEvent, InboxRx, Sink};
@@ -42,6 +42,8 @@ macro_rules! ctx {
             consumer_timeout: $c.broker.config.consumer_timeout,
             exclusive_queues: &mut $c.exclusive_queues,
             grant: &$c.grant,
+            broker: &$c.broker,
+            pending: &mut $c.pending,
         }
     };
 }
@@ -50,6 +52,7 @@ macro_rules! ctx {
 mod blocked;
 mod close;
 mod inbox;
+mod pending;
 
 use close::State;
 
@@ -156,6 +159,7 @@ pub(crate) async fn serve(
         exclusive_queues: Vec::new(),
         state: State::Open,
         synced_wait: 0,
+        pending: None,
     };
     let admission = n.admission;
     let info_for_totals = conn.info.clone();
@@ -192,6 +196,9 @@ struct Connection {
     /// The store ticket this connection asked to be told about
     /// (`InboxEvent::Synced`), for confirms that wait for the disk.
     synced_wait: u64,
+    /// A method waits on the cluster: nothing more is read or processed
+    /// until it is finished (`pending.rs`).
+    pending: Option<crate::channel::pending::Pending>,
     /// The client understands Connection.Blocked.
     blocked_notify: bool,
     /// Publisher flow control: it published while the memory alarm was
@@ -224,7 +231,11 @@ impl Connection {
         // A pipelining client may have sent frames along with its handshake.
         self.process_input(&mut rbuf);
         self.flush();
+        let mut waiting = None;
         while self.state != State::Done {
+            if waiting.is_none() {
+                waiting = self.take_wait();
+            }
             let ack_deadline = self
                 .channels
                 .values()
@@ -235,7 +246,7 @@ impl Connection {
                 rbuf.reserve(read_size);
             }
             tokio::select! {
-                r = rd.read_buf(&mut rbuf), if !self.blocked => match r {
+                r = rd.read_buf(&mut rbuf), if !self.blocked && (self.pending.is_none() || self.state != State::Open) => match r {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         self.info.stats.recv_oct.bump(n as u64);
@@ -245,6 +256,11 @@ impl Connection {
                         read_size = next_read_size(read_size, n, &mut rbuf);
                     }
                 },
+                out = pending::outcome(&mut waiting), if waiting.is_some() => {
+                    waiting = None;
+                    self.resume(out);
+                    self.process_input(&mut rbuf);
+                }
                 () = inbox.recv_many(&mut events) => {
                     for ev in events.drain(..) {
                         self.queue_event(ev);
@@ -266,7 +282,7 @@ impl Connection {
                 _ = ticker.tick() => {
                     if let Some(hb) = hb && self.state == State::Open {
                         // A blocked connection is not read from: its silence is ours.
-                        if self.blocked {
+                        if self.blocked || self.pending.is_some() {
                             last_read = Instant::now();
                         }
                         if last_read.elapsed() > hb * 2 {
@@ -299,7 +315,10 @@ impl Connection {
             rbuf.clear();
             return;
         }
-        while !matches!(self.state, State::Done | State::Closed(_)) && !self.blocked {
+        while !matches!(self.state, State::Done | State::Closed(_))
+            && !self.blocked
+            && (self.pending.is_none() || self.state != State::Open)
+        {
             match codec::decode(rbuf, self.frame_max) {
                 Ok(Some(frame)) => self.frame(frame),
                 Ok(None) => break,
@@ -435,6 +454,12 @@ impl Connection {
             ChannelFrame::Header(h) => ch.handle_header(&mut ctx, h).map(|_| After::Open),
             ChannelFrame::Body(b) => ch.handle_body(&mut ctx, b).map(|_| After::Open),
         };
+        self.settle(id, r)
+    }
+
+    /// What a channel's method left: the channel closed by the client, or
+    /// by an error; a connection-scoped error is the caller's to raise.
+    fn settle(&mut self, id: u16, r: AmqpResult<After>) -> Result<(), AmqpError> {
         match r {
             Ok(After::Open) => Ok(()),
             Ok(After::Closed) => {

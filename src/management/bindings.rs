@@ -10,7 +10,9 @@ use super::vhosts::visible;
 use super::{ApiError, ApiResult, User, allowed, vhost_for};
 use crate::access::permission::Kind;
 use crate::access::rules;
+use crate::broker::changes::Change;
 use crate::broker::policy::table_json;
+use crate::broker::topology::ExchangeBinding;
 use crate::broker::{Broker, Vhost};
 use crate::exchange::Destination;
 use amq_protocol::types::FieldTable;
@@ -268,6 +270,15 @@ async fn create(
     })?;
     match perm_kind {
         Kind::Queue => v.bind(&dest, &source, &key, &args, 0)?,
+        _ if b.replicates_topology() => {
+            let binding = ExchangeBinding {
+                destination: dest.clone(),
+                source: source.clone(),
+                routing_key: key.clone(),
+                arguments: args.clone(),
+            };
+            b.change(Change::BindExchange { vhost, binding }).await?;
+        }
         _ => v.bind_exchange(&dest, &source, &key, &args)?,
     }
     let l = Listed {
@@ -294,6 +305,15 @@ async fn delete(
     })?;
     match perm_kind {
         Kind::Queue => v.unbind(&l.dest, &l.source, &l.key, &l.args, 0)?,
+        _ if b.replicates_topology() => {
+            let binding = ExchangeBinding {
+                destination: l.dest.clone(),
+                source: l.source.clone(),
+                routing_key: l.key.clone(),
+                arguments: l.args.clone(),
+            };
+            b.change(Change::UnbindExchange { vhost, binding }).await?;
+        }
         _ => v.unbind_exchange(&l.dest, &l.source, &l.key, &l.args)?,
     }
     Ok(StatusCode::NO_CONTENT)

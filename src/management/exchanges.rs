@@ -6,7 +6,9 @@ use super::bindings::exchange_name;
 use super::vhosts::visible;
 use super::{ApiError, ApiResult, User, allowed, body, created_or_replaced, vhost_for};
 use crate::access::rules;
+use crate::broker::changes::Change;
 use crate::broker::policy::table_json;
+use crate::broker::topology::ExchangeDecl;
 use crate::broker::vhost::ExchangeSpec;
 use crate::broker::{Broker, Vhost};
 use crate::error::ReplyCode;
@@ -131,14 +133,30 @@ async fn declare_exchange(
         rules::may_declare_exchange(g, &v, &name, false, &arguments)
     })?;
     let new = v.exchange(&name).is_err();
-    v.declare_exchange(&spec).map_err(|e| {
-        // The API checks the type before declaring, and says so its own way.
+    // The API checks the type before declaring, and says so its own way.
+    let refused = |e: crate::error::AmqpError| {
         if e.code == ReplyCode::CommandInvalid && e.text.contains("exchange type") {
             ApiError::bad_request(format!("unknown exchange type '{kind}'"))
         } else {
             ApiError::from(e)
         }
-    })?;
+    };
+    if b.replicates_topology() && new {
+        v.check_exchange_declare(&spec).map_err(refused)?;
+        let exchange = ExchangeDecl {
+            name: name.clone(),
+            kind: kind.clone(),
+            durable: spec.durable,
+            auto_delete: spec.auto_delete,
+            internal: spec.internal,
+            arguments: arguments.clone(),
+        };
+        let created = b
+            .change(Change::DeclareExchange { vhost, exchange })
+            .await?;
+        return Ok(created_or_replaced(created));
+    }
+    v.declare_exchange(&spec).map_err(refused)?;
     Ok(created_or_replaced(new))
 }
 
@@ -161,6 +179,24 @@ async fn delete_exchange(
         v.exchange(&name).map_err(|_| ApiError::not_found())?;
     }
     allowed(&b, &u, &vhost, |g| rules::may_delete_exchange(g, &name))?;
+    if b.replicates_topology() && !name.is_empty() {
+        // This node's queue bindings count for if-unused here (see
+        // `Vhost::in_use`).
+        if q.if_unused && v.exchange(&name).is_ok_and(|x| x.has_bindings()) {
+            return Err(crate::error::AmqpError::precondition_failed(format!(
+                "exchange '{name}' in vhost '{vhost}' in use"
+            ))
+            .into());
+        }
+        let if_unused = q.if_unused;
+        b.change(Change::DeleteExchange {
+            vhost,
+            name,
+            if_unused,
+        })
+        .await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     v.delete_exchange(&name, q.if_unused)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -210,6 +210,12 @@ impl From<crate::access::Refusal> for ApiError {
             Refusal::Invalid(e) => ApiError::bad_request(e),
             Refusal::Io(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e),
             Refusal::Unavailable(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", e),
+            Refusal::Amqp { code, text } => crate::error::AmqpError::new(
+                crate::error::ReplyCode::from_u16(code)
+                    .unwrap_or(crate::error::ReplyCode::InternalError),
+                text,
+            )
+            .into(),
         }
     }
 }

@@ -136,7 +136,7 @@ impl Vhost {
         let Some(x) = self.exchanges.get(name).map(|x| x.clone()) else {
             return Ok(());
         };
-        if if_unused && x.has_bindings() {
+        if if_unused && self.in_use(&x) {
             return Err(AmqpError::precondition_failed(format!(
                 "exchange '{name}' in vhost '{}' in use",
                 self.name
@@ -147,10 +147,27 @@ impl Vhost {
         self.persist_if(durable)
     }
 
+    /// Whether `x` has bindings for Exchange.Delete's if-unused. A
+    /// cluster's exchanges count only their exchange bindings, which every
+    /// node holds alike, so that every node decides the same; the node a
+    /// client asks checks its own queue bindings before (`channel::exchange`).
+    pub(crate) fn in_use(&self, x: &Exchange) -> bool {
+        match self.exchanges_shared() {
+            false => x.has_bindings(),
+            true => x
+                .bindings()
+                .iter()
+                .any(|b| matches!(b.dest, Destination::Exchange(_))),
+        }
+    }
+
     /// An auto-delete exchange that has lost its last binding goes, unless
-    /// a binding came back meanwhile. True if something durable went.
+    /// a binding came back meanwhile. True if something durable went. A
+    /// cluster's exchanges stay: whether one has lost its last binding
+    /// depends on every node's queue bindings, which no one node knows.
     pub(super) fn drop_if_emptied(&self, x: &Arc<Exchange>) -> bool {
-        x.auto_delete
+        !self.exchanges_shared()
+            && x.auto_delete
             && !x.has_bindings()
             && self
                 .exchanges

@@ -66,6 +66,9 @@ pub struct Vhost {
     /// Deleted: its connections are being closed, and nothing new may be
     /// made in it (a durable queue would put its data back on disk).
     deleted: std::sync::atomic::AtomicBool,
+    /// Its exchanges are a cluster's (`replicate_topology`): what a change
+    /// to them decides must not depend on this node's queue bindings.
+    shared_exchanges: std::sync::atomic::AtomicBool,
 }
 
 pub struct ExchangeSpec<'a> {
@@ -116,6 +119,7 @@ impl Vhost {
             definitions: Default::default(),
             defer_persist: Default::default(),
             deleted: Default::default(),
+            shared_exchanges: Default::default(),
         };
         for (n, k) in [
             ("", ExchangeKind::Direct),
@@ -198,6 +202,17 @@ impl Vhost {
 
     /// Refuse to make anything in a deleted vhost (its connections are
     /// told 320 a moment later).
+    /// Its exchanges are changed through a cluster's log from now on.
+    pub(crate) fn share_exchanges(&self) {
+        self.shared_exchanges
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn exchanges_shared(&self) -> bool {
+        self.shared_exchanges
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub(crate) fn check_alive(&self) -> AmqpResult<()> {
         if self.deleted.load(std::sync::atomic::Ordering::Acquire) {
             return Err(AmqpError::not_found(format!(
