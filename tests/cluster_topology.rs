@@ -11,31 +11,7 @@ use cluster::*;
 use common::*;
 use lapin::options::*;
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
-
-async fn replicating(root: &std::path::Path, more: &str) -> Vec<Node> {
-    let config = root.join("ferretmq.toml");
-    let text = format!("[cluster]\nreplicate_topology = true\n{more}");
-    std::fs::write(&config, text).expect("config");
-    let mut nodes = three_unstarted(root);
-    for n in &mut nodes {
-        n.config = Some(config.clone());
-        n.start();
-    }
-    for n in &nodes {
-        formed(n, &["n1", "n2", "n3"]).await;
-    }
-    nodes
-}
-
-async fn channel_on(node: &Node) -> (Connection, Channel) {
-    let url = format!("amqp://guest:guest@{}/%2f", node.amqp);
-    let c = within(Connection::connect(&url, ConnectionProperties::default()))
-        .await
-        .expect("connect");
-    let ch = within(c.create_channel()).await.expect("channel");
-    (c, ch)
-}
+use lapin::{Channel, ExchangeKind};
 
 async fn declare_exchange(
     ch: &Channel,
@@ -77,13 +53,6 @@ async fn until_exists(node: &Node, name: &str, wanted: bool) {
     .await;
 }
 
-fn message(e: &lapin::Error) -> String {
-    match e.kind() {
-        lapin::ErrorKind::ProtocolError(a) => a.get_message().to_string(),
-        other => format!("{other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn exchanges_declared_on_one_node_exist_on_all_and_every_node_answers_alike() {
     let root = tempfile::tempdir().expect("dir");
@@ -116,7 +85,7 @@ async fn exchanges_declared_on_one_node_exist_on_all_and_every_node_answers_alik
         .expect_err("inequivalent");
     assert_eq!(reply_code(&e), Some(406));
     assert_eq!(
-        message(&e),
+        error_text(&e),
         "PRECONDITION_FAILED - inequivalent arg 'type' for exchange 'orders' in vhost '/': \
          received 'direct' but current is 'fanout'"
     );
@@ -166,7 +135,7 @@ async fn exchanges_declared_on_one_node_exist_on_all_and_every_node_answers_alik
         .expect_err("in use");
     assert_eq!(reply_code(&e), Some(406));
     assert_eq!(
-        message(&e),
+        error_text(&e),
         "PRECONDITION_FAILED - exchange 'orders' in vhost '/' in use"
     );
 
@@ -261,7 +230,11 @@ async fn a_node_that_was_down_gets_the_exchanges_declared_meanwhile_and_a_minori
     .expect("an answer within the deadline")
     .expect_err("no majority");
     assert_eq!(reply_code(&e), Some(541), "{e}");
-    assert!(message(&e).contains("in-a-minority"), "{}", message(&e));
+    assert!(
+        error_text(&e).contains("in-a-minority"),
+        "{}",
+        error_text(&e)
+    );
     assert!(!c1.status().connected());
     assert!(exists_on(&nodes[0], "while-n3-was-down").await);
 }

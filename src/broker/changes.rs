@@ -6,7 +6,8 @@
 //! with `Broker::change`, never by editing access control directly.
 
 use super::Broker;
-use super::topology::{ExchangeBinding, ExchangeDecl};
+use super::topology::{ExchangeBinding, ExchangeDecl, QueueBinding};
+use super::vhost::QueueDecl;
 use crate::access::limits::{UserLimits, VhostLimits};
 use crate::access::user::User;
 use crate::access::{Refusal, VhostMeta};
@@ -105,6 +106,26 @@ pub(crate) enum Change {
     UnbindExchange {
         vhost: String,
         binding: ExchangeBinding,
+    },
+    /// Queue.Declare (never passive) of a queue homed on the declaring
+    /// client's node.
+    DeclareQueue {
+        vhost: String,
+        queue: QueueDecl,
+    },
+    /// The queue declared as `incarnation` is deleted, wherever it is.
+    DeleteQueue {
+        vhost: String,
+        name: String,
+        incarnation: u64,
+    },
+    BindQueue {
+        vhost: String,
+        binding: QueueBinding,
+    },
+    UnbindQueue {
+        vhost: String,
+        binding: QueueBinding,
     },
 }
 
@@ -280,6 +301,16 @@ impl Broker {
             }
             Change::UnbindExchange { vhost, binding } => {
                 self.exchange_binding_change(vhost, binding, false)
+            }
+            Change::DeclareQueue { vhost, queue } => self.declare_queue_change(vhost, queue),
+            Change::DeleteQueue {
+                vhost,
+                name,
+                incarnation,
+            } => self.delete_queue_change(vhost, name, *incarnation),
+            Change::BindQueue { vhost, binding } => self.queue_binding_change(vhost, binding, true),
+            Change::UnbindQueue { vhost, binding } => {
+                self.queue_binding_change(vhost, binding, false)
             }
         }
     }

@@ -31,6 +31,7 @@ impl Vhost {
             return;
         };
         let mut routed = Routed::default();
+        let mut remote = Vec::new();
         for d in dead {
             let own_key = args.dead_letter_routing_key.as_deref();
             let msg = Arc::new(with_death(&d.msg, queue, d.reason, dlx_name, own_key));
@@ -43,11 +44,18 @@ impl Vhost {
                     );
                     continue;
                 }
+                if target.elsewhere().is_some() {
+                    remote.push(target);
+                    continue;
+                }
                 let (_, overflow) = target.publish(msg.clone());
                 self.dead_letter(&target, overflow);
             }
             for dx in routed.delayed.drain(..) {
                 let _ = self.hold_delayed(&dx, &msg);
+            }
+            if !remote.is_empty() {
+                self.forward_later(&msg, std::mem::take(&mut remote));
             }
         }
     }

@@ -42,6 +42,11 @@ pub struct Broker {
     pub(crate) started_at: u64,
     /// Objects opened and closed, and what the closed ones counted.
     pub(crate) totals: Arc<totals::Totals>,
+    /// Itself, for what it hands out that must not keep it alive.
+    weak: std::sync::OnceLock<std::sync::Weak<Broker>>,
+    /// The cluster's topology was brought back after a restart
+    /// (`topology::restore_topology`).
+    topology_restored: std::sync::atomic::AtomicBool,
     /// This node's place in a cluster, once started (`[cluster]`).
     pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
@@ -71,6 +76,14 @@ impl Broker {
         self.cluster.get()
     }
 
+    /// What a vhost of a cluster with replicated topology needs of it.
+    fn shared_with(&self) -> vhost::Shared {
+        vhost::Shared {
+            me: self.node_name().into(),
+            broker: self.weak.get().cloned().unwrap_or_default(),
+        }
+    }
+
     /// Exchanges and their bindings are changed through the cluster's log.
     pub(crate) fn replicates_topology(&self) -> bool {
         self.config
@@ -96,15 +109,7 @@ impl Broker {
         let vhosts = DashMap::new();
         let totals = Arc::new(totals::Totals::default());
         for v in access.snapshot().vhosts.keys() {
-            let vhost = Vhost::recover(v, store.clone(), totals.clone())?;
-            if config
-                .cluster
-                .as_ref()
-                .is_some_and(|c| c.replicate_topology)
-            {
-                vhost.share_exchanges();
-            }
-            vhosts.insert(v.clone(), vhost);
+            vhosts.insert(v.clone(), Vhost::recover(v, store.clone(), totals.clone())?);
         }
         let limits = alarms::Limits {
             memory: config.memory_limit.unwrap_or_else(|| {
@@ -129,7 +134,15 @@ impl Broker {
             started_at: crate::clock::system_now_ms(),
             totals,
             cluster: Default::default(),
+            weak: Default::default(),
+            topology_restored: Default::default(),
         });
+        let _ = broker.weak.set(Arc::downgrade(&broker));
+        if broker.replicates_topology() {
+            for v in broker.vhosts() {
+                v.share(broker.shared_with());
+            }
+        }
         if let Some(path) = broker.config.definitions.clone() {
             broker
                 .import_definitions(&path)
@@ -146,7 +159,7 @@ impl Broker {
         }
         let v = Vhost::recover(name, self.store.clone(), self.totals.clone())?;
         if self.replicates_topology() {
-            v.share_exchanges();
+            v.share(self.shared_with());
         }
         self.vhosts.insert(name.to_string(), v.clone());
         // A vhost made at runtime needs its timers as the others have them

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     // RandomState is seeded from the OS per instance; mixing in a counter
     // keeps successive values distinct even if seeds repeat.
     let mut h = RandomState::new().build_hasher();

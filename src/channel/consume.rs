@@ -49,7 +49,7 @@ impl Channel {
         } else {
             ctx.grant
                 .check_resource_access(Kind::Queue, &name, Perm::Read)?;
-            ctx.vhost.queue_for(&name, ctx.conn_id)?
+            ctx.vhost.queue_here(&name, ctx.conn_id)?
         };
         let tag = if c.consumer_tag.as_str().is_empty() {
             names::consumer_tag().into()
@@ -117,7 +117,7 @@ impl Channel {
                 self.reply_queue = None;
             }
             if cons.queue.remove_consumer(&cons.handle) {
-                ctx.vhost.remove_queue(&cons.queue);
+                ctx.vhost.queue_lost(&cons.queue);
             }
         }
         if !c.nowait {
@@ -134,7 +134,7 @@ impl Channel {
     pub(super) fn basic_get(&mut self, ctx: &mut Ctx, g: basic::Get) -> AmqpResult<()> {
         let name = self.queue_name(&g.queue)?.to_string();
         crate::access::rules::may_read_queue(ctx.grant, &name)?;
-        let queue = ctx.vhost.queue_for(&name, ctx.conn_id)?;
+        let queue = ctx.vhost.queue_here(&name, ctx.conn_id)?;
         let Some((entry, remaining)) = queue.get(g.no_ack) else {
             ctx.out.method(
                 self.id,

@@ -268,7 +268,7 @@ impl Channel {
         for (_, c) in self.consumers.drain() {
             c.handle.cancel();
             if c.queue.remove_consumer(&c.handle) {
-                ctx.vhost.remove_queue(&c.queue);
+                ctx.vhost.queue_lost(&c.queue);
             }
         }
         self.show_consumers();

@@ -68,11 +68,22 @@ impl Ctx<'_> {
         finish: impl FnOnce(&mut Channel, &mut Ctx, bool) -> AmqpResult<()> + Send + 'static,
     ) {
         let broker = self.broker.clone();
+        self.await_outcome(async move { broker.change(change).await }, what, finish);
+    }
+
+    /// Suspend the connection until `wait` is over; `finish` completes the
+    /// method then.
+    pub(crate) fn await_outcome(
+        &mut self,
+        wait: impl Future<Output = Outcome> + Send + 'static,
+        what: String,
+        finish: impl FnOnce(&mut Channel, &mut Ctx, bool) -> AmqpResult<()> + Send + 'static,
+    ) {
         *self.pending = Some(Pending {
             channel: 0,
             class_id: 0,
             method_id: 0,
-            wait: Some(Box::pin(async move { broker.change(change).await })),
+            wait: Some(Box::pin(wait)),
             finish: Box::new(finish),
             what,
         });

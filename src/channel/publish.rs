@@ -269,14 +269,32 @@ impl Channel {
             return Ok(());
         }
         let done = self.enqueue(ctx, &x, &msg, method.mandatory);
+        if !self.routed.remote.is_empty() {
+            // Queues on other nodes have it once their nodes say so; the
+            // connection waits, so the channel's messages keep their order.
+            let sent = ctx
+                .vhost
+                .forward(&msg, std::mem::take(&mut self.routed.remote));
+            let what = "forward a message to its queues' nodes".to_string();
+            ctx.await_outcome(async move { Ok(sent.await) }, what, move |ch, _, ok| {
+                ch.await_confirm(done.ticket, ok && !done.failed);
+                Ok(())
+            });
+            return Ok(());
+        }
+        self.await_confirm(done.ticket, !done.failed);
+        Ok(())
+    }
+
+    /// A publish done: in confirm mode, its ack (or nack) is due once the
+    /// store has synced `ticket`.
+    fn await_confirm(&mut self, ticket: u64, ok: bool) {
         if let Some(c) = self.confirm.as_mut() {
             self.stats.publish.received_confirm.bump(1);
             c.published += 1;
-            c.pending
-                .push_back((c.published, done.ticket, !done.failed));
-            c.max_ticket = c.max_ticket.max(done.ticket);
+            c.pending.push_back((c.published, ticket, ok));
+            c.max_ticket = c.max_ticket.max(ticket);
         }
-        Ok(())
     }
 
     /// Route a complete message into its queues, returning it if mandatory

@@ -4,9 +4,13 @@
 use super::{Channel, Ctx};
 use crate::access::permission::Kind;
 use crate::access::rules;
-use crate::broker::vhost::QueueSpec;
+use crate::broker::changes::Change;
+use crate::broker::topology::QueueBinding;
+use crate::broker::vhost::{Conn, QueueDecl, QueueSpec};
 use crate::error::AmqpResult;
+use crate::queue::Queue;
 use amq_protocol::protocol::{AMQPClass, queue};
+use amq_protocol::types::FieldTable;
 use std::sync::Arc;
 
 impl Channel {
@@ -26,7 +30,7 @@ impl Channel {
             d.queue.to_string()
         };
         rules::may_declare_queue(ctx.grant, ctx.vhost, &name, d.passive, &d.arguments)?;
-        let (q, messages, consumers) = ctx.vhost.declare_queue(&QueueSpec {
+        let spec = QueueSpec {
             name: &name,
             server_named,
             passive: d.passive,
@@ -35,9 +39,52 @@ impl Channel {
             auto_delete: d.auto_delete,
             arguments: &d.arguments,
             conn_id: ctx.conn_id,
-        })?;
+        };
+        // A new queue of a cluster: made on every node, homed here.
+        if ctx.replicates_topology() && !d.passive && ctx.vhost.queue(&name).is_err() {
+            ctx.vhost.check_queue_declare(&spec)?;
+            let queue = QueueDecl {
+                name: name.clone(),
+                durable: d.durable,
+                exclusive: d.exclusive,
+                auto_delete: d.auto_delete,
+                arguments: d.arguments.clone(),
+                home: ctx.broker.node_name().to_string(),
+                incarnation: crate::broker::names::random_u64(),
+                conn: Some(Conn {
+                    node: ctx.broker.node_name().to_string(),
+                    id: ctx.conn_id,
+                }),
+            };
+            let change = Change::DeclareQueue {
+                vhost: ctx.vhost.name.clone(),
+                queue,
+            };
+            let what = format!("declare queue '{name}'");
+            ctx.await_change(change, what, move |ch, ctx, _| {
+                let q = ctx.vhost.queue(&name)?;
+                ch.declared(ctx, &q, 0, 0, d.nowait);
+                Ok(())
+            });
+            return Ok(());
+        }
+        let (q, messages, consumers) = ctx.vhost.declare_queue(&spec)?;
+        self.declared(ctx, &q, messages, consumers, d.nowait);
+        Ok(())
+    }
+
+    /// Queue.Declare-Ok, and the queue remembered: the channel's last, and
+    /// the connection's if exclusive to it.
+    fn declared(
+        &mut self,
+        ctx: &mut Ctx,
+        q: &Arc<Queue>,
+        messages: usize,
+        consumers: usize,
+        nowait: bool,
+    ) {
         if q.exclusive_owner == Some(ctx.conn_id)
-            && !ctx.exclusive_queues.iter().any(|x| Arc::ptr_eq(x, &q))
+            && !ctx.exclusive_queues.iter().any(|x| Arc::ptr_eq(x, q))
         {
             ctx.exclusive_queues.push(q.clone());
         }
@@ -47,8 +94,7 @@ impl Channel {
             message_count: messages as u32,
             consumer_count: consumers as u32,
         };
-        self.queue_reply(ctx, d.nowait, queue::AMQPMethod::DeclareOk(ok));
-        Ok(())
+        self.queue_reply(ctx, nowait, queue::AMQPMethod::DeclareOk(ok));
     }
 
     pub(super) fn queue_bind(&mut self, ctx: &mut Ctx, b: queue::Bind) -> AmqpResult<()> {
@@ -61,6 +107,33 @@ impl Channel {
             b.exchange.as_str(),
             b.routing_key.as_str(),
         )?;
+        if ctx.replicates_topology() {
+            ctx.vhost.check_bind(
+                &name,
+                b.exchange.as_str(),
+                b.routing_key.as_str(),
+                &b.arguments,
+                ctx.conn_id,
+            )?;
+            let binding = queue_binding(
+                ctx,
+                &name,
+                b.exchange.as_str(),
+                b.routing_key.as_str(),
+                &b.arguments,
+            );
+            let what = format!("bind queue '{name}' to exchange '{}'", b.exchange);
+            let vhost = ctx.vhost.name.clone();
+            ctx.await_change(
+                Change::BindQueue { vhost, binding },
+                what,
+                move |ch, ctx, _| {
+                    ch.queue_reply(ctx, b.nowait, queue::AMQPMethod::BindOk(queue::BindOk {}));
+                    Ok(())
+                },
+            );
+            return Ok(());
+        }
         ctx.vhost.bind(
             &name,
             b.exchange.as_str(),
@@ -83,6 +156,29 @@ impl Channel {
             u.exchange.as_str(),
             u.routing_key.as_str(),
         )?;
+        if ctx.replicates_topology() {
+            if let Ok(q) = ctx.vhost.queue(&name) {
+                ctx.vhost.check_exclusive(&q, ctx.conn_id)?;
+            }
+            let binding = queue_binding(
+                ctx,
+                &name,
+                u.exchange.as_str(),
+                u.routing_key.as_str(),
+                &u.arguments,
+            );
+            let what = format!("unbind queue '{name}' from exchange '{}'", u.exchange);
+            let vhost = ctx.vhost.name.clone();
+            ctx.await_change(
+                Change::UnbindQueue { vhost, binding },
+                what,
+                |ch, ctx, _| {
+                    ch.queue_reply(ctx, false, queue::AMQPMethod::UnbindOk(queue::UnbindOk {}));
+                    Ok(())
+                },
+            );
+            return Ok(());
+        }
         ctx.vhost.unbind(
             &name,
             u.exchange.as_str(),
@@ -97,7 +193,7 @@ impl Channel {
     pub(super) fn queue_purge(&mut self, ctx: &mut Ctx, p: queue::Purge) -> AmqpResult<()> {
         let name = self.queue_name(&p.queue)?.to_string();
         rules::may_read_queue(ctx.grant, &name)?;
-        let n = ctx.vhost.queue_for(&name, ctx.conn_id)?.purge();
+        let n = ctx.vhost.queue_here(&name, ctx.conn_id)?.purge();
         let ok = queue::PurgeOk {
             message_count: n as u32,
         };
@@ -108,6 +204,36 @@ impl Channel {
     pub(super) fn queue_delete(&mut self, ctx: &mut Ctx, d: queue::Delete) -> AmqpResult<()> {
         let name = self.queue_name(&d.queue)?.to_string();
         rules::may_delete_queue(ctx.grant, &name)?;
+        if ctx.replicates_topology() {
+            // Checked here, where its messages and consumers are; then
+            // deleted everywhere.
+            let Ok(q) = ctx.vhost.queue(&name) else {
+                let ok = queue::DeleteOk { message_count: 0 };
+                self.queue_reply(ctx, d.nowait, queue::AMQPMethod::DeleteOk(ok));
+                return Ok(());
+            };
+            if d.if_unused || d.if_empty {
+                ctx.vhost.queue_here(&name, ctx.conn_id)?;
+            }
+            let n = ctx
+                .vhost
+                .check_delete(&q, ctx.conn_id, d.if_unused, d.if_empty)?;
+            let change = Change::DeleteQueue {
+                vhost: ctx.vhost.name.clone(),
+                name: name.clone(),
+                incarnation: q.incarnation(),
+            };
+            let what = format!("delete queue '{name}'");
+            ctx.await_change(change, what, move |ch, ctx, _| {
+                ctx.exclusive_queues.retain(|q| q.name.as_str() != name);
+                let ok = queue::DeleteOk {
+                    message_count: n as u32,
+                };
+                ch.queue_reply(ctx, d.nowait, queue::AMQPMethod::DeleteOk(ok));
+                Ok(())
+            });
+            return Ok(());
+        }
         let n = ctx
             .vhost
             .delete_queue(&name, ctx.conn_id, d.if_unused, d.if_empty)?;
@@ -117,5 +243,25 @@ impl Channel {
         };
         self.queue_reply(ctx, d.nowait, queue::AMQPMethod::DeleteOk(ok));
         Ok(())
+    }
+}
+
+/// A queue binding as the log carries it, made by this connection.
+fn queue_binding(
+    ctx: &Ctx,
+    queue: &str,
+    exchange: &str,
+    key: &str,
+    args: &FieldTable,
+) -> QueueBinding {
+    QueueBinding {
+        queue: queue.to_string(),
+        exchange: exchange.to_string(),
+        routing_key: key.to_string(),
+        arguments: args.clone(),
+        conn: Some(Conn {
+            node: ctx.broker.node_name().to_string(),
+            id: ctx.conn_id,
+        }),
     }
 }

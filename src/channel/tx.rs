@@ -56,17 +56,45 @@ impl Channel {
 
     pub(super) fn tx_commit(&mut self, ctx: &mut Ctx) -> AmqpResult<()> {
         let t = std::mem::take(self.tx.as_mut().ok_or_else(not_transactional)?);
+        let mut sends = Vec::new();
         for (x, msg, mandatory) in t.publishes {
             self.enqueue(ctx, &x, &msg, mandatory);
+            if !self.routed.remote.is_empty() {
+                sends.push(
+                    ctx.vhost
+                        .forward(&msg, std::mem::take(&mut self.routed.remote)),
+                );
+            }
         }
         for (taken, requeue) in t.settled {
             finish(ctx.vhost, taken, requeue);
         }
         self.wake_shared_prefetch();
-        ctx.out.method(
-            self.id,
-            AMQPClass::Tx(tx::AMQPMethod::CommitOk(tx::CommitOk {})),
-        );
+        let commit_ok = |ch: &mut Channel, ctx: &mut Ctx| {
+            ctx.out.method(
+                ch.id,
+                AMQPClass::Tx(tx::AMQPMethod::CommitOk(tx::CommitOk {})),
+            );
+        };
+        if sends.is_empty() {
+            commit_ok(self, ctx);
+            return Ok(());
+        }
+        // Commit-Ok once the queues on other nodes have what they were sent.
+        let sent = async move {
+            let mut all = true;
+            for s in sends {
+                all &= s.await;
+            }
+            Ok(all)
+        };
+        ctx.await_outcome(sent, "commit".into(), move |ch, ctx, all| {
+            if !all {
+                tracing::warn!("a transaction's message could not reach its queues' node");
+            }
+            commit_ok(ch, ctx);
+            Ok(())
+        });
         Ok(())
     }
 

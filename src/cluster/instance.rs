@@ -72,7 +72,9 @@ fn identity(dir: &std::path::Path, name: &str, fresh: bool) -> std::io::Result<N
 /// What the state machine does to this node's broker: carry out committed
 /// changes, and export or install the replicated definitions as snapshots.
 fn hooks(broker: &Arc<Broker>) -> state_machine::Hooks {
-    let (a, e, i) = (
+    let (a, e, i, t, r) = (
+        Arc::downgrade(broker),
+        Arc::downgrade(broker),
         Arc::downgrade(broker),
         Arc::downgrade(broker),
         Arc::downgrade(broker),
@@ -94,6 +96,12 @@ fn hooks(broker: &Arc<Broker>) -> state_machine::Hooks {
                 && let Err(e) = b.install_replicated_definitions(doc)
             {
                 tracing::error!("cluster: cannot install the snapshot's definitions: {e}");
+            }
+        }),
+        topology: Arc::new(move || t.upgrade().map(|b| b.topology_json()).unwrap_or_default()),
+        restore: Arc::new(move |doc: &serde_json::Value| {
+            if let Some(b) = r.upgrade() {
+                b.restore_topology(doc);
             }
         }),
     }

@@ -8,6 +8,7 @@
 //! boot-time definitions `tasks.rs`.
 
 mod form;
+mod forward;
 mod instance;
 mod join;
 mod lead;
@@ -59,6 +60,8 @@ pub(crate) struct Cluster {
     changing: tokio::sync::Mutex<()>,
     /// How often the supervisor restarted the Raft instance.
     restarts: std::sync::atomic::AtomicU64,
+    /// Links kept open to other nodes, for forwarded messages.
+    links: forward::Links,
     broker: Weak<Broker>,
 }
 
@@ -133,6 +136,7 @@ impl Cluster {
             founded,
             changing: Default::default(),
             restarts: Default::default(),
+            links: Default::default(),
             broker: Arc::downgrade(broker),
         });
         tracing::info!(

@@ -32,6 +32,13 @@ pub(crate) enum Request {
     Write(Command),
     /// The node's entry in `/api/nodes`.
     NodeInfo,
+    /// A message another node routed to these queues, homed here, as a
+    /// store record in base64 (`forward.rs`).
+    Enqueue {
+        vhost: String,
+        queues: Vec<String>,
+        message: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -53,6 +60,8 @@ pub(crate) enum Reply {
     NotLeader(Option<Member>),
     Refused(String),
     NodeInfo(serde_json::Value),
+    /// Whether every queue took the forwarded message.
+    Enqueued(bool),
 }
 
 /// Answer a peer's requests until it closes the link.
@@ -88,6 +97,11 @@ async fn answer(cluster: &Arc<Cluster>, req: Request) -> Reply {
         Request::InstallSnapshot(_, r) => {
             Reply::InstallSnapshot(cluster.raft().install_snapshot(r).await)
         }
+        Request::Enqueue {
+            vhost,
+            queues,
+            message,
+        } => Reply::Enqueued(cluster.enqueue_forwarded(&vhost, &queues, &message).await),
         Request::Hello => Reply::Hello {
             member: cluster.is_member(),
         },

@@ -24,6 +24,11 @@ pub(crate) struct Hooks {
     pub(crate) apply: Arc<dyn Fn(&Command) -> Applied + Send + Sync>,
     pub(crate) export: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
     pub(crate) import: Arc<dyn Fn(&serde_json::Value) + Send + Sync>,
+    /// The replicated topology (`replicate_topology`; Null otherwise), kept
+    /// with what has been applied: this node's own disk holds only what
+    /// lives here, and after a restart the rest comes back from it.
+    pub(crate) topology: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
+    pub(crate) restore: Arc<dyn Fn(&serde_json::Value) + Send + Sync>,
 }
 
 impl Hooks {
@@ -34,6 +39,8 @@ impl Hooks {
             apply: Arc::new(|_| Applied(Ok(true))),
             export: Arc::new(|| serde_json::Value::Null),
             import: Arc::new(|_| {}),
+            topology: Arc::new(|| serde_json::Value::Null),
+            restore: Arc::new(|_| {}),
         }
     }
 }
@@ -46,6 +53,9 @@ struct Applying {
     /// The founding change (`ReplaceDefinitions`) has been applied.
     #[serde(default)]
     founded: bool,
+    /// The replicated topology as of `last_applied` (see `Hooks`).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    topology: serde_json::Value,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -98,6 +108,7 @@ impl StateMachine {
                         last_applied: s.meta.last_log_id,
                         membership: s.meta.last_membership.clone(),
                         founded: data.applied.founded,
+                        topology: serde_json::Value::Null,
                     },
                     data.definitions,
                 ))
@@ -117,11 +128,16 @@ impl StateMachine {
             hooks,
             founded,
         };
+        let mut sm = sm;
         if let Some((_, definitions)) = unfinished {
             tracing::info!("cluster: finishing the install of a snapshot interrupted by a stop");
             (sm.hooks.import)(&definitions);
+            (sm.hooks.restore)(&serde_json::Value::Null);
+            sm.applied.topology = (sm.hooks.topology)();
             let bytes = serde_json::to_vec(&sm.applied).map_err(io::Error::other)?;
             replace_file(&dir.join("applied.json"), &bytes)?;
+        } else {
+            (sm.hooks.restore)(&sm.applied.topology);
         }
         Ok(sm)
     }
@@ -215,6 +231,7 @@ impl RaftStateMachine<Meta> for StateMachine {
                 }
             });
         }
+        self.applied.topology = (self.hooks.topology)();
         self.save_applied().await?;
         Ok(replies)
     }
@@ -259,6 +276,7 @@ impl RaftStateMachine<Meta> for StateMachine {
             last_applied: meta.last_log_id,
             membership: meta.last_membership.clone(),
             founded: data.applied.founded,
+            topology: (self.hooks.topology)(),
         };
         self.founded.send_replace(data.applied.founded);
         self.save_applied().await

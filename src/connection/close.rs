@@ -123,7 +123,7 @@ impl Connection {
             }
         }
         for q in self.exclusive_queues.drain(..) {
-            self.vhost.remove_queue(&q);
+            self.vhost.queue_lost(&q);
         }
     }
 }

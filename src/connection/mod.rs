@@ -454,6 +454,10 @@ impl Connection {
             ChannelFrame::Header(h) => ch.handle_header(&mut ctx, h).map(|_| After::Open),
             ChannelFrame::Body(b) => ch.handle_body(&mut ctx, b).map(|_| After::Open),
         };
+        // A publish completed by its last frame waits on other nodes.
+        if let Some(p) = self.pending.as_mut().filter(|p| p.channel == 0) {
+            (p.channel, p.class_id, p.method_id) = (id, 60, 40);
+        }
         self.settle(id, r)
     }
 

@@ -91,6 +91,9 @@ pub struct Routed {
     /// Delayed-message exchanges that hold the message until its x-delay is
     /// over (the caller, which owns the message, hands it to them).
     pub delayed: Vec<Arc<Exchange>>,
+    /// A cluster's queues homed on other nodes that the message reached:
+    /// the caller sends it on to them (`Vhost::forward`).
+    pub remote: Vec<Arc<Queue>>,
 }
 
 impl Routed {
@@ -109,6 +112,7 @@ impl Routed {
         self.queues.clear();
         self.exchanges.clear();
         self.delayed.clear();
+        self.remote.clear();
     }
 
     /// Whether anything took the message.

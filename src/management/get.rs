@@ -76,7 +76,7 @@ async fn get(
     let truncate = body::integer(&m, "truncate")?.map(|n| n.max(0) as usize);
     allowed(&b, &u, &vhost, |g| rules::may_read_queue(g, &name))
         .map_err(|_| ApiError::not_authorised("Access refused."))?;
-    let q = v.queue_for(&name, 0).map_err(refused)?;
+    let q = v.queue_here(&name, 0).map_err(refused)?;
     let mut shown = Vec::new();
     let mut seqs = Vec::new();
     for _ in 0..count {

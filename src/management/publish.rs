@@ -99,7 +99,16 @@ async fn publish(
         v.meter(),
     );
     msg.cc = split.cc;
-    let done = v.enqueue(&x, &Arc::new(msg), &mut Routed::default());
+    let msg = Arc::new(msg);
+    let mut routed = Routed::default();
+    let done = v.enqueue(&x, &msg, &mut routed);
+    if !routed.remote.is_empty() && !v.forward(&msg, std::mem::take(&mut routed.remote)).await {
+        return Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the message could not reach its queues' node",
+        ));
+    }
     x.stats.add(1, done.queues as u64);
     wait_until_synced(&b, done.ticket).await;
     Ok(Json(json!({ "routed": done.delivered })))

@@ -49,6 +49,21 @@ pub struct Queue {
     state: Mutex<QueueState>,
     /// Rates, updated by the broker's statistics sampler.
     rates: stats::SharedRates,
+    /// Where a cluster's queue lives (`replicate_topology`); None alone.
+    pub(crate) placement: Option<Placement>,
+}
+
+/// A queue of a cluster whose topology is replicated: every node knows
+/// every queue, and one node, its home, holds its messages.
+#[derive(Clone, Debug)]
+pub(crate) struct Placement {
+    /// Its home node, when that is another node (this is a stand-in).
+    pub(crate) elsewhere: Option<Arc<str>>,
+    /// Drawn when it was declared: a change naming an earlier queue of the
+    /// same name leaves this one alone.
+    pub(crate) incarnation: u64,
+    /// An exclusive queue's owner: its node and connection id there.
+    pub(crate) owner: Option<(Arc<str>, u64)>,
 }
 
 /// Why a message left a queue without being acknowledged, in RabbitMQ's words.
@@ -204,7 +219,24 @@ impl Queue {
             clock,
             state: Mutex::new(st),
             rates: Default::default(),
+            placement: None,
         })
+    }
+
+    /// Place a queue just made (`Arc` not shared yet) in its cluster.
+    pub(crate) fn place(q: &mut Arc<Queue>, placement: Placement) {
+        if let Some(q) = Arc::get_mut(q) {
+            q.placement = Some(placement);
+        }
+    }
+
+    /// The home node of a cluster's queue that lives on another node.
+    pub(crate) fn elsewhere(&self) -> Option<&Arc<str>> {
+        self.placement.as_ref().and_then(|p| p.elsewhere.as_ref())
+    }
+
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.placement.as_ref().map_or(0, |p| p.incarnation)
     }
 
     /// The effective arguments.

@@ -48,6 +48,13 @@ pub struct QueueDef {
     pub name: String,
     pub auto_delete: bool,
     pub arguments: FieldTable,
+    /// A cluster's queue: which declare made it (`queue::Placement`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incarnation: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

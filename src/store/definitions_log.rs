@@ -156,6 +156,7 @@ mod tests {
             name: name.into(),
             auto_delete: false,
             arguments: Default::default(),
+            incarnation: 0,
         }
     }
 

@@ -5,6 +5,7 @@
 
 use super::common::*;
 use super::http::http_at;
+use lapin::{Channel, Connection, ConnectionProperties};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -285,5 +286,39 @@ pub async fn connects(node: &Node, user: &str, pass: &str, vhost: &str) -> bool 
             true
         }
         _ => false,
+    }
+}
+
+/// Three nodes replicating their topology (`more`: further `[cluster]`
+/// settings), formed.
+pub async fn replicating(root: &std::path::Path, more: &str) -> Vec<Node> {
+    let config = root.join("ferretmq.toml");
+    let text = format!("[cluster]\nreplicate_topology = true\n{more}");
+    std::fs::write(&config, text).expect("config");
+    let mut nodes = three_unstarted(root);
+    for n in &mut nodes {
+        n.config = Some(config.clone());
+        n.start();
+    }
+    for n in &nodes {
+        formed(n, &["n1", "n2", "n3"]).await;
+    }
+    nodes
+}
+
+pub async fn channel_on(node: &Node) -> (Connection, Channel) {
+    let url = format!("amqp://guest:guest@{}/%2f", node.amqp);
+    let c = within(Connection::connect(&url, ConnectionProperties::default()))
+        .await
+        .expect("connect");
+    let ch = within(c.create_channel()).await.expect("channel");
+    (c, ch)
+}
+
+/// The reply text of a broker's Close, or what else lapin said.
+pub fn error_text(e: &lapin::Error) -> String {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(a) => a.get_message().to_string(),
+        other => format!("{other:?}"),
     }
 }

@@ -18,6 +18,20 @@ impl Vhost {
         Ok((self.queue_for(queue, conn_id)?, self.exchange(exchange)?))
     }
 
+    /// What Queue.Bind would refuse, checked without binding.
+    pub(crate) fn check_bind(
+        &self,
+        queue: &str,
+        exchange: &str,
+        key: &str,
+        args: &FieldTable,
+        conn_id: u64,
+    ) -> AmqpResult<()> {
+        names::check_length("routing_key", key)?;
+        let (_, x) = self.binding_ends(queue, exchange, conn_id)?;
+        binding_checks(&x, key, args).map(|_| ())
+    }
+
     pub fn bind(
         &self,
         queue: &str,

@@ -69,9 +69,17 @@ impl Vhost {
         let mut routed = Routed::default();
         for d in due {
             self.route_admitted(&x, d.msg.routing_keys(), &d.msg.properties, &mut routed);
+            let mut remote = Vec::new();
             for q in routed.queues.drain(..) {
+                if q.elsewhere().is_some() {
+                    remote.push(q);
+                    continue;
+                }
                 let (_, overflow) = q.publish(d.msg.clone());
                 self.dead_letter(&q, overflow);
+            }
+            if !remote.is_empty() {
+                self.forward_later(&d.msg, remote);
             }
             for dx in routed.delayed.drain(..) {
                 let _ = self.hold_delayed(&dx, &d.msg);

@@ -10,6 +10,8 @@ mod publish;
 pub use publish::Enqueued;
 mod queues;
 mod routing;
+mod shared;
+pub(crate) use shared::{Conn, QueueDecl, Shared};
 
 use delayed::delayed_type;
 
@@ -66,9 +68,8 @@ pub struct Vhost {
     /// Deleted: its connections are being closed, and nothing new may be
     /// made in it (a durable queue would put its data back on disk).
     deleted: std::sync::atomic::AtomicBool,
-    /// Its exchanges are a cluster's (`replicate_topology`): what a change
-    /// to them decides must not depend on this node's queue bindings.
-    shared_exchanges: std::sync::atomic::AtomicBool,
+    /// Its exchanges and queues are a cluster's (`replicate_topology`).
+    shared: std::sync::OnceLock<Shared>,
 }
 
 pub struct ExchangeSpec<'a> {
@@ -119,7 +120,7 @@ impl Vhost {
             definitions: Default::default(),
             defer_persist: Default::default(),
             deleted: Default::default(),
-            shared_exchanges: Default::default(),
+            shared: Default::default(),
         };
         for (n, k) in [
             ("", ExchangeKind::Direct),
@@ -174,7 +175,7 @@ impl Vhost {
                     }
                     if unused {
                         tracing::debug!("queue '{}' unused for its x-expires; deleted", q.name);
-                        v.remove_queue(&q);
+                        v.queue_lost(&q);
                     }
                 }
             }
@@ -202,17 +203,6 @@ impl Vhost {
 
     /// Refuse to make anything in a deleted vhost (its connections are
     /// told 320 a moment later).
-    /// Its exchanges are changed through a cluster's log from now on.
-    pub(crate) fn share_exchanges(&self) {
-        self.shared_exchanges
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    pub(crate) fn exchanges_shared(&self) -> bool {
-        self.shared_exchanges
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
     pub(crate) fn check_alive(&self) -> AmqpResult<()> {
         if self.deleted.load(std::sync::atomic::Ordering::Acquire) {
             return Err(AmqpError::not_found(format!(
@@ -291,7 +281,7 @@ impl Vhost {
         Ok(q)
     }
 
-    fn check_exclusive(&self, q: &Queue, conn_id: u64) -> AmqpResult<()> {
+    pub(crate) fn check_exclusive(&self, q: &Queue, conn_id: u64) -> AmqpResult<()> {
         match q.exclusive_owner {
             Some(owner) if owner != conn_id => Err(self.locked(q.name.as_str())),
             _ => Ok(()),

@@ -77,7 +77,7 @@ impl Vhost {
             messages += recovered.len();
             let effective = policy::queue_arguments(&policies, &operator, &q.name, &q.arguments);
             let args = QueueArgs::parse(&effective, &q.name, name).unwrap_or_default();
-            let queue = Queue::with_log(
+            let mut queue = Queue::with_log(
                 q.name.as_str().into(),
                 true,
                 None,
@@ -90,6 +90,14 @@ impl Vhost {
                 Some(v.timer.clone()),
                 v.clock.clone(),
             );
+            if q.incarnation != 0 {
+                let placement = crate::queue::Placement {
+                    elsewhere: None,
+                    incarnation: q.incarnation,
+                    owner: None,
+                };
+                Queue::place(&mut queue, placement);
+            }
             queue.start_timers();
             v.queues.insert(q.name.as_str().into(), queue);
             v.queues_changed();
@@ -184,7 +192,9 @@ impl Vhost {
     /// export of its definitions lists).
     pub(crate) fn snapshot(&self) -> Definitions {
         let mut d = Definitions::default();
-        let durable_queue = |q: &Queue| q.durable && q.exclusive_owner.is_none();
+        // A stand-in for another node's queue is that node's to keep.
+        let durable_queue =
+            |q: &Queue| q.durable && q.exclusive_owner.is_none() && q.elsewhere().is_none();
         for x in self.exchanges.iter() {
             if !x.durable || x.name.as_str().is_empty() {
                 continue;
@@ -219,6 +229,7 @@ impl Vhost {
                     name: q.name.to_string(),
                     auto_delete: q.auto_delete,
                     arguments: q.arguments.clone(),
+                    incarnation: q.incarnation(),
                 });
             }
         }

@@ -31,6 +31,12 @@ impl Vhost {
             ..Enqueued::default()
         };
         for q in routed.queues.drain(..) {
+            if q.elsewhere().is_some() {
+                // Routed: its home takes it (the caller forwards it).
+                done.delivered = true;
+                routed.remote.push(q);
+                continue;
+            }
             let (published, dead) = q.publish(msg.clone());
             match published {
                 Published::Accepted { ticket } => {

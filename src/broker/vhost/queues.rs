@@ -51,7 +51,7 @@ impl Vhost {
     /// checked without declaring: what an import checks before it applies.
     pub(crate) fn check_queue_declare(&self, s: &QueueSpec) -> AmqpResult<()> {
         names::check_length("queue", s.name)?;
-        if s.name.starts_with("amq.") {
+        if s.name.starts_with("amq.") && !s.server_named {
             return Err(AmqpError::access_refused(format!(
                 "queue name '{}' contains reserved prefix 'amq.*'",
                 s.name
@@ -70,6 +70,17 @@ impl Vhost {
     /// Declare (or find, or check) a queue: the queue, its ready-message and
     /// consumer counts.
     pub fn declare_queue(&self, s: &QueueSpec) -> AmqpResult<(Arc<Queue>, usize, usize)> {
+        self.declare_queue_at(s, None)
+    }
+
+    /// Declare a queue, placed in its cluster if `placement` says so: a
+    /// queue whose home is another node is a stand-in here, without
+    /// storage, which routing sends on to its home.
+    pub(super) fn declare_queue_at(
+        &self,
+        s: &QueueSpec,
+        placement: Option<crate::queue::Placement>,
+    ) -> AmqpResult<(Arc<Queue>, usize, usize)> {
         names::check_length("queue", s.name)?;
         if s.passive && s.name == REPLY_TO {
             return Ok((self.reply_queue_stub(), 0, 0));
@@ -108,6 +119,20 @@ impl Vhost {
             }
             Entry::Vacant(e) => {
                 self.check_alive()?;
+                if let Some(p) = placement.as_ref().filter(|p| p.elsewhere.is_some()) {
+                    let owner = s.exclusive.then_some(s.conn_id);
+                    let mut q = Queue::new(
+                        name.as_str().into(),
+                        s.durable,
+                        owner,
+                        s.auto_delete,
+                        s.arguments.clone(),
+                    );
+                    Queue::place(&mut q, p.clone());
+                    e.insert(q.clone());
+                    self.queues_changed();
+                    return Ok((q, 0, 0));
+                }
                 let persistent = s.durable && !s.exclusive;
                 let log = if persistent {
                     let dir = self.store.queue_dir(&self.name, &name);
@@ -121,7 +146,7 @@ impl Vhost {
                 } else {
                     None
                 };
-                let q = Queue::with_log(
+                let mut q = Queue::with_log(
                     name.as_str().into(),
                     s.durable,
                     s.exclusive.then_some(s.conn_id),
@@ -134,6 +159,9 @@ impl Vhost {
                     Some(self.timer.clone()),
                     self.clock.clone(),
                 );
+                if let Some(p) = placement {
+                    Queue::place(&mut q, p);
+                }
                 e.insert(q.clone());
                 self.queues_changed();
                 Totals::bump(&self.totals.queues_created);
@@ -142,6 +170,7 @@ impl Vhost {
                         name: q.name.to_string(),
                         auto_delete: q.auto_delete,
                         arguments: q.arguments.clone(),
+                        incarnation: q.incarnation(),
                     })
                 })?;
                 q.touch();
@@ -166,7 +195,20 @@ impl Vhost {
             Some(q) => q.clone(),
             None => return Ok(0),
         };
-        self.check_exclusive(&q, conn_id)?;
+        self.check_delete(&q, conn_id, if_unused, if_empty)?;
+        Ok(self.remove_queue(&q))
+    }
+
+    /// What Queue.Delete requires of `q`, and the ready messages it holds.
+    pub(crate) fn check_delete(
+        &self,
+        q: &Queue,
+        conn_id: u64,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> AmqpResult<usize> {
+        let name = q.name.as_str();
+        self.check_exclusive(q, conn_id)?;
         let (ready, consumers) = q.counts();
         if if_unused && consumers > 0 {
             return Err(AmqpError::precondition_failed(format!(
@@ -180,7 +222,21 @@ impl Vhost {
                 self.name
             )));
         }
-        Ok(self.remove_queue(&q))
+        Ok(ready)
+    }
+
+    /// A queue whose messages are on this node, for the connection: a
+    /// cluster's queue homed on another node is reached there.
+    pub(crate) fn queue_here(&self, name: &str, conn_id: u64) -> AmqpResult<Arc<Queue>> {
+        let q = self.queue_for(name, conn_id)?;
+        if let Some(home) = q.elsewhere() {
+            return Err(AmqpError::not_found(format!(
+                "queue '{name}' in vhost '{}' is on node {home}; consume from it, get, \
+                 purge or delete it conditionally through a client connected there",
+                self.name
+            )));
+        }
+        Ok(q)
     }
 
     /// Unregister and delete a queue, dropping its bindings and any

@@ -1,0 +1,230 @@
+//! A vhost whose exchanges and queues are a cluster's (`replicate_topology`):
+//! every node holds every exchange, binding and queue, changed only through
+//! the cluster's log; a queue's messages live on its home node, and the
+//! others hold a stand-in. What a change decides must be the same on every
+//! node, so connections are named cluster-wide for exclusivity.
+
+use super::*;
+use crate::queue::Placement;
+use serde::{Deserialize, Serialize};
+
+/// What a shared vhost needs of its node.
+pub(crate) struct Shared {
+    /// This node's name.
+    pub(crate) me: Arc<str>,
+    /// For changes a queue's own life makes (auto-delete, expiry, its
+    /// exclusive owner gone), proposed through the cluster's log.
+    pub(crate) broker: std::sync::Weak<crate::broker::Broker>,
+}
+
+/// A connection, cluster-wide: its node and its id there.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Conn {
+    pub(crate) node: String,
+    pub(crate) id: u64,
+}
+
+/// Queue.Declare's properties as a replicated change carries them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct QueueDecl {
+    pub(crate) name: String,
+    pub(crate) durable: bool,
+    pub(crate) exclusive: bool,
+    pub(crate) auto_delete: bool,
+    pub(crate) arguments: FieldTable,
+    /// Where its messages will live: the node of the declaring client.
+    pub(crate) home: String,
+    pub(crate) incarnation: u64,
+    /// The declaring connection (the owner, if exclusive).
+    pub(crate) conn: Option<Conn>,
+}
+
+impl Vhost {
+    /// Its exchanges and queues are changed through a cluster's log from
+    /// now on.
+    pub(crate) fn share(&self, with: Shared) {
+        let _ = self.shared.set(with);
+    }
+
+    pub(crate) fn exchanges_shared(&self) -> bool {
+        self.shared.get().is_some()
+    }
+
+    /// The id a cluster-wide connection has on this node: its own on its
+    /// node, else one no local connection has (the top bit set), the same
+    /// on every other node. None (the management API) is 0, as here.
+    pub(crate) fn conn_here(&self, c: Option<&Conn>) -> u64 {
+        match (c, self.shared.get()) {
+            (None, _) => 0,
+            (Some(c), Some(s)) if c.node == *s.me => c.id,
+            (Some(c), _) => {
+                let mut h = std::hash::DefaultHasher::new();
+                std::hash::Hash::hash(&(c.node.as_str(), c.id), &mut h);
+                std::hash::Hasher::finish(&h) | 1 << 63
+            }
+        }
+    }
+
+    /// Queue.Declare through the log: true if the queue was created.
+    pub(crate) fn declare_shared_queue(&self, d: &QueueDecl) -> AmqpResult<bool> {
+        let existed = self.queues.contains_key(d.name.as_str());
+        let here = self.shared.get().is_some_and(|s| *s.me == *d.home);
+        let placement = Placement {
+            elsewhere: (!here).then(|| d.home.as_str().into()),
+            incarnation: d.incarnation,
+            owner: d
+                .conn
+                .as_ref()
+                .filter(|_| d.exclusive)
+                .map(|c| (c.node.as_str().into(), c.id)),
+        };
+        self.declare_queue_at(
+            &QueueSpec {
+                name: &d.name,
+                server_named: d.name.starts_with("amq.gen-"),
+                passive: false,
+                durable: d.durable,
+                exclusive: d.exclusive,
+                auto_delete: d.auto_delete,
+                arguments: &d.arguments,
+                conn_id: self.conn_here(d.conn.as_ref()),
+            },
+            Some(placement),
+        )?;
+        Ok(!existed)
+    }
+
+    /// Queue.Delete through the log, of the queue declared as `incarnation`
+    /// (not a later one of the same name): true if it was there.
+    pub(crate) fn delete_shared_queue(&self, name: &str, incarnation: u64) -> bool {
+        let Some(q) = self.queues.get(name).map(|q| q.clone()) else {
+            return false;
+        };
+        if q.incarnation() != incarnation {
+            return false;
+        }
+        self.remove_queue(&q);
+        true
+    }
+
+    /// Send `msg` on to the homes of the `remote` queues it was routed to:
+    /// true once every home has it (on disk there if it is persistent
+    /// and the queue durable), false if one could not take it.
+    pub(crate) fn forward(
+        &self,
+        msg: &Arc<crate::message::Message>,
+        remote: Vec<Arc<Queue>>,
+    ) -> impl std::future::Future<Output = bool> + Send + 'static {
+        let cluster = self
+            .shared
+            .get()
+            .and_then(|s| s.broker.upgrade())
+            .and_then(|b| b.cluster().cloned());
+        let (vhost, msg) = (self.name.clone(), msg.clone());
+        async move {
+            let Some(cluster) = cluster else {
+                return false;
+            };
+            cluster.forward(&vhost, &msg, &remote).await
+        }
+    }
+
+    /// `forward`, for a message nobody waits on (dead-lettered, delayed).
+    pub(crate) fn forward_later(
+        &self,
+        msg: &Arc<crate::message::Message>,
+        remote: Vec<Arc<Queue>>,
+    ) {
+        let names: Vec<String> = remote.iter().map(|q| q.name.to_string()).collect();
+        let sent = self.forward(msg, remote);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if !sent.await {
+                    tracing::warn!("a message for queues {names:?} could not reach their node");
+                }
+            });
+        }
+    }
+
+    /// The declaration of a cluster's queue, as a snapshot carries it.
+    pub(crate) fn queue_decl(&self, q: &Queue) -> Option<QueueDecl> {
+        let p = q.placement.as_ref()?;
+        let me = self.shared.get()?.me.clone();
+        Some(QueueDecl {
+            name: q.name.to_string(),
+            durable: q.durable,
+            exclusive: q.exclusive_owner.is_some(),
+            auto_delete: q.auto_delete,
+            arguments: q.arguments.clone(),
+            home: p.elsewhere.as_ref().unwrap_or(&me).to_string(),
+            incarnation: p.incarnation,
+            conn: p.owner.as_ref().map(|(node, id)| Conn {
+                node: node.to_string(),
+                id: *id,
+            }),
+        })
+    }
+
+    /// Whether this node is the home of a cluster's queue.
+    pub(crate) fn is_home(&self, q: &Queue) -> bool {
+        q.placement.is_some() && q.elsewhere().is_none()
+    }
+
+    /// A queue's own life ended it (auto-delete, x-expires, its exclusive
+    /// owner gone): in a cluster, its home asks the log to delete it
+    /// everywhere; alone, it goes now.
+    pub(crate) fn queue_lost(&self, q: &Arc<Queue>) {
+        let broker = match self.shared.get() {
+            Some(s) if self.is_home(q) => s.broker.clone(),
+            _ => std::sync::Weak::new(),
+        };
+        let rt = tokio::runtime::Handle::try_current();
+        let (true, Ok(rt)) = (broker.strong_count() > 0, rt) else {
+            self.remove_queue(q);
+            return;
+        };
+        let change = crate::broker::changes::Change::DeleteQueue {
+            vhost: self.name.clone(),
+            name: q.name.to_string(),
+            incarnation: q.incarnation(),
+        };
+        let (vhost, name, incarnation) = (self.name.clone(), q.name.clone(), q.incarnation());
+        // Until the log takes it (a minority, a node still joining), and
+        // while the queue is still this one.
+        rt.spawn(async move {
+            let mut pause = std::time::Duration::from_secs(1);
+            loop {
+                let Some(b) = broker.upgrade() else { return };
+                let still = b
+                    .vhost(&vhost)
+                    .and_then(|v| v.queue(name.as_str()).ok())
+                    .is_some_and(|q| q.incarnation() == incarnation);
+                if !still {
+                    return;
+                }
+                match b.change(change.clone()).await {
+                    Ok(_) => return,
+                    Err(e) => {
+                        tracing::warn!(
+                            "queue '{name}' is done with, but cannot be deleted yet: {e}"
+                        )
+                    }
+                }
+                drop(b);
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(30));
+            }
+        });
+    }
+
+    /// After this node restarted: its queues that were not durable are
+    /// gone, as RabbitMQ's are when their node restarts (an exclusive
+    /// queue's owner is gone with them).
+    pub(crate) fn drop_transient_after_restart(&self) {
+        for q in self.queue_list() {
+            if self.is_home(&q) && (!q.durable || q.exclusive_owner.is_some()) {
+                self.queue_lost(&q);
+            }
+        }
+    }
+}

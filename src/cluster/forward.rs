@@ -1,0 +1,145 @@
+//! Messages routed on one node to queues homed on another
+//! (`replicate_topology`): the routing node sends each on to the queues'
+//! home, which enqueues it there and answers once it is safe (on disk, if
+//! a durable queue took it persistent), so that a publisher's confirm
+//! still means what it means on a node alone. Links to other nodes are
+//! kept for reuse; one message per call for now.
+
+use super::Cluster;
+use super::link::Link;
+use super::rpc::{Reply, Request};
+use crate::message::Message;
+use crate::queue::{Published, Queue};
+use base64::Engine;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a node waits for another to take a forwarded message.
+const FORWARD_WAIT: Duration = Duration::from_secs(10);
+
+/// Links opened to other nodes, by address, idle between calls.
+#[derive(Default)]
+pub(crate) struct Links(std::sync::Mutex<BTreeMap<String, Vec<Link>>>);
+
+impl Links {
+    fn take(&self, addr: &str) -> Option<Link> {
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        all.get_mut(addr).and_then(Vec::pop)
+    }
+
+    fn give_back(&self, addr: &str, link: Link) {
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(addr.to_string()).or_default().push(link);
+    }
+}
+
+impl Cluster {
+    /// Send `msg` to the home of each of `remote`: true once every home
+    /// has it.
+    pub(crate) async fn forward(&self, vhost: &str, msg: &Message, remote: &[Arc<Queue>]) -> bool {
+        let mut by_home: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for q in remote {
+            if let Some(home) = q.elsewhere() {
+                by_home.entry(home).or_default().push(q.name.to_string());
+            }
+        }
+        let mut record = Vec::new();
+        crate::store::record::encode_publish(0, 0, msg, &mut record);
+        let message = base64::engine::general_purpose::STANDARD.encode(record);
+        for (home, queues) in by_home {
+            let Some(addr) = self.address_of(home) else {
+                return false;
+            };
+            let req = Request::Enqueue {
+                vhost: vhost.to_string(),
+                queues,
+                message: message.clone(),
+            };
+            match tokio::time::timeout(FORWARD_WAIT, self.call(&addr, &req)).await {
+                Ok(Some(Reply::Enqueued(true))) => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// A member's cluster address, by name.
+    fn address_of(&self, name: &str) -> Option<String> {
+        let m = self.raft().metrics();
+        let m = m.borrow();
+        m.membership_config
+            .nodes()
+            .find(|(_, n)| n.name == name)
+            .map(|(_, n)| n.addr.clone())
+    }
+
+    /// One request over a kept link (a new one if none is idle).
+    async fn call(&self, addr: &str, req: &Request) -> Option<Reply> {
+        let mut link = match self.links.take(addr) {
+            Some(l) => l,
+            None => self.endpoint.connect(addr).await.ok()?,
+        };
+        let reply = link.call(req).await.ok()?;
+        self.links.give_back(addr, link);
+        Some(reply)
+    }
+
+    /// Take a message another node routed to queues homed here: true once
+    /// every queue has it, and it is on disk if it needs to be.
+    pub(super) async fn enqueue_forwarded(
+        &self,
+        vhost: &str,
+        queues: &[String],
+        message: &str,
+    ) -> bool {
+        let Some(broker) = self.broker.upgrade() else {
+            return false;
+        };
+        let Some(v) = broker.vhost(vhost) else {
+            return false;
+        };
+        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(message) else {
+            return false;
+        };
+        let Some((_, msg)) = crate::store::record::decode_publish(&raw.into(), true, v.meter())
+        else {
+            return false;
+        };
+        let msg = Arc::new(msg);
+        let (mut ok, mut ticket) = (true, 0);
+        for name in queues {
+            // A queue deleted meanwhile drops it, as it would here.
+            let Ok(q) = v.queue(name) else { continue };
+            if q.elsewhere().is_some() {
+                ok = false;
+                continue;
+            }
+            let (published, dead) = q.publish(msg.clone());
+            match published {
+                Published::Accepted { ticket: t } => ticket = ticket.max(t),
+                Published::Duplicate | Published::Dropped => {}
+                Published::Rejected | Published::Failed => ok = false,
+            }
+            v.dead_letter(&q, dead);
+        }
+        ok && synced(&broker, ticket).await
+    }
+}
+
+/// Wait until the store has `ticket` on disk.
+async fn synced(broker: &crate::broker::Broker, ticket: u64) -> bool {
+    let (sink, mut inbox) = crate::queue::inbox::Sink::new();
+    let sync = &broker.store.sync;
+    if !sync.notify_when_synced(ticket, &sink) {
+        return true;
+    }
+    let mut events = Vec::new();
+    let wait = async {
+        while sync.synced() < ticket {
+            inbox.recv_many(&mut events).await;
+            events.clear();
+        }
+    };
+    tokio::time::timeout(FORWARD_WAIT, wait).await.is_ok()
+}
