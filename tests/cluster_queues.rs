@@ -293,3 +293,75 @@ async fn restarted_nodes_keep_the_clusters_queues_and_their_own_transient_ones_g
     publish_confirmed(&ch3, "", "payments", b"from n3").await;
     assert_eq!(next(&mut c).await.data, b"from n3");
 }
+
+#[tokio::test]
+async fn the_management_api_declares_binds_imports_and_deletes_through_the_log() {
+    let root = tempfile::tempdir().expect("dir");
+    let nodes = replicating(root.path(), "").await;
+    // Homed where the body says, as RabbitMQ's "node"; a node the cluster
+    // does not have is refused.
+    let (status, _) = nodes[2]
+        .api(
+            "PUT",
+            "/api/queues/%2F/hq",
+            r#"{"durable":true,"node":"n1"}"#,
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = nodes[2]
+        .api("PUT", "/api/queues/%2F/nowhere", r#"{"node":"n9"}"#)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = nodes[1]
+        .api(
+            "POST",
+            "/api/bindings/%2F/e/amq.direct/q/hq",
+            r#"{"routing_key":"k"}"#,
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_c1, ch1) = channel_on(&nodes[0]).await;
+    let mut c = consume(&ch1, "hq", true).await;
+    let (_c2, ch2) = channel_on(&nodes[1]).await;
+    eventually("the binding to route on n2", CLUSTER_DEADLINE, || async {
+        within(ch2.confirm_select(ConfirmSelectOptions::default()))
+            .await
+            .ok()?;
+        let confirm = within(ch2.basic_publish(
+            "amq.direct".into(),
+            "k".into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            b"over http",
+            BasicProperties::default(),
+        ))
+        .await
+        .ok()?;
+        within(confirm)
+            .await
+            .ok()?
+            .take_message()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(next(&mut c).await.data, b"over http");
+
+    // Imported definitions: their queues are homed on the importing node.
+    let doc = r#"{"queues":[{"name":"imported","vhost":"/","durable":true,"auto_delete":false,"arguments":{}}]}"#;
+    let (status, body) = nodes[1].api("POST", "/api/definitions", doc).await;
+    assert_eq!(status, 204, "{body}");
+    for n in &nodes {
+        until_queue(n, "imported", true).await;
+    }
+    let (_c2, ch2) = channel_on(&nodes[1]).await;
+    consume(&ch2, "imported", true).await;
+
+    let (status, _) = nodes[1].api("DELETE", "/api/queues/%2F/hq", "").await;
+    assert_eq!(status, 204);
+    for n in &nodes {
+        until_queue(n, "hq", false).await;
+    }
+}

@@ -89,6 +89,13 @@ pub(crate) enum Change {
     ReplaceDefinitions(serde_json::Value),
     /// A definitions document (POST /api/definitions), imported whole.
     ImportDefinitions(serde_json::Value),
+    /// The same, in a cluster whose topology is replicated: its queues are
+    /// homed on `home`, each with an incarnation drawn from `nonce`.
+    ImportDefinitionsAt {
+        doc: serde_json::Value,
+        home: String,
+        nonce: u64,
+    },
     /// Exchange.Declare (never passive) in a vhost (`topology.rs`).
     DeclareExchange {
         vhost: String,
@@ -127,6 +134,21 @@ pub(crate) enum Change {
         vhost: String,
         binding: QueueBinding,
     },
+}
+
+impl Change {
+    /// Import a definitions document through the log, its queues homed
+    /// on this node if the topology is replicated.
+    pub(crate) fn import(b: &Broker, doc: serde_json::Value) -> Change {
+        match b.replicates_topology() {
+            true => Change::ImportDefinitionsAt {
+                doc,
+                home: b.node_name().to_string(),
+                nonce: super::names::random_u64(),
+            },
+            false => Change::ImportDefinitions(doc),
+        }
+    }
 }
 
 impl Broker {
@@ -288,6 +310,10 @@ impl Broker {
             Change::ImportDefinitions(doc) => {
                 done(self.import_document(doc).map_err(Refusal::Invalid))
             }
+            Change::ImportDefinitionsAt { doc, home, nonce } => done(
+                self.import_document_at(doc, Some((home, *nonce)))
+                    .map_err(Refusal::Invalid),
+            ),
             Change::DeclareExchange { vhost, exchange } => {
                 self.declare_exchange_change(vhost, exchange)
             }

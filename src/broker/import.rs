@@ -89,6 +89,15 @@ impl Broker {
 
     /// Check a parsed definitions document whole, then apply it.
     pub(crate) fn import_document(&self, doc: &Value) -> Result<(), String> {
+        self.import_document_at(doc, None)
+    }
+
+    /// Import, a cluster's queues homed on `home` (node, nonce).
+    pub(crate) fn import_document_at(
+        &self,
+        doc: &Value,
+        home: Option<(&str, u64)>,
+    ) -> Result<(), String> {
         let access = parse_access(doc)?;
         self.check_document(doc)?;
         let new_vhosts: Vec<String> = access.vhosts.iter().map(|v| v.name.clone()).collect();
@@ -104,7 +113,7 @@ impl Broker {
         for v in &vhosts {
             v.defer_persistence(true);
         }
-        let r = self.import_entities(doc);
+        let r = self.import_entities(doc, home);
         for v in &vhosts {
             v.defer_persistence(false);
             if let Err(e) = v.persist_now() {
@@ -188,7 +197,7 @@ impl Broker {
         Ok(())
     }
 
-    fn import_entities(&self, doc: &Value) -> Result<(), String> {
+    fn import_entities(&self, doc: &Value, home: Option<(&str, u64)>) -> Result<(), String> {
         let get = |v: &Value| {
             self.vhost(vhost_of(v))
                 .ok_or_else(|| format!("no such vhost '{}'", vhost_of(v)))
@@ -208,9 +217,27 @@ impl Broker {
         for q in list(doc, "queues") {
             let args = json_table(q.get("arguments").unwrap_or(&Value::Null));
             let spec = queue_spec(q, &args);
-            get(q)?
-                .declare_queue(&spec)
-                .map_err(|e| format!("queue '{}': {}", spec.name, e.reply_text()))?;
+            let vh = get(q)?;
+            let r = match home {
+                Some((home, nonce)) if vh.exchanges_shared() => {
+                    // The same incarnation on every node applying it.
+                    let mut h = std::hash::DefaultHasher::new();
+                    std::hash::Hash::hash(&(nonce, vhost_of(q), spec.name), &mut h);
+                    let queue = crate::broker::vhost::QueueDecl {
+                        name: spec.name.to_string(),
+                        durable: spec.durable,
+                        exclusive: false,
+                        auto_delete: spec.auto_delete,
+                        arguments: args.clone(),
+                        home: home.to_string(),
+                        incarnation: std::hash::Hasher::finish(&h),
+                        conn: None,
+                    };
+                    vh.declare_shared_queue(&queue).map(|_| ())
+                }
+                _ => vh.declare_queue(&spec).map(|_| ()),
+            };
+            r.map_err(|e| format!("queue '{}': {}", spec.name, e.reply_text()))?;
         }
         for bd in list(doc, "bindings") {
             let vh = get(bd)?;

@@ -143,7 +143,12 @@ impl Broker {
                 v.share(broker.shared_with());
             }
         }
-        if let Some(path) = broker.config.definitions.clone() {
+        // A cluster with replicated topology imports it through its log
+        // only (`cluster::tasks::import_at_boot`): a queue made here first
+        // would be this node's alone.
+        if let Some(path) = broker.config.definitions.clone()
+            && !broker.replicates_topology()
+        {
             broker
                 .import_definitions(&path)
                 .map_err(std::io::Error::other)?;

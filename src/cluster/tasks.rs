@@ -99,7 +99,12 @@ pub(super) async fn import_at_boot(
     };
     loop {
         if cluster.is_member() {
-            match cluster.write(Command::ImportDefinitions(doc.clone())).await {
+            let Some(broker) = cluster.broker.upgrade() else {
+                return;
+            };
+            let change = Command::import(&broker, doc.clone());
+            drop(broker);
+            match cluster.write(change).await {
                 Ok(_) => {
                     tracing::info!("cluster: imported definitions from {}", path.display());
                     return;

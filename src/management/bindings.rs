@@ -12,7 +12,7 @@ use crate::access::permission::Kind;
 use crate::access::rules;
 use crate::broker::changes::Change;
 use crate::broker::policy::table_json;
-use crate::broker::topology::ExchangeBinding;
+use crate::broker::topology::{ExchangeBinding, QueueBinding};
 use crate::broker::{Broker, Vhost};
 use crate::exchange::Destination;
 use amq_protocol::types::FieldTable;
@@ -269,6 +269,17 @@ async fn create(
         rules::may_bind(g, &v, perm_kind, &dest, &source, &key)
     })?;
     match perm_kind {
+        Kind::Queue if b.replicates_topology() => {
+            v.check_bind(&dest, &source, &key, &args, 0)?;
+            let binding = QueueBinding {
+                queue: dest.clone(),
+                exchange: source.clone(),
+                routing_key: key.clone(),
+                arguments: args.clone(),
+                conn: None,
+            };
+            b.change(Change::BindQueue { vhost, binding }).await?;
+        }
         Kind::Queue => v.bind(&dest, &source, &key, &args, 0)?,
         _ if b.replicates_topology() => {
             let binding = ExchangeBinding {
@@ -304,6 +315,16 @@ async fn delete(
         rules::may_bind(g, &v, perm_kind, &l.dest, &l.source, &l.key)
     })?;
     match perm_kind {
+        Kind::Queue if b.replicates_topology() => {
+            let binding = QueueBinding {
+                queue: l.dest.clone(),
+                exchange: l.source.clone(),
+                routing_key: l.key.clone(),
+                arguments: l.args.clone(),
+                conn: None,
+            };
+            b.change(Change::UnbindQueue { vhost, binding }).await?;
+        }
         Kind::Queue => v.unbind(&l.dest, &l.source, &l.key, &l.args, 0)?,
         _ if b.replicates_topology() => {
             let binding = ExchangeBinding {

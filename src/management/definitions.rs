@@ -138,7 +138,7 @@ async fn export_vhost(
 async fn import(b: &Broker, doc: Value) -> ApiResult<StatusCode> {
     use crate::access::Refusal;
     use crate::broker::changes::Change;
-    match b.change(Change::ImportDefinitions(doc)).await {
+    match b.change(Change::import(b, doc)).await {
         Ok(_) => Ok(StatusCode::NO_CONTENT),
         Err(Refusal::Invalid(e)) => Err(ApiError::bad_request(e)),
         Err(e) => Err(e.into()),

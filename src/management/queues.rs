@@ -5,8 +5,9 @@
 use super::pagination::ListPage;
 use super::{ApiError, ApiResult, User, allowed, body, created_or_replaced, vhost_for};
 use crate::access::rules;
+use crate::broker::changes::Change;
 use crate::broker::policy::{Policy, table_json};
-use crate::broker::vhost::QueueSpec;
+use crate::broker::vhost::{QueueDecl, QueueSpec};
 use crate::broker::{Broker, Vhost};
 use crate::queue::Queue;
 use axum::Extension;
@@ -60,6 +61,32 @@ async fn declare_queue(
         rules::may_declare_queue(g, &v, &name, false, &arguments)
     })?;
     let new = v.queue(&name).is_err();
+    if b.replicates_topology() && new {
+        // Homed on the node named in the body, as RabbitMQ's "node", else
+        // on this one.
+        v.check_queue_declare(&spec)?;
+        let home = body::text(&m, "node").unwrap_or_else(|| b.node_name().to_string());
+        let member = b
+            .cluster()
+            .is_some_and(|c| c.members().iter().any(|n| n.name == home));
+        if !member {
+            return Err(ApiError::bad_request(format!(
+                "no node '{home}' in the cluster"
+            )));
+        }
+        let queue = QueueDecl {
+            name: name.clone(),
+            durable: spec.durable,
+            exclusive: false,
+            auto_delete: spec.auto_delete,
+            arguments: arguments.clone(),
+            home,
+            incarnation: crate::broker::names::random_u64(),
+            conn: None,
+        };
+        let created = b.change(Change::DeclareQueue { vhost, queue }).await?;
+        return Ok(created_or_replaced(created));
+    }
     v.declare_queue(&spec)?;
     Ok(created_or_replaced(new))
 }
@@ -81,8 +108,22 @@ async fn delete_queue(
     axum::extract::Query(q): axum::extract::Query<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
     let v = vhost_for(&b, &u, &vhost)?;
-    v.queue(&name).map_err(|_| ApiError::not_found())?;
+    let queue = v.queue(&name).map_err(|_| ApiError::not_found())?;
     allowed(&b, &u, &vhost, |g| rules::may_delete_queue(g, &name))?;
+    if b.replicates_topology() && queue.placement.is_some() {
+        if q.if_unused || q.if_empty {
+            v.queue_here(&name, 0)?;
+        }
+        v.check_delete(&queue, 0, q.if_unused, q.if_empty)?;
+        let incarnation = queue.incarnation();
+        b.change(Change::DeleteQueue {
+            vhost,
+            name,
+            incarnation,
+        })
+        .await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     v.delete_queue(&name, 0, q.if_unused, q.if_empty)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -94,9 +135,9 @@ async fn purge_queue(
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let v = vhost_for(&b, &u, &vhost)?;
-    let q = v.queue(&name).map_err(|_| ApiError::not_found())?;
+    v.queue(&name).map_err(|_| ApiError::not_found())?;
     allowed(&b, &u, &vhost, |g| rules::may_read_queue(g, &name))?;
-    q.purge();
+    v.queue_here(&name, 0)?.purge();
     Ok(StatusCode::NO_CONTENT)
 }
 
