@@ -23,7 +23,7 @@ start_peers() {
   PEER_PIDS=()
   for i in 1 3; do
     if [ "$i" = 1 ]; then port=$p1; else port=$p3; fi
-    "$FERRETMQ_BIN" --config "$clients_dir/ferretmq.toml" --listen 127.0.0.1:0 \
+    "$FERRETMQ_BIN" --config "$(clients_config "$clients_dir")" --listen 127.0.0.1:0 \
       --no-management --no-prometheus --data-dir "$state/n$i" --log info \
       --cluster-node-name "n$i" --cluster-listen "127.0.0.1:$port" \
       --cluster-seed-nodes "$seeds" > "$state/n$i.log" 2>&1 &

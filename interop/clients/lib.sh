@@ -91,3 +91,14 @@ run_pytest() {
     echo "RESULT $suite: 0 passed, 1 failed, 0 skipped   [pytest ended before any result: $closing]"
   fi
 }
+
+# The config every node of the cluster starts with: with
+# FERRETMQ_CLUSTER_TOPOLOGY=1, one that replicates exchanges, queues and
+# bindings through the cluster's log.
+clients_config() {
+  if [ -n "${FERRETMQ_CLUSTER_TOPOLOGY:-}" ]; then
+    echo "$1/ferretmq-topology.toml"
+  else
+    echo "$1/ferretmq.toml"
+  fi
+}

@@ -261,7 +261,10 @@ impl Connection {
                     self.resume(out);
                     self.process_input(&mut rbuf);
                 }
-                () = inbox.recv_many(&mut events) => {
+                // Not while a method waits: what its change does here (a
+                // deleted queue's Basic.Cancel) follows its -Ok, as on a
+                // node alone and in RabbitMQ.
+                () = inbox.recv_many(&mut events), if self.pending.is_none() => {
                     for ev in events.drain(..) {
                         self.queue_event(ev);
                     }
