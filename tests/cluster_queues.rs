@@ -365,3 +365,73 @@ async fn the_management_api_declares_binds_imports_and_deletes_through_the_log()
         until_queue(n, "hq", false).await;
     }
 }
+
+#[tokio::test]
+async fn a_message_for_a_queue_whose_node_is_down_is_nacked_and_what_was_confirmed_stays() {
+    let root = tempfile::tempdir().expect("dir");
+    let mut nodes = replicating(root.path(), "").await;
+    let (_c3, ch3) = channel_on(&nodes[2]).await;
+    durable_queue(&ch3, "ledger").await;
+    until_queue(&nodes[0], "ledger", true).await;
+    let (_c1, ch1) = channel_on(&nodes[0]).await;
+    within(ch1.confirm_select(ConfirmSelectOptions::default()))
+        .await
+        .expect("confirm mode");
+    for i in 0..5 {
+        publish_confirmed(&ch1, "", "ledger", format!("entry {i}").as_bytes()).await;
+    }
+    drop(ch3);
+    // Its home is SIGKILLed: what was confirmed is on its disk; what is
+    // published meanwhile is nacked, never acked.
+    nodes[2].kill();
+    let confirm = within(ch1.basic_publish(
+        "".into(),
+        "ledger".into(),
+        BasicPublishOptions::default(),
+        b"while n3 is down",
+        BasicProperties::default().with_delivery_mode(2),
+    ))
+    .await
+    .expect("publish");
+    let c = tokio::time::timeout(CLUSTER_DEADLINE, confirm)
+        .await
+        .expect("an answer")
+        .expect("confirm");
+    assert!(c.is_nack(), "{c:?}");
+    nodes[2].start();
+    formed(&nodes[2], &["n1", "n2", "n3"]).await;
+    let (_c3, ch3) = channel_on(&nodes[2]).await;
+    let mut c = consume(&ch3, "ledger", false).await;
+    for i in 0..5 {
+        let d = next(&mut c).await;
+        assert_eq!(d.data, format!("entry {i}").as_bytes());
+        within(d.ack(BasicAckOptions::default()))
+            .await
+            .expect("ack");
+    }
+    assert_eq!(depth(&ch3, "ledger").await, 0, "nothing else arrived");
+}
+
+#[tokio::test]
+async fn forwarding_goes_on_after_the_queues_node_restarts() {
+    let root = tempfile::tempdir().expect("dir");
+    let mut nodes = replicating(root.path(), "").await;
+    let (_c2, ch2) = channel_on(&nodes[1]).await;
+    durable_queue(&ch2, "work").await;
+    until_queue(&nodes[0], "work", true).await;
+    let (_c1, ch1) = channel_on(&nodes[0]).await;
+    within(ch1.confirm_select(ConfirmSelectOptions::default()))
+        .await
+        .expect("confirm mode");
+    publish_confirmed(&ch1, "", "work", b"before").await;
+    drop(ch2);
+    // n1 keeps its link to n2 open between messages; n2 restarts under it.
+    nodes[1].kill();
+    nodes[1].start();
+    formed(&nodes[1], &["n1", "n2", "n3"]).await;
+    publish_confirmed(&ch1, "", "work", b"after").await;
+    let (_c2, ch2) = channel_on(&nodes[1]).await;
+    let mut c = consume(&ch2, "work", true).await;
+    assert_eq!(next(&mut c).await.data, b"before");
+    assert_eq!(next(&mut c).await.data, b"after");
+}

@@ -74,12 +74,19 @@ impl Cluster {
             .map(|(_, n)| n.addr.clone())
     }
 
-    /// One request over a kept link (a new one if none is idle).
+    /// One request over a kept link, else a new one. A kept link may have
+    /// died with its peer since (a node restarted): the request goes again
+    /// over a new link then, which can deliver a message twice if the
+    /// first went through before the link broke (at least once, as a
+    /// publisher retrying after a lost confirm).
     async fn call(&self, addr: &str, req: &Request) -> Option<Reply> {
-        let mut link = match self.links.take(addr) {
-            Some(l) => l,
-            None => self.endpoint.connect(addr).await.ok()?,
-        };
+        if let Some(mut link) = self.links.take(addr) {
+            if let Ok(reply) = link.call(req).await {
+                self.links.give_back(addr, link);
+                return Some(reply);
+            }
+        }
+        let mut link = self.endpoint.connect(addr).await.ok()?;
         let reply = link.call(req).await.ok()?;
         self.links.give_back(addr, link);
         Some(reply)
