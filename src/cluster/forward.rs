@@ -80,11 +80,11 @@ impl Cluster {
     /// first went through before the link broke (at least once, as a
     /// publisher retrying after a lost confirm).
     async fn call(&self, addr: &str, req: &Request) -> Option<Reply> {
-        if let Some(mut link) = self.links.take(addr) {
-            if let Ok(reply) = link.call(req).await {
-                self.links.give_back(addr, link);
-                return Some(reply);
-            }
+        if let Some(mut link) = self.links.take(addr)
+            && let Ok(reply) = link.call(req).await
+        {
+            self.links.give_back(addr, link);
+            return Some(reply);
         }
         let mut link = self.endpoint.connect(addr).await.ok()?;
         let reply = link.call(req).await.ok()?;
