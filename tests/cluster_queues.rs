@@ -94,6 +94,34 @@ async fn a_message_published_on_any_node_reaches_queues_on_every_node_and_is_con
     }
     // The default exchange reaches a queue on another node too.
     publish(&pub_ch, "", "payments", b"direct").await;
+    // A node that is not its home answers a declare with its home's counts.
+    let (_c, counting) = channel_on(&nodes[2]).await;
+    let ok = within(counting.queue_declare(
+        "payments".into(),
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    ))
+    .await
+    .expect("passive declare on n3");
+    assert_eq!(ok.message_count(), 21);
+    // Not empty, its home says, wherever it is asked.
+    let e = within(counting.queue_delete(
+        "payments".into(),
+        QueueDeleteOptions {
+            if_empty: true,
+            ..Default::default()
+        },
+    ))
+    .await
+    .expect_err("not empty");
+    assert_eq!(reply_code(&e), Some(406));
+    assert_eq!(
+        error_text(&e),
+        "PRECONDITION_FAILED - queue 'payments' in vhost '/' is not empty"
+    );
 
     for (ch, queue) in [(&pay, "payments"), (&mail, "emails")] {
         let mut consumer = consume(ch, queue, false).await;
@@ -199,9 +227,14 @@ async fn every_node_answers_a_declare_a_bind_and_a_delete_alike() {
         until_queue(n, "fleeting", false).await;
     }
 
-    // Deleted from a node that is not its home: gone everywhere.
+    // Deleted from a node that is not its home, if empty (its home says
+    // it is): gone everywhere.
     let (_c3, ch3) = channel_on(&nodes[2]).await;
-    within(ch3.queue_delete("q".into(), QueueDeleteOptions::default()))
+    let if_empty = QueueDeleteOptions {
+        if_empty: true,
+        ..Default::default()
+    };
+    within(ch3.queue_delete("q".into(), if_empty))
         .await
         .expect("delete on n3");
     for n in &nodes {
@@ -398,6 +431,22 @@ async fn a_message_for_a_queue_whose_node_is_down_is_nacked_and_what_was_confirm
         .expect("an answer")
         .expect("confirm");
     assert!(c.is_nack(), "{c:?}");
+    let (_c2, ch2) = channel_on(&nodes[1]).await;
+    let e = within(ch2.queue_declare(
+        "ledger".into(),
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    ))
+    .await
+    .expect_err("its home is down");
+    assert_eq!(reply_code(&e), Some(404));
+    assert_eq!(
+        error_text(&e),
+        "NOT_FOUND - home node 'n3' of durable queue 'ledger' in vhost '/' is down or inaccessible"
+    );
     nodes[2].start();
     formed(&nodes[2], &["n1", "n2", "n3"]).await;
     let (_c3, ch3) = channel_on(&nodes[2]).await;

@@ -69,6 +69,24 @@ impl Channel {
             return Ok(());
         }
         let (q, messages, consumers) = ctx.vhost.declare_queue(&spec)?;
+        if q.elsewhere().is_some() {
+            // Its counts are its home's.
+            let counts = ctx.vhost.counts_at_home(&q);
+            let slot = Arc::new(std::sync::Mutex::new((0, 0)));
+            let filled = slot.clone();
+            let wait = async move {
+                let c = counts.await.map_err(crate::access::Refusal::from)?;
+                *filled.lock().unwrap_or_else(|p| p.into_inner()) = c;
+                Ok(true)
+            };
+            let what = format!("declare queue '{name}'");
+            ctx.await_outcome(wait, what, move |ch, ctx, _| {
+                let (m, c) = *slot.lock().unwrap_or_else(|p| p.into_inner());
+                ch.declared(ctx, &q, m as usize, c as usize, d.nowait);
+                Ok(())
+            });
+            return Ok(());
+        }
         self.declared(ctx, &q, messages, consumers, d.nowait);
         Ok(())
     }
@@ -212,12 +230,29 @@ impl Channel {
                 self.queue_reply(ctx, d.nowait, queue::AMQPMethod::DeleteOk(ok));
                 return Ok(());
             };
-            if d.if_unused || d.if_empty {
-                ctx.vhost.queue_here(&name, ctx.conn_id)?;
-            }
             let n = ctx
                 .vhost
                 .check_delete(&q, ctx.conn_id, d.if_unused, d.if_empty)?;
+            if q.elsewhere().is_some() && (d.if_unused || d.if_empty) {
+                // Unused and empty are for its home to say.
+                let deleted = ctx.vhost.delete_at_home(&q, d.if_unused, d.if_empty);
+                let slot = Arc::new(std::sync::atomic::AtomicU32::new(0));
+                let filled = slot.clone();
+                let wait = async move {
+                    let n = deleted.await?;
+                    filled.store(n, std::sync::atomic::Ordering::Relaxed);
+                    Ok(true)
+                };
+                let what = format!("delete queue '{name}'");
+                ctx.await_outcome(wait, what, move |ch, ctx, _| {
+                    ctx.exclusive_queues.retain(|q| q.name.as_str() != name);
+                    let n = slot.load(std::sync::atomic::Ordering::Relaxed);
+                    let ok = queue::DeleteOk { message_count: n };
+                    ch.queue_reply(ctx, d.nowait, queue::AMQPMethod::DeleteOk(ok));
+                    Ok(())
+                });
+                return Ok(());
+            }
             let change = Change::DeleteQueue {
                 vhost: ctx.vhost.name.clone(),
                 name: name.clone(),

@@ -150,3 +150,81 @@ async fn synced(broker: &crate::broker::Broker, ticket: u64) -> bool {
     };
     tokio::time::timeout(FORWARD_WAIT, wait).await.is_ok()
 }
+
+impl Cluster {
+    /// Ask a queue's home for its counts (None: it does not answer).
+    pub(crate) async fn counts_at(
+        &self,
+        home: &str,
+        vhost: &str,
+        name: &str,
+    ) -> Option<(u32, u32)> {
+        let addr = self.address_of(home)?;
+        let req = Request::QueueCounts {
+            vhost: vhost.to_string(),
+            name: name.to_string(),
+        };
+        match tokio::time::timeout(FORWARD_WAIT, self.call(&addr, &req)).await {
+            Ok(Some(Reply::Counts(c))) => c,
+            _ => None,
+        }
+    }
+
+    pub(super) fn counts_here(&self, vhost: &str, name: &str) -> Option<(u32, u32)> {
+        let q = self.broker.upgrade()?.vhost(vhost)?.queue(name).ok()?;
+        if q.elsewhere().is_some() {
+            return None;
+        }
+        let (m, c) = q.counts();
+        Some((m as u32, c as u32))
+    }
+
+    /// Ask a queue's home to delete it if unused / empty: the ready
+    /// messages it held.
+    pub(crate) async fn delete_at(
+        &self,
+        home: &str,
+        vhost: &str,
+        name: &str,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> Result<u32, crate::access::Refusal> {
+        let down = || crate::access::Refusal::Unavailable(format!("node {home} does not answer"));
+        let addr = self.address_of(home).ok_or_else(down)?;
+        let req = Request::DeleteQueue {
+            vhost: vhost.to_string(),
+            name: name.to_string(),
+            if_unused,
+            if_empty,
+        };
+        match tokio::time::timeout(FORWARD_WAIT, self.call(&addr, &req)).await {
+            Ok(Some(Reply::Deleted(r))) => r,
+            _ => Err(down()),
+        }
+    }
+
+    pub(super) async fn delete_here(
+        &self,
+        vhost: &str,
+        name: &str,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> Result<u32, crate::access::Refusal> {
+        let b = self
+            .broker
+            .upgrade()
+            .ok_or_else(|| crate::access::Refusal::Unavailable("the node is stopping".into()))?;
+        let v = b
+            .vhost(vhost)
+            .ok_or_else(|| crate::access::Refusal::NoSuchVhost(vhost.to_string()))?;
+        let Ok(q) = v.queue(name) else { return Ok(0) };
+        let n = v.check_delete(&q, 0, if_unused, if_empty)?;
+        let change = crate::broker::changes::Change::DeleteQueue {
+            vhost: vhost.to_string(),
+            name: name.to_string(),
+            incarnation: q.incarnation(),
+        };
+        b.change(change).await?;
+        Ok(n as u32)
+    }
+}

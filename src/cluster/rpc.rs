@@ -32,6 +32,19 @@ pub(crate) enum Request {
     Write(Command),
     /// The node's entry in `/api/nodes`.
     NodeInfo,
+    /// A queue homed here: its ready messages and consumers.
+    QueueCounts {
+        vhost: String,
+        name: String,
+    },
+    /// Delete a queue homed here if unused / empty (decided here, where its
+    /// consumers and messages are), through the log.
+    DeleteQueue {
+        vhost: String,
+        name: String,
+        if_unused: bool,
+        if_empty: bool,
+    },
     /// A message another node routed to these queues, homed here, as a
     /// store record in base64 (`forward.rs`).
     Enqueue {
@@ -62,6 +75,10 @@ pub(crate) enum Reply {
     NodeInfo(serde_json::Value),
     /// Whether every queue took the forwarded message.
     Enqueued(bool),
+    /// A queue's counts (None: not homed here).
+    Counts(Option<(u32, u32)>),
+    /// A queue deleted: the ready messages it held; or why not.
+    Deleted(Result<u32, crate::access::Refusal>),
 }
 
 /// Answer a peer's requests until it closes the link.
@@ -102,6 +119,17 @@ async fn answer(cluster: &Arc<Cluster>, req: Request) -> Reply {
             queues,
             message,
         } => Reply::Enqueued(cluster.enqueue_forwarded(&vhost, &queues, &message).await),
+        Request::QueueCounts { vhost, name } => Reply::Counts(cluster.counts_here(&vhost, &name)),
+        Request::DeleteQueue {
+            vhost,
+            name,
+            if_unused,
+            if_empty,
+        } => Reply::Deleted(
+            cluster
+                .delete_here(&vhost, &name, if_unused, if_empty)
+                .await,
+        ),
         Request::Hello => Reply::Hello {
             member: cluster.is_member(),
         },

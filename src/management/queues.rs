@@ -111,10 +111,11 @@ async fn delete_queue(
     let queue = v.queue(&name).map_err(|_| ApiError::not_found())?;
     allowed(&b, &u, &vhost, |g| rules::may_delete_queue(g, &name))?;
     if b.replicates_topology() && queue.placement.is_some() {
-        if q.if_unused || q.if_empty {
-            v.queue_here(&name, 0)?;
-        }
         v.check_delete(&queue, 0, q.if_unused, q.if_empty)?;
+        if queue.elsewhere().is_some() && (q.if_unused || q.if_empty) {
+            v.delete_at_home(&queue, q.if_unused, q.if_empty).await?;
+            return Ok(StatusCode::NO_CONTENT);
+        }
         let incarnation = queue.incarnation();
         b.change(Change::DeleteQueue {
             vhost,

@@ -231,8 +231,8 @@ impl Vhost {
         let q = self.queue_for(name, conn_id)?;
         if let Some(home) = q.elsewhere() {
             return Err(AmqpError::not_found(format!(
-                "queue '{name}' in vhost '{}' is on node {home}; consume from it, get, \
-                 purge or delete it conditionally through a client connected there",
+                "queue '{name}' in vhost '{}' is on node {home}; consume from it, get \
+                 or purge it through a client connected there",
                 self.name
             )));
         }

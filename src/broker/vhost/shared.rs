@@ -107,6 +107,52 @@ impl Vhost {
         true
     }
 
+    fn cluster(&self) -> Option<Arc<crate::cluster::Cluster>> {
+        let b = self.shared.get()?.broker.upgrade()?;
+        b.cluster().cloned()
+    }
+
+    /// The counts of `q`, homed elsewhere, as its home has them; RabbitMQ's
+    /// 404 when that node does not answer.
+    pub(crate) fn counts_at_home(
+        &self,
+        q: &Queue,
+    ) -> impl std::future::Future<Output = Result<(u32, u32), AmqpError>> + Send + 'static {
+        let (cluster, vhost, name) = (self.cluster(), self.name.clone(), q.name.to_string());
+        let home = q.elsewhere().map(|h| h.to_string()).unwrap_or_default();
+        async move {
+            let counts = match cluster {
+                Some(c) => c.counts_at(&home, &vhost, &name).await,
+                None => None,
+            };
+            counts.ok_or_else(|| home_down(&home, &name, &vhost))
+        }
+    }
+
+    /// Queue.Delete if unused / empty of `q`, homed elsewhere: decided by
+    /// its home; the ready messages it held.
+    pub(crate) fn delete_at_home(
+        &self,
+        q: &Queue,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> impl std::future::Future<Output = Result<u32, crate::access::Refusal>> + Send + 'static
+    {
+        let (cluster, vhost, name) = (self.cluster(), self.name.clone(), q.name.to_string());
+        let home = q.elsewhere().map(|h| h.to_string()).unwrap_or_default();
+        async move {
+            match cluster {
+                Some(c) => match c.delete_at(&home, &vhost, &name, if_unused, if_empty).await {
+                    Err(crate::access::Refusal::Unavailable(_)) => {
+                        Err(home_down(&home, &name, &vhost).into())
+                    }
+                    r => r,
+                },
+                None => Err(home_down(&home, &name, &vhost).into()),
+            }
+        }
+    }
+
     /// Send `msg` on to the homes of the `remote` queues it was routed to:
     /// true once every home has it (on disk there if it is persistent
     /// and the queue durable), false if one could not take it.
@@ -227,4 +273,11 @@ impl Vhost {
             }
         }
     }
+}
+
+/// RabbitMQ's answer about a queue whose node is down.
+fn home_down(home: &str, name: &str, vhost: &str) -> AmqpError {
+    AmqpError::not_found(format!(
+        "home node '{home}' of durable queue '{name}' in vhost '{vhost}' is down or inaccessible"
+    ))
 }
