@@ -140,16 +140,11 @@ async fn a_message_published_on_any_node_reaches_queues_on_every_node_and_is_con
         }
     }
 
-    // Its messages are reached on its home only, and the error says where.
+    // Basic.Get is for its home only, and the error says where.
     let (_c1, other) = channel_on(&nodes[0]).await;
-    let e = within(other.basic_consume(
-        "payments".into(),
-        "".into(),
-        BasicConsumeOptions::default(),
-        FieldTable::default(),
-    ))
-    .await
-    .expect_err("not on n1");
+    let e = within(other.basic_get("payments".into(), BasicGetOptions::default()))
+        .await
+        .expect_err("not on n1");
     assert_eq!(reply_code(&e), Some(404));
     assert!(
         error_text(&e).contains("is on node n2"),
@@ -483,4 +478,118 @@ async fn forwarding_goes_on_after_the_queues_node_restarts() {
     let mut c = consume(&ch2, "work", true).await;
     assert_eq!(next(&mut c).await.data, b"before");
     assert_eq!(next(&mut c).await.data, b"after");
+}
+
+#[tokio::test]
+async fn a_consumer_on_any_node_gets_acks_requeues_and_gives_back_as_on_the_queues_node() {
+    let root = tempfile::tempdir().expect("dir");
+    let nodes = replicating(root.path(), "").await;
+    let (_c2, home) = channel_on(&nodes[1]).await;
+    durable_queue(&home, "jobs").await;
+    until_queue(&nodes[0], "jobs", true).await;
+    let (_c3, producer) = channel_on(&nodes[2]).await;
+    within(producer.confirm_select(ConfirmSelectOptions::default()))
+        .await
+        .expect("confirm mode");
+    for i in 0..10 {
+        publish_confirmed(&producer, "", "jobs", format!("job {i}").as_bytes()).await;
+    }
+
+    // A consumer on n1, prefetch 1: in order, acked one by one.
+    let (c1, worker) = channel_on(&nodes[0]).await;
+    within(worker.basic_qos(1, BasicQosOptions::default()))
+        .await
+        .expect("qos");
+    let mut jobs = consume(&worker, "jobs", false).await;
+    for i in 0..6 {
+        let d = next(&mut jobs).await;
+        assert_eq!(d.data, format!("job {i}").as_bytes());
+        assert!(!d.redelivered);
+        within(d.ack(BasicAckOptions::default()))
+            .await
+            .expect("ack");
+    }
+    // Rejected with requeue: back at its home, delivered again, redelivered.
+    let d = next(&mut jobs).await;
+    assert_eq!(d.data, b"job 6");
+    within(d.nack(BasicNackOptions {
+        requeue: true,
+        ..Default::default()
+    }))
+    .await
+    .expect("nack");
+    let d = next(&mut jobs).await;
+    assert_eq!(d.data, b"job 6");
+    assert!(d.redelivered, "requeued at its home");
+    within(d.ack(BasicAckOptions::default()))
+        .await
+        .expect("ack");
+    // Taken but not acked when the connection closes: back at the home.
+    let held = next(&mut jobs).await;
+    assert_eq!(held.data, b"job 7");
+    within(c1.close(200, "bye".into())).await.expect("close");
+    eventually("job 7 back at its home", CLUSTER_DEADLINE, || async {
+        (depth(&home, "jobs").await == 3).then_some(())
+    })
+    .await;
+
+    // A consumer elsewhere counts at its home.
+    let (_c1, worker) = channel_on(&nodes[0]).await;
+    within(worker.basic_qos(1, BasicQosOptions::default()))
+        .await
+        .expect("qos");
+    let mut jobs = consume(&worker, "jobs", false).await;
+    let d = next(&mut jobs).await;
+    assert_eq!(d.data, b"job 7");
+    assert!(d.redelivered);
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let ok = within(home.queue_declare("jobs".into(), passive, FieldTable::default()))
+        .await
+        .expect("passive declare at its home");
+    assert_eq!(
+        ok.consumer_count(),
+        1,
+        "the consumer on n1 counts at its home"
+    );
+    // Cancelled with a delivery outstanding: still acked afterwards.
+    within(worker.basic_cancel(jobs.tag(), BasicCancelOptions::default()))
+        .await
+        .expect("cancel");
+    within(d.ack(BasicAckOptions::default()))
+        .await
+        .expect("ack after cancel");
+    eventually("the rest ready at its home", CLUSTER_DEADLINE, || async {
+        (depth(&home, "jobs").await == 2).then_some(())
+    })
+    .await;
+    // An exclusive consumer at its home keeps one elsewhere out, with
+    // RabbitMQ's 403.
+    let _only = within(home.basic_consume(
+        "jobs".into(),
+        "only".into(),
+        BasicConsumeOptions {
+            exclusive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    ))
+    .await
+    .expect("exclusive at its home");
+    let (_c1, other) = channel_on(&nodes[0]).await;
+    let e = within(other.basic_consume(
+        "jobs".into(),
+        "".into(),
+        BasicConsumeOptions::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .expect_err("in exclusive use");
+    assert_eq!(reply_code(&e), Some(403));
+    assert_eq!(
+        error_text(&e),
+        "ACCESS_REFUSED - queue 'jobs' in vhost '/' in exclusive use"
+    );
 }

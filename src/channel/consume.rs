@@ -49,7 +49,7 @@ impl Channel {
         } else {
             ctx.grant
                 .check_resource_access(Kind::Queue, &name, Perm::Read)?;
-            ctx.vhost.queue_here(&name, ctx.conn_id)?
+            ctx.vhost.queue_for(&name, ctx.conn_id)?
         };
         let tag = if c.consumer_tag.as_str().is_empty() {
             names::consumer_tag().into()
@@ -74,6 +74,18 @@ impl Channel {
             sink: ctx.sink.clone(),
             cancelled: Default::default(),
         });
+        if let Some(home) = queue.home_link() {
+            // Attached at the queue's home; its deliveries wait in the
+            // inbox until Consume-Ok is out.
+            let attached = home.consume(&queue, handle.clone());
+            let wait = async move { attached.await.map(|()| true).map_err(Into::into) };
+            let what = format!("consume from queue '{name}'");
+            ctx.await_outcome(wait, what, move |ch, ctx, _| {
+                ch.consumer_added(ctx, tag, handle, queue, c.nowait);
+                Ok(())
+            });
+            return Ok(());
+        }
         // Deliveries reach the outbox only after this method is handled, so
         // Consume-Ok (written below) still precedes the first Deliver.
         match queue.add_consumer(handle.clone()) {
@@ -91,7 +103,20 @@ impl Channel {
                 )));
             }
         }
-        if !c.nowait {
+        self.consumer_added(ctx, tag, handle, queue, c.nowait);
+        Ok(())
+    }
+
+    /// Consume-Ok, and the consumer remembered.
+    fn consumer_added(
+        &mut self,
+        ctx: &mut Ctx,
+        tag: amq_protocol::types::ShortString,
+        handle: Arc<ConsumerHandle>,
+        queue: Arc<crate::queue::Queue>,
+        nowait: bool,
+    ) {
+        if !nowait {
             ctx.out.method(
                 self.id,
                 AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(basic::ConsumeOk {
@@ -101,7 +126,6 @@ impl Channel {
         }
         self.consumers.insert(tag, Consumer { handle, queue });
         self.show_consumers();
-        Ok(())
     }
 
     pub(super) fn basic_cancel(&mut self, ctx: &mut Ctx, c: basic::Cancel) -> AmqpResult<()> {

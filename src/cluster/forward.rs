@@ -65,7 +65,7 @@ impl Cluster {
     }
 
     /// A member's cluster address, by name.
-    fn address_of(&self, name: &str) -> Option<String> {
+    pub(super) fn address_of(&self, name: &str) -> Option<String> {
         let m = self.raft().metrics();
         let m = m.borrow();
         m.membership_config

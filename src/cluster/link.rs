@@ -203,35 +203,18 @@ impl Link {
         Ok(self)
     }
 
+    /// Its two directions, for a session both sides write to at will.
+    pub(crate) fn split(self) -> (LinkReader, LinkWriter) {
+        (LinkReader { r: self.r }, LinkWriter { w: self.w })
+    }
+
     pub(crate) async fn send<T: Serialize>(&mut self, msg: &T) -> io::Result<()> {
-        let body = serde_json::to_vec(msg)?;
-        let len = u32::try_from(body.len())
-            .ok()
-            .filter(|l| *l <= MAX_FRAME)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
-        self.w.write_all(&len.to_be_bytes()).await?;
-        self.w.write_all(&body).await?;
-        self.w.flush().await
+        write_frame(&mut self.w, msg).await
     }
 
     /// The next frame; `None` when the peer closed between frames.
     pub(crate) async fn next<T: DeserializeOwned>(&mut self) -> io::Result<Option<T>> {
-        let mut len = [0u8; 4];
-        match self.r.read_exact(&mut len).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e),
-        }
-        let len = u32::from_be_bytes(len);
-        if len > MAX_FRAME {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "frame too large",
-            ));
-        }
-        let mut body = vec![0u8; len as usize];
-        self.r.read_exact(&mut body).await?;
-        Ok(Some(serde_json::from_slice(&body)?))
+        read_frame(&mut self.r).await
     }
 
     pub(crate) async fn receive<T: DeserializeOwned>(&mut self) -> io::Result<T> {
@@ -248,6 +231,62 @@ impl Link {
         self.send(req).await?;
         self.receive().await
     }
+}
+
+pub(crate) struct LinkReader {
+    r: BufReader<Box<dyn AsyncRead + Send + Sync + Unpin>>,
+}
+
+pub(crate) struct LinkWriter {
+    w: BufWriter<Box<dyn AsyncWrite + Send + Sync + Unpin>>,
+}
+
+impl LinkReader {
+    /// The next frame; `None` when the peer closed between frames.
+    pub(crate) async fn next<T: DeserializeOwned>(&mut self) -> io::Result<Option<T>> {
+        read_frame(&mut self.r).await
+    }
+}
+
+impl LinkWriter {
+    pub(crate) async fn send<T: Serialize>(&mut self, msg: &T) -> io::Result<()> {
+        write_frame(&mut self.w, msg).await
+    }
+}
+
+async fn write_frame<T: Serialize>(
+    w: &mut BufWriter<Box<dyn AsyncWrite + Send + Sync + Unpin>>,
+    msg: &T,
+) -> io::Result<()> {
+    let body = serde_json::to_vec(msg)?;
+    let len = u32::try_from(body.len())
+        .ok()
+        .filter(|l| *l <= MAX_FRAME)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+    w.write_all(&len.to_be_bytes()).await?;
+    w.write_all(&body).await?;
+    w.flush().await
+}
+
+async fn read_frame<T: DeserializeOwned>(
+    r: &mut BufReader<Box<dyn AsyncRead + Send + Sync + Unpin>>,
+) -> io::Result<Option<T>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len);
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
+    }
+    let mut body = vec![0u8; len as usize];
+    r.read_exact(&mut body).await?;
+    Ok(Some(serde_json::from_slice(&body)?))
 }
 
 #[cfg(test)]

@@ -7,8 +7,10 @@
 //! `join_cluster` `join.rs`; restarting a failed instance and importing the
 //! boot-time definitions `tasks.rs`.
 
+mod consume;
 mod form;
 mod forward;
+pub(crate) use consume::home_link;
 mod instance;
 mod join;
 mod lead;
@@ -62,6 +64,8 @@ pub(crate) struct Cluster {
     restarts: std::sync::atomic::AtomicU64,
     /// Links kept open to other nodes, for forwarded messages.
     links: forward::Links,
+    /// Consumers attached here to queues homed elsewhere.
+    sessions: consume::Sessions,
     broker: Weak<Broker>,
 }
 
@@ -137,6 +141,7 @@ impl Cluster {
             changing: Default::default(),
             restarts: Default::default(),
             links: Default::default(),
+            sessions: Default::default(),
             broker: Arc::downgrade(broker),
         });
         tracing::info!(

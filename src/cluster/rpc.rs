@@ -32,6 +32,16 @@ pub(crate) enum Request {
     Write(Command),
     /// The node's entry in `/api/nodes`.
     NodeInfo,
+    /// Attach a consumer to a queue homed here: the link is its session's
+    /// from then on (`consume.rs`).
+    Consume(super::consume::ConsumeAt),
+    /// In a consumer's session: what its channel did with deliveries.
+    Settle {
+        how: crate::queue::HomeSettle,
+        seqs: Vec<u64>,
+    },
+    /// In a consumer's session: Basic.Cancel (settlements may follow).
+    CancelConsumer,
     /// A queue homed here: its ready messages and consumers.
     QueueCounts {
         vhost: String,
@@ -75,6 +85,16 @@ pub(crate) enum Reply {
     NodeInfo(serde_json::Value),
     /// Whether every queue took the forwarded message.
     Enqueued(bool),
+    /// Whether the home took a consumer (`Request::Consume`).
+    Consuming(Result<(), crate::access::Refusal>),
+    /// In a consumer's session: a message for it.
+    Delivery {
+        seq: u64,
+        redelivered: bool,
+        message: String,
+    },
+    /// In a consumer's session: its queue was deleted.
+    ConsumerCancelled,
     /// A queue's counts (None: not homed here).
     Counts(Option<(u32, u32)>),
     /// A queue deleted: the ready messages it held; or why not.
@@ -91,6 +111,12 @@ pub(crate) async fn serve(mut link: Link, cluster: Arc<Cluster>) {
                 tracing::debug!("cluster link from {}: {e}", link.peer);
                 return;
             }
+        };
+        let req = match req {
+            Request::Consume(c) => {
+                return super::consume::serve_consumer(cluster, link, c).await;
+            }
+            other => other,
         };
         let reply = answer(&cluster, req).await;
         if let Err(e) = link.send(&reply).await {
@@ -130,6 +156,9 @@ async fn answer(cluster: &Arc<Cluster>, req: Request) -> Reply {
                 .delete_here(&vhost, &name, if_unused, if_empty)
                 .await,
         ),
+        Request::Consume(_) | Request::Settle { .. } | Request::CancelConsumer => {
+            Reply::Refused("not in a consumer's session".into())
+        }
         Request::Hello => Reply::Hello {
             member: cluster.is_member(),
         },

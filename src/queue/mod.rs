@@ -64,6 +64,39 @@ pub(crate) struct Placement {
     pub(crate) incarnation: u64,
     /// An exclusive queue's owner: its node and connection id there.
     pub(crate) owner: Option<(Arc<str>, u64)>,
+    /// A stand-in's way to its home, for consumers attached here.
+    pub(crate) home: Option<Arc<dyn HomeLink>>,
+}
+
+impl std::fmt::Debug for dyn HomeLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HomeLink")
+    }
+}
+
+/// How a stand-in reaches the queue it stands for (`cluster::consume`): a
+/// consumer attached to it consumes from the home's queue, and what its
+/// channel settles goes back there. The sequence numbers of what it
+/// delivers are the link's, not a queue's.
+pub(crate) trait HomeLink: Send + Sync {
+    /// Attach `c` at the home; the future says whether the home took it.
+    fn consume(
+        &self,
+        q: &Arc<Queue>,
+        c: Arc<ConsumerHandle>,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), crate::error::AmqpError>> + Send>,
+    >;
+    fn cancel(&self, c: &Arc<ConsumerHandle>);
+    fn settle(&self, seqs: &[u64], how: HomeSettle);
+}
+
+/// What a consumer's channel did with deliveries from a queue's home.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum HomeSettle {
+    Ack,
+    Requeue,
+    Reject,
 }
 
 /// Why a message left a queue without being acknowledged, in RabbitMQ's words.
@@ -374,21 +407,38 @@ impl Queue {
 
     /// Basic.Ack of checked-out messages; the queue dispatches again.
     pub fn ack(self: &Arc<Self>, seqs: &[u64]) {
+        if let Some(h) = self.home_link() {
+            return h.settle(seqs, HomeSettle::Ack);
+        }
         let ((), _none) = self.apply(|st, _, fx| st.ack(seqs, fx));
     }
 
     /// Rejected (or nacked) without requeue.
     pub fn reject(self: &Arc<Self>, seqs: &[u64]) -> Dead {
+        if let Some(h) = self.home_link() {
+            h.settle(seqs, HomeSettle::Reject);
+            return Dead::default();
+        }
         self.apply(|st, _, fx| st.reject(seqs, fx)).1
     }
 
     /// Back to the ready list, marked redelivered.
     pub fn requeue(self: &Arc<Self>, seqs: &[u64]) -> Dead {
+        if let Some(h) = self.home_link() {
+            h.settle(seqs, HomeSettle::Requeue);
+            return Dead::default();
+        }
         self.apply(|st, _, fx| st.requeue(seqs, fx)).1
     }
 
     /// A delivery that never reached its consumer goes back to its place.
     pub fn return_undelivered(self: &Arc<Self>, entry: Entry, checked_out: bool) {
+        if let Some(h) = self.home_link() {
+            if checked_out {
+                h.settle(&[entry.seq], HomeSettle::Requeue);
+            }
+            return;
+        }
         let ((), _none) = self.apply(|st, _, fx| st.return_undelivered(entry, checked_out, fx));
     }
 
@@ -396,8 +446,17 @@ impl Queue {
         self.apply(|st, _, fx| st.add_consumer(c, fx)).0
     }
 
+    /// The stand-in of a queue homed on another node: its way there.
+    pub(crate) fn home_link(&self) -> Option<&Arc<dyn HomeLink>> {
+        self.placement.as_ref().and_then(|p| p.home.as_ref())
+    }
+
     /// Remove a consumer; true when this makes an auto-delete queue due for deletion.
     pub fn remove_consumer(self: &Arc<Self>, c: &Arc<ConsumerHandle>) -> bool {
+        if let Some(h) = self.home_link() {
+            h.cancel(c);
+            return false;
+        }
         let auto_delete = self.auto_delete;
         self.apply(|st, now, fx| st.remove_consumer(c, auto_delete, now, fx))
             .0

@@ -95,6 +95,7 @@ impl Vhost {
                     elsewhere: None,
                     incarnation: q.incarnation,
                     owner: None,
+                    home: None,
                 };
                 Queue::place(&mut queue, placement);
             }

@@ -77,6 +77,14 @@ impl Vhost {
                 .as_ref()
                 .filter(|_| d.exclusive)
                 .map(|c| (c.node.as_str().into(), c.id)),
+            home: match (here, self.shared.get()) {
+                (false, Some(s)) => Some(crate::cluster::home_link(
+                    s.broker.clone(),
+                    &self.name,
+                    &d.home,
+                )),
+                _ => None,
+            },
         };
         self.declare_queue_at(
             &QueueSpec {
