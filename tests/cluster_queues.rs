@@ -593,3 +593,28 @@ async fn a_consumer_on_any_node_gets_acks_requeues_and_gives_back_as_on_the_queu
         "ACCESS_REFUSED - queue 'jobs' in vhost '/' in exclusive use"
     );
 }
+
+#[tokio::test]
+async fn a_consumer_elsewhere_is_cancelled_when_its_queues_node_goes_down() {
+    let root = tempfile::tempdir().expect("dir");
+    let mut nodes = replicating(root.path(), "").await;
+    let (_c3, home) = channel_on(&nodes[2]).await;
+    durable_queue(&home, "alerts").await;
+    until_queue(&nodes[0], "alerts", true).await;
+    let (c1, watcher) = channel_on(&nodes[0]).await;
+    let mut alerts = consume(&watcher, "alerts", true).await;
+    publish(&home, "", "alerts", b"one").await;
+    assert_eq!(next(&mut alerts).await.data, b"one");
+    drop(home);
+    nodes[2].kill();
+    // Basic.Cancel from the broker ends lapin's consumer stream; the
+    // channel and connection stay open.
+    let end = tokio::time::timeout(CLUSTER_DEADLINE, futures_lite::StreamExt::next(&mut alerts))
+        .await
+        .expect("cancelled within the deadline");
+    assert!(end.is_none(), "no more deliveries: {end:?}");
+    assert!(c1.status().connected());
+    within(watcher.basic_qos(1, BasicQosOptions::default()))
+        .await
+        .expect("the channel is still open");
+}
