@@ -565,6 +565,13 @@ async fn a_consumer_on_any_node_gets_acks_requeues_and_gives_back_as_on_the_queu
         (depth(&home, "jobs").await == 2).then_some(())
     })
     .await;
+    // Purged through n1, by its home.
+    let (_c1, purger) = channel_on(&nodes[0]).await;
+    let purged = within(purger.queue_purge("jobs".into(), QueuePurgeOptions::default()))
+        .await
+        .expect("purge through n1");
+    assert_eq!(purged, 2);
+    assert_eq!(depth(&home, "jobs").await, 0);
     // An exclusive consumer at its home keeps one elsewhere out, with
     // RabbitMQ's 403.
     let _only = within(home.basic_consume(

@@ -211,7 +211,26 @@ impl Channel {
     pub(super) fn queue_purge(&mut self, ctx: &mut Ctx, p: queue::Purge) -> AmqpResult<()> {
         let name = self.queue_name(&p.queue)?.to_string();
         rules::may_read_queue(ctx.grant, &name)?;
-        let n = ctx.vhost.queue_here(&name, ctx.conn_id)?.purge();
+        let q = ctx.vhost.queue_for(&name, ctx.conn_id)?;
+        if q.elsewhere().is_some() {
+            let purged = ctx.vhost.purge_at_home(&q);
+            let slot = Arc::new(std::sync::atomic::AtomicU32::new(0));
+            let filled = slot.clone();
+            let wait = async move {
+                let n = purged.await?;
+                filled.store(n, std::sync::atomic::Ordering::Relaxed);
+                Ok(true)
+            };
+            let what = format!("purge queue '{name}'");
+            ctx.await_outcome(wait, what, move |ch, ctx, _| {
+                let n = slot.load(std::sync::atomic::Ordering::Relaxed);
+                let ok = queue::PurgeOk { message_count: n };
+                ch.queue_reply(ctx, p.nowait, queue::AMQPMethod::PurgeOk(ok));
+                Ok(())
+            });
+            return Ok(());
+        }
+        let n = q.purge();
         let ok = queue::PurgeOk {
             message_count: n as u32,
         };

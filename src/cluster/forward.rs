@@ -170,6 +170,27 @@ impl Cluster {
         }
     }
 
+    /// Ask a queue's home to purge it (None: it does not answer).
+    pub(crate) async fn purge_at(&self, home: &str, vhost: &str, name: &str) -> Option<u32> {
+        let addr = self.address_of(home)?;
+        let req = Request::Purge {
+            vhost: vhost.to_string(),
+            name: name.to_string(),
+        };
+        match tokio::time::timeout(FORWARD_WAIT, self.call(&addr, &req)).await {
+            Ok(Some(Reply::Purged(n))) => n,
+            _ => None,
+        }
+    }
+
+    pub(super) fn purge_here(&self, vhost: &str, name: &str) -> Option<u32> {
+        let q = self.broker.upgrade()?.vhost(vhost)?.queue(name).ok()?;
+        if q.elsewhere().is_some() {
+            return None;
+        }
+        Some(q.purge() as u32)
+    }
+
     pub(super) fn counts_here(&self, vhost: &str, name: &str) -> Option<(u32, u32)> {
         let q = self.broker.upgrade()?.vhost(vhost)?.queue(name).ok()?;
         if q.elsewhere().is_some() {

@@ -42,6 +42,11 @@ pub(crate) enum Request {
     },
     /// In a consumer's session: Basic.Cancel (settlements may follow).
     CancelConsumer,
+    /// Purge a queue homed here.
+    Purge {
+        vhost: String,
+        name: String,
+    },
     /// A queue homed here: its ready messages and consumers.
     QueueCounts {
         vhost: String,
@@ -97,6 +102,8 @@ pub(crate) enum Reply {
     ConsumerCancelled,
     /// A queue's counts (None: not homed here).
     Counts(Option<(u32, u32)>),
+    /// How many messages a purge removed (None: not homed here).
+    Purged(Option<u32>),
     /// A queue deleted: the ready messages it held; or why not.
     Deleted(Result<u32, crate::access::Refusal>),
 }
@@ -146,6 +153,7 @@ async fn answer(cluster: &Arc<Cluster>, req: Request) -> Reply {
             message,
         } => Reply::Enqueued(cluster.enqueue_forwarded(&vhost, &queues, &message).await),
         Request::QueueCounts { vhost, name } => Reply::Counts(cluster.counts_here(&vhost, &name)),
+        Request::Purge { vhost, name } => Reply::Purged(cluster.purge_here(&vhost, &name)),
         Request::DeleteQueue {
             vhost,
             name,

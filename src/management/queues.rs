@@ -138,7 +138,15 @@ async fn purge_queue(
     let v = vhost_for(&b, &u, &vhost)?;
     v.queue(&name).map_err(|_| ApiError::not_found())?;
     allowed(&b, &u, &vhost, |g| rules::may_read_queue(g, &name))?;
-    v.queue_here(&name, 0)?.purge();
+    let q = v.queue_for(&name, 0)?;
+    match q.elsewhere() {
+        Some(_) => {
+            v.purge_at_home(&q).await?;
+        }
+        None => {
+            q.purge();
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

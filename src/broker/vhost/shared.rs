@@ -137,6 +137,22 @@ impl Vhost {
         }
     }
 
+    /// Queue.Purge of `q`, homed elsewhere, by its home: how many went.
+    pub(crate) fn purge_at_home(
+        &self,
+        q: &Queue,
+    ) -> impl std::future::Future<Output = Result<u32, AmqpError>> + Send + 'static {
+        let (cluster, vhost, name) = (self.cluster(), self.name.clone(), q.name.to_string());
+        let home = q.elsewhere().map(|h| h.to_string()).unwrap_or_default();
+        async move {
+            let n = match cluster {
+                Some(c) => c.purge_at(&home, &vhost, &name).await,
+                None => None,
+            };
+            n.ok_or_else(|| home_down(&home, &name, &vhost))
+        }
+    }
+
     /// Queue.Delete if unused / empty of `q`, homed elsewhere: decided by
     /// its home; the ready messages it held.
     pub(crate) fn delete_at_home(
