@@ -139,18 +139,6 @@ async fn a_message_published_on_any_node_reaches_queues_on_every_node_and_is_con
             assert_eq!(d.data, b"direct");
         }
     }
-
-    // Basic.Get is for its home only, and the error says where.
-    let (_c1, other) = channel_on(&nodes[0]).await;
-    let e = within(other.basic_get("payments".into(), BasicGetOptions::default()))
-        .await
-        .expect_err("not on n1");
-    assert_eq!(reply_code(&e), Some(404));
-    assert!(
-        error_text(&e).contains("is on node n2"),
-        "{}",
-        error_text(&e)
-    );
 }
 
 #[tokio::test]
@@ -565,12 +553,48 @@ async fn a_consumer_on_any_node_gets_acks_requeues_and_gives_back_as_on_the_queu
         (depth(&home, "jobs").await == 2).then_some(())
     })
     .await;
+    // Basic.Get through n1: checked out at its home until settled; given
+    // back when the channel closes unsettled.
+    let (_c1, getter) = channel_on(&nodes[0]).await;
+    let got = within(getter.basic_get("jobs".into(), BasicGetOptions::default()))
+        .await
+        .expect("get through n1")
+        .expect("a message");
+    assert_eq!(got.delivery.data, b"job 8");
+    assert_eq!(got.message_count, 1);
+    assert_eq!(depth(&home, "jobs").await, 1);
+    within(getter.close(200, "bye".into()))
+        .await
+        .expect("close");
+    eventually("job 8 back at its home", CLUSTER_DEADLINE, || async {
+        (depth(&home, "jobs").await == 2).then_some(())
+    })
+    .await;
+    let (_c1, getter) = channel_on(&nodes[0]).await;
+    let got = within(getter.basic_get("jobs".into(), BasicGetOptions::default()))
+        .await
+        .expect("get through n1")
+        .expect("a message");
+    assert!(got.delivery.redelivered);
+    within(got.delivery.ack(BasicAckOptions::default()))
+        .await
+        .expect("ack");
+    // The management API's get too: job 9, requeued.
+    let (status, list) = nodes[0]
+        .api(
+            "POST",
+            "/api/queues/%2F/jobs/get",
+            r#"{"count":5,"ackmode":"ack_requeue_true","encoding":"auto"}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list[0]["payload"], "job 9", "{list}");
     // Purged through n1, by its home.
     let (_c1, purger) = channel_on(&nodes[0]).await;
     let purged = within(purger.queue_purge("jobs".into(), QueuePurgeOptions::default()))
         .await
         .expect("purge through n1");
-    assert_eq!(purged, 2);
+    assert_eq!(purged, 1);
     assert_eq!(depth(&home, "jobs").await, 0);
     // An exclusive consumer at its home keeps one elsewhere out, with
     // RabbitMQ's 403.

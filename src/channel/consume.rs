@@ -158,13 +158,44 @@ impl Channel {
     pub(super) fn basic_get(&mut self, ctx: &mut Ctx, g: basic::Get) -> AmqpResult<()> {
         let name = self.queue_name(&g.queue)?.to_string();
         crate::access::rules::may_read_queue(ctx.grant, &name)?;
-        let queue = ctx.vhost.queue_here(&name, ctx.conn_id)?;
-        let Some((entry, remaining)) = queue.get(g.no_ack) else {
+        let queue = ctx.vhost.queue_for(&name, ctx.conn_id)?;
+        if let Some(home) = queue.home_link() {
+            // Got at its home, which keeps it checked out until settled here.
+            let got = home.get(&queue, g.no_ack);
+            let slot = Arc::new(std::sync::Mutex::new(None));
+            let filled = slot.clone();
+            let wait = async move {
+                let got = got.await?;
+                *filled.lock().unwrap_or_else(|p| p.into_inner()) = got;
+                Ok(true)
+            };
+            let what = format!("get from queue '{name}'");
+            ctx.await_outcome(wait, what, move |ch, ctx, _| {
+                let got = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+                ch.got(ctx, queue, got, g.no_ack);
+                Ok(())
+            });
+            return Ok(());
+        }
+        let got = queue.get(g.no_ack);
+        self.got(ctx, queue, got, g.no_ack);
+        Ok(())
+    }
+
+    /// Basic.Get-Ok with the message got, or Get-Empty.
+    fn got(
+        &mut self,
+        ctx: &mut Ctx,
+        queue: Arc<crate::queue::Queue>,
+        got: Option<(crate::queue::ready::Entry, usize)>,
+        no_ack: bool,
+    ) {
+        let Some((entry, remaining)) = got else {
             ctx.out.method(
                 self.id,
                 AMQPClass::Basic(basic::AMQPMethod::GetEmpty(basic::GetEmpty {})),
             );
-            return Ok(());
+            return;
         };
         let tag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
@@ -181,7 +212,7 @@ impl Channel {
         );
         ctx.out
             .content(self.id, &msg.header_raw, &msg.body, ctx.frame_max);
-        if !g.no_ack {
+        if !no_ack {
             let timeout = queue
                 .args()
                 .consumer_timeout
@@ -196,7 +227,6 @@ impl Channel {
                 deadline: deadline(timeout),
             });
         }
-        Ok(())
     }
 
     /// Write a delivery from a queue, or hand it back if its consumer is no

@@ -40,6 +40,8 @@ const READ_AHEAD: usize = 64;
 enum Cmd {
     Settle(HomeSettle, Vec<u64>),
     Cancel,
+    /// A getter's session: Basic.Get.
+    Get(bool, tokio::sync::oneshot::Sender<Option<(Entry, usize)>>),
 }
 
 /// A Basic.Consume carried to a queue's home.
@@ -100,6 +102,7 @@ pub(crate) fn home_link(broker: Weak<Broker>, vhost: &str, home: &str) -> Arc<dy
         broker,
         vhost: vhost.to_string(),
         home: home.to_string(),
+        getter: Default::default(),
     })
 }
 
@@ -107,6 +110,8 @@ struct ViaCluster {
     broker: Weak<Broker>,
     vhost: String,
     home: String,
+    /// Its getter's session, once a Basic.Get needed one.
+    getter: Arc<Mutex<Option<mpsc::UnboundedSender<Cmd>>>>,
 }
 
 impl ViaCluster {
@@ -148,6 +153,32 @@ impl HomeLink for ViaCluster {
         if let Some(cl) = self.cluster() {
             cl.sessions.settle(seqs, how);
         }
+    }
+
+    fn get(&self, q: &Arc<Queue>, no_ack: bool) -> crate::queue::HomeGet {
+        let (cluster, q) = (self.cluster(), q.clone());
+        let (vhost, home) = (self.vhost.clone(), self.home.clone());
+        let slot = self.getter.clone();
+        let open = slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .filter(|tx| !tx.is_closed());
+        Box::pin(async move {
+            let cl = cluster.ok_or_else(|| home_down(&home, &q, &vhost))?;
+            let tx = match open {
+                Some(tx) => tx,
+                None => {
+                    let tx = cl.getter_at(&home, &vhost, &q).await?;
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx.clone());
+                    tx
+                }
+            };
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            tx.send(Cmd::Get(no_ack, reply))
+                .map_err(|_| home_down(&home, &q, &vhost))?;
+            answer.await.map_err(|_| home_down(&home, &q, &vhost))
+        })
     }
 }
 
@@ -219,6 +250,159 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Open a getter's session at `q`'s home: Basic.Get there, and what
+    /// the channels here settle of what they got.
+    async fn getter_at(
+        self: &Arc<Self>,
+        home: &str,
+        vhost: &str,
+        q: &Arc<Queue>,
+    ) -> Result<mpsc::UnboundedSender<Cmd>, AmqpError> {
+        let down = || home_down(home, q, vhost);
+        let addr = self.address_of(home).ok_or_else(down)?;
+        let meter = self
+            .broker
+            .upgrade()
+            .and_then(|b| b.vhost(vhost))
+            .map(|v| v.meter())
+            .ok_or_else(down)?;
+        let req = Request::Getter {
+            vhost: vhost.to_string(),
+            queue: q.name.to_string(),
+        };
+        let open = async {
+            let mut link = self.endpoint.connect(&addr).await.ok()?;
+            link.send(&req).await.ok()?;
+            match link.receive::<Reply>().await.ok()? {
+                Reply::Consuming(r) => Some((link, r)),
+                _ => None,
+            }
+        };
+        let (link, answer) = tokio::time::timeout(Duration::from_secs(10), open)
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(down)?;
+        answer.map_err(|r| crate::channel::pending::refused(r, "get"))?;
+        let id = self.sessions.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, rx) = mpsc::unbounded_channel();
+        // Registered for its settlements; no consumer stands behind it.
+        let nobody = Arc::new(ConsumerHandle {
+            tag: "".into(),
+            connection: 0,
+            channel: 0,
+            no_ack: true,
+            exclusive: false,
+            priority: 0,
+            arguments: Default::default(),
+            credit: Arc::new(Credit::new(0)),
+            channel_credit: Arc::new(Credit::new(0)),
+            sink: Sink::new().0,
+            cancelled: Default::default(),
+        });
+        self.sessions.lock().insert(id, (nobody, tx.clone()));
+        tokio::spawn(get_session(self.clone(), id, link, rx, meter));
+        Ok(tx)
+    }
+}
+
+/// The getting side of a getter's session.
+async fn get_session(
+    cluster: Arc<Cluster>,
+    id: u64,
+    link: Link,
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    meter: crate::message::Meter,
+) {
+    let (rd, mut wr) = link.split();
+    let mut frames = reader::<Reply>(rd);
+    while let Some(cmd) = cmds.recv().await {
+        let (req, reply) = match cmd {
+            Cmd::Settle(how, seqs) => (Request::Settle { how, seqs }, None),
+            Cmd::Get(no_ack, reply) => (Request::Get { no_ack }, Some(reply)),
+            Cmd::Cancel => continue,
+        };
+        if wr.send(&req).await.is_err() {
+            break;
+        }
+        let Some(reply) = reply else { continue };
+        let got = match frames.recv().await {
+            Some(Reply::Got(got)) => got,
+            _ => break,
+        };
+        let entry = match got {
+            None => None,
+            Some((seq, redelivered, message, left)) => {
+                let Some(e) = decode(id, seq, redelivered, &message, meter) else {
+                    break;
+                };
+                Some((e, left as usize))
+            }
+        };
+        let _ = reply.send(entry);
+    }
+    cluster.sessions.lock().remove(&id);
+}
+
+/// The home's side of a getter's session: Basic.Get on the queue here;
+/// what was got and not settled when the link closes goes back.
+pub(super) async fn serve_getter(
+    cluster: Arc<Cluster>,
+    mut link: Link,
+    vhost: String,
+    queue: String,
+) {
+    let found = cluster
+        .broker
+        .upgrade()
+        .and_then(|b| b.vhost(&vhost))
+        .and_then(|v| v.queue(&queue).ok().map(|q| (v, q)))
+        .filter(|(_, q)| q.elsewhere().is_none());
+    let Some((v, q)) = found else {
+        let text = format!("no queue '{queue}' in vhost '{vhost}'");
+        let _ = link
+            .send(&Reply::Consuming(Err(AmqpError::not_found(text).into())))
+            .await;
+        return;
+    };
+    if link.send(&Reply::Consuming(Ok(()))).await.is_err() {
+        return;
+    }
+    let mut unacked: BTreeSet<u64> = BTreeSet::new();
+    while let Ok(Some(req)) = link.next::<Request>().await {
+        match req {
+            Request::Get { no_ack } => {
+                let got = q.get(no_ack).map(|(e, left)| {
+                    if !no_ack {
+                        unacked.insert(e.seq);
+                    }
+                    let mut record = Vec::new();
+                    crate::store::record::encode_publish(e.seq, 0, &e.msg, &mut record);
+                    let message = base64::engine::general_purpose::STANDARD.encode(record);
+                    (e.seq, e.redelivered, message, left as u32)
+                });
+                if link.send(&Reply::Got(got)).await.is_err() {
+                    break;
+                }
+            }
+            Request::Settle { how, seqs } => {
+                let seqs: Vec<u64> = seqs.into_iter().filter(|s| unacked.remove(s)).collect();
+                match how {
+                    HomeSettle::Ack => q.ack(&seqs),
+                    HomeSettle::Requeue => v.dead_letter(&q, q.requeue(&seqs)),
+                    HomeSettle::Reject => v.dead_letter(&q, q.reject(&seqs)),
+                }
+            }
+            _ => {}
+        }
+    }
+    let left: Vec<u64> = unacked.into_iter().collect();
+    if !left.is_empty() {
+        v.dead_letter(&q, q.requeue(&left));
+    }
+}
+
 /// The consuming side of a session: deliveries from the home into the
 /// consumer's connection, settlements back.
 async fn consume_session(
@@ -238,6 +422,7 @@ async fn consume_session(
                 let req = match cmd {
                     Some(Cmd::Settle(how, seqs)) => Request::Settle { how, seqs },
                     Some(Cmd::Cancel) => Request::CancelConsumer,
+                    Some(Cmd::Get(..)) => continue,
                     None => break,
                 };
                 if wr.send(&req).await.is_err() {

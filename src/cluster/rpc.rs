@@ -42,6 +42,15 @@ pub(crate) enum Request {
     },
     /// In a consumer's session: Basic.Cancel (settlements may follow).
     CancelConsumer,
+    /// Make this link a session for Basic.Get from a queue homed here.
+    Getter {
+        vhost: String,
+        queue: String,
+    },
+    /// In a getter's session: the next message.
+    Get {
+        no_ack: bool,
+    },
     /// Purge a queue homed here.
     Purge {
         vhost: String,
@@ -100,6 +109,9 @@ pub(crate) enum Reply {
     },
     /// In a consumer's session: its queue was deleted.
     ConsumerCancelled,
+    /// In a getter's session: the message (seq, redelivered, record) and
+    /// how many remain; None: empty.
+    Got(Option<(u64, bool, String, u32)>),
     /// A queue's counts (None: not homed here).
     Counts(Option<(u32, u32)>),
     /// How many messages a purge removed (None: not homed here).
@@ -122,6 +134,9 @@ pub(crate) async fn serve(mut link: Link, cluster: Arc<Cluster>) {
         let req = match req {
             Request::Consume(c) => {
                 return super::consume::serve_consumer(cluster, link, c).await;
+            }
+            Request::Getter { vhost, queue } => {
+                return super::consume::serve_getter(cluster, link, vhost, queue).await;
             }
             other => other,
         };
@@ -164,9 +179,11 @@ async fn answer(cluster: &Arc<Cluster>, req: Request) -> Reply {
                 .delete_here(&vhost, &name, if_unused, if_empty)
                 .await,
         ),
-        Request::Consume(_) | Request::Settle { .. } | Request::CancelConsumer => {
-            Reply::Refused("not in a consumer's session".into())
-        }
+        Request::Consume(_)
+        | Request::Settle { .. }
+        | Request::CancelConsumer
+        | Request::Getter { .. }
+        | Request::Get { .. } => Reply::Refused("not in a consumer's session".into()),
         Request::Hello => Reply::Hello {
             member: cluster.is_member(),
         },

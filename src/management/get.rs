@@ -76,11 +76,17 @@ async fn get(
     let truncate = body::integer(&m, "truncate")?.map(|n| n.max(0) as usize);
     allowed(&b, &u, &vhost, |g| rules::may_read_queue(g, &name))
         .map_err(|_| ApiError::not_authorised("Access refused."))?;
-    let q = v.queue_here(&name, 0).map_err(refused)?;
+    let q = v.queue_for(&name, 0).map_err(refused)?;
     let mut shown = Vec::new();
     let mut seqs = Vec::new();
     for _ in 0..count {
-        let Some((entry, remaining)) = q.get(false) else {
+        // A queue homed on another node is got from there, and settled
+        // there below.
+        let got = match q.home_link() {
+            Some(home) => home.get(&q, false).await.map_err(refused)?,
+            None => q.get(false),
+        };
+        let Some((entry, remaining)) = got else {
             break;
         };
         seqs.push(entry.seq);

@@ -89,7 +89,17 @@ pub(crate) trait HomeLink: Send + Sync {
     >;
     fn cancel(&self, c: &Arc<ConsumerHandle>);
     fn settle(&self, seqs: &[u64], how: HomeSettle);
+    /// Basic.Get at the home: the message, checked out there unless
+    /// `no_ack`, and how many remain.
+    fn get(&self, q: &Arc<Queue>, no_ack: bool) -> HomeGet;
 }
+
+pub(crate) type HomeGet = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<Option<(Entry, usize)>, crate::error::AmqpError>>
+            + Send,
+    >,
+>;
 
 /// What a consumer's channel did with deliveries from a queue's home.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -225,20 +225,6 @@ impl Vhost {
         Ok(ready)
     }
 
-    /// A queue whose messages are on this node, for the connection: a
-    /// cluster's queue homed on another node is reached there.
-    pub(crate) fn queue_here(&self, name: &str, conn_id: u64) -> AmqpResult<Arc<Queue>> {
-        let q = self.queue_for(name, conn_id)?;
-        if let Some(home) = q.elsewhere() {
-            return Err(AmqpError::not_found(format!(
-                "queue '{name}' in vhost '{}' is on node {home}; consume from it, get \
-                 or purge it through a client connected there",
-                self.name
-            )));
-        }
-        Ok(q)
-    }
-
     /// Unregister and delete a queue, dropping its bindings and any
     /// auto-delete exchange left without bindings.
     pub fn remove_queue(&self, q: &Arc<Queue>) -> usize {
