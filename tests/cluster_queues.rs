@@ -649,3 +649,31 @@ async fn a_consumer_elsewhere_is_cancelled_when_its_queues_node_goes_down() {
         .await
         .expect("the channel is still open");
 }
+
+#[tokio::test]
+async fn direct_reply_to_answers_a_client_on_another_node() {
+    let root = tempfile::tempdir().expect("dir");
+    let nodes = replicating(root.path(), "").await;
+    let (_c2, ch2) = channel_on(&nodes[1]).await;
+    declare(&ch2, "rpc").await;
+    until_queue(&nodes[2], "rpc", true).await;
+    // The server consumes through n3; the client is on n1.
+    let (_c3, server) = channel_on(&nodes[2]).await;
+    let mut requests = consume(&server, "rpc", true).await;
+    let (_c1, client) = channel_on(&nodes[0]).await;
+    let mut replies = consume(&client, "amq.rabbitmq.reply-to", true).await;
+    within(client.basic_publish(
+        "".into(),
+        "rpc".into(),
+        BasicPublishOptions::default(),
+        b"ping",
+        BasicProperties::default().with_reply_to("amq.rabbitmq.reply-to".into()),
+    ))
+    .await
+    .expect("request");
+    let req = next(&mut requests).await;
+    let reply_to = req.properties.reply_to().clone().expect("reply_to");
+    assert!(reply_to.as_str().starts_with("amq.rabbitmq.reply-to."));
+    publish(&server, "", reply_to.as_str(), b"pong").await;
+    assert_eq!(next(&mut replies).await.data, b"pong");
+}

@@ -13,7 +13,7 @@ impl Vhost {
     /// The hidden queue behind a channel's direct reply-to consumer; its
     /// name is what requests carry in reply_to.
     pub fn reply_queue(&self) -> Arc<Queue> {
-        let name = names::generate(&format!("{REPLY_TO}."));
+        let name = names::generate(&format!("{REPLY_TO}.{}", self.reply_node_prefix()));
         let q = Queue::new(
             name.as_str().into(),
             false,

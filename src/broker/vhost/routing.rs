@@ -35,6 +35,8 @@ impl Vhost {
                     && !r.queues.iter().any(|x| Arc::ptr_eq(x, &q))
                 {
                     r.queues.push(q.clone());
+                } else if let Some(q) = self.reply_queue_elsewhere(key) {
+                    r.queues.push(q);
                 }
             }
             return;

@@ -235,6 +235,44 @@ impl Vhost {
         })
     }
 
+    /// What a direct reply-to queue's name carries after `amq.rabbitmq.reply-to.`
+    /// in a cluster: its node (hex, then a dot), so that a reply published
+    /// on any node finds it, as RabbitMQ's names carry their node too.
+    pub(crate) fn reply_node_prefix(&self) -> String {
+        match self.shared.get() {
+            Some(s) => {
+                let hex: String = s.me.bytes().map(|b| format!("{b:02x}")).collect();
+                format!("{hex}.")
+            }
+            None => String::new(),
+        }
+    }
+
+    /// A reply to a direct reply-to queue of another node: a stand-in for
+    /// routing to send it there.
+    pub(crate) fn reply_queue_elsewhere(&self, key: &str) -> Option<Arc<Queue>> {
+        let s = self.shared.get()?;
+        let rest = key.strip_prefix(REPLY_TO)?.strip_prefix('.')?;
+        let (hex, _) = rest.split_once('.')?;
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        let node = String::from_utf8(bytes).ok()?;
+        if node == *s.me {
+            return None;
+        }
+        let mut q = Queue::new(key.into(), false, None, false, FieldTable::default());
+        let placement = Placement {
+            elsewhere: Some(node.into()),
+            incarnation: 0,
+            owner: None,
+            home: None,
+        };
+        Queue::place(&mut q, placement);
+        Some(q)
+    }
+
     /// Whether this node is the home of a cluster's queue.
     pub(crate) fn is_home(&self, q: &Queue) -> bool {
         q.placement.is_some() && q.elsewhere().is_none()
