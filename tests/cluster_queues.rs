@@ -677,3 +677,40 @@ async fn direct_reply_to_answers_a_client_on_another_node() {
     publish(&server, "", reply_to.as_str(), b"pong").await;
     assert_eq!(next(&mut replies).await.data, b"pong");
 }
+
+#[tokio::test]
+async fn forgetting_a_node_deletes_the_queues_it_was_home_to() {
+    let root = tempfile::tempdir().expect("dir");
+    let mut nodes = replicating(root.path(), "").await;
+    let (_c3, ch3) = channel_on(&nodes[2]).await;
+    durable_queue(&ch3, "orphan").await;
+    until_queue(&nodes[0], "orphan", true).await;
+    drop(ch3);
+    nodes[2].kill();
+    nodes[0].ok(&["forget_cluster_node", "n3"]).await;
+    // Gone everywhere, as RabbitMQ's forget_cluster_node deletes them; the
+    // name is free for a queue homed elsewhere.
+    for n in &nodes[..2] {
+        eventually(
+            "the queue to go with its node",
+            CLUSTER_DEADLINE,
+            || async {
+                let (_c, ch) = channel_on(n).await;
+                let passive = QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                };
+                let r =
+                    within(ch.queue_declare("orphan".into(), passive, FieldTable::default())).await;
+                r.err()
+                    .filter(|e| error_text(e) == "NOT_FOUND - no queue 'orphan' in vhost '/'")
+                    .map(|_| ())
+            },
+        )
+        .await;
+    }
+    let (_c1, ch1) = channel_on(&nodes[0]).await;
+    durable_queue(&ch1, "orphan").await;
+    publish(&ch1, "", "orphan", b"adopted").await;
+    assert_eq!(depth(&ch1, "orphan").await, 1);
+}

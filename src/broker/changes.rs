@@ -130,6 +130,9 @@ pub(crate) enum Change {
         vhost: String,
         binding: QueueBinding,
     },
+    /// A node was forgotten: the queues homed there go, as RabbitMQ's
+    /// `forget_cluster_node` deletes them.
+    ForgetQueuesOf(String),
     UnbindQueue {
         vhost: String,
         binding: QueueBinding,
@@ -335,6 +338,12 @@ impl Broker {
                 incarnation,
             } => self.delete_queue_change(vhost, name, *incarnation),
             Change::BindQueue { vhost, binding } => self.queue_binding_change(vhost, binding, true),
+            Change::ForgetQueuesOf(node) => {
+                for v in self.vhosts() {
+                    v.forget_queues_of(node);
+                }
+                Ok(true)
+            }
             Change::UnbindQueue { vhost, binding } => {
                 self.queue_binding_change(vhost, binding, false)
             }

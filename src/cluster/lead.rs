@@ -120,7 +120,14 @@ impl Cluster {
                 match self.raft().change_membership(change, false).await {
                     Ok(_) => {
                         let nodes = openraft::ChangeMembers::RemoveNodes([id].into());
-                        done(self.raft().change_membership(nodes, false).await)
+                        let removed = self.raft().change_membership(nodes, false).await;
+                        if removed.is_ok() {
+                            let gone = Command::ForgetQueuesOf(name.clone());
+                            if let Err(e) = self.raft().client_write(gone).await {
+                                tracing::warn!("cluster: {name}'s queues stay: {e}");
+                            }
+                        }
+                        done(removed)
                     }
                     Err(e) => done(Err(e)),
                 }

@@ -273,6 +273,20 @@ impl Vhost {
         Some(q)
     }
 
+    /// A node was forgotten: the queues homed there go.
+    pub(crate) fn forget_queues_of(&self, node: &str) {
+        for q in self.queue_list() {
+            if q.elsewhere().is_some_and(|h| **h == *node) {
+                tracing::info!(
+                    "queue '{}' in vhost '{}' went with node {node}",
+                    q.name,
+                    self.name
+                );
+                self.remove_queue(&q);
+            }
+        }
+    }
+
     /// Whether this node is the home of a cluster's queue.
     pub(crate) fn is_home(&self, q: &Queue) -> bool {
         q.placement.is_some() && q.elsewhere().is_none()
