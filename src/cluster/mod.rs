@@ -10,7 +10,9 @@
 mod consume;
 mod form;
 mod forward;
-pub(crate) use consume::home_link;
+mod get;
+mod session;
+pub(crate) use session::home_link;
 mod instance;
 mod join;
 mod lead;
@@ -65,7 +67,7 @@ pub(crate) struct Cluster {
     /// Links kept open to other nodes, for forwarded messages.
     links: forward::Links,
     /// Consumers attached here to queues homed elsewhere.
-    sessions: consume::Sessions,
+    sessions: session::Sessions,
     broker: Weak<Broker>,
 }
 

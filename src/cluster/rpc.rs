@@ -136,7 +136,7 @@ pub(crate) async fn serve(mut link: Link, cluster: Arc<Cluster>) {
                 return super::consume::serve_consumer(cluster, link, c).await;
             }
             Request::Getter { vhost, queue } => {
-                return super::consume::serve_getter(cluster, link, vhost, queue).await;
+                return super::get::serve_getter(cluster, link, vhost, queue).await;
             }
             other => other,
         };

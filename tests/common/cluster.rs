@@ -5,7 +5,9 @@
 
 use super::common::*;
 use super::http::http_at;
-use lapin::{Channel, Connection, ConnectionProperties};
+use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -321,4 +323,47 @@ pub fn error_text(e: &lapin::Error) -> String {
         lapin::ErrorKind::ProtocolError(a) => a.get_message().to_string(),
         other => format!("{other:?}"),
     }
+}
+
+pub async fn durable_queue(ch: &Channel, name: &str) {
+    declare_with(ch, name, true, FieldTable::default()).await;
+}
+
+/// Whether a passive declare on `node` finds the queue.
+pub async fn queue_on(node: &Node, name: &str) -> bool {
+    let (_c, ch) = channel_on(node).await;
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    within(ch.queue_declare(name.into(), passive, FieldTable::default()))
+        .await
+        .is_ok()
+}
+
+pub async fn until_queue(node: &Node, name: &str, wanted: bool) {
+    let what = format!(
+        "queue '{name}' {}on {}",
+        if wanted { "" } else { "gone " },
+        node.name
+    );
+    eventually(&what, CLUSTER_DEADLINE, || async {
+        (queue_on(node, name).await == wanted).then_some(())
+    })
+    .await;
+}
+
+/// Publish persistent, and wait for its ack.
+pub async fn publish_confirmed(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
+    let persistent = BasicProperties::default().with_delivery_mode(2);
+    let confirm = within(ch.basic_publish(
+        exchange.into(),
+        key.into(),
+        BasicPublishOptions::default(),
+        body,
+        persistent,
+    ))
+    .await
+    .expect("publish");
+    assert!(within(confirm).await.expect("confirm").is_ack());
 }
