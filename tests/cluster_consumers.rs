@@ -100,10 +100,7 @@ async fn a_consumer_on_any_node_gets_acks_requeues_and_gives_back_as_on_the_queu
     // Basic.Get through n1: checked out at its home until settled; given
     // back when the channel closes unsettled.
     let (_c1, getter) = channel_on(&nodes[0]).await;
-    let got = within(getter.basic_get("jobs".into(), BasicGetOptions::default()))
-        .await
-        .expect("get through n1")
-        .expect("a message");
+    let got = get_one(&getter, "jobs").await;
     assert_eq!(got.delivery.data, b"job 8");
     assert_eq!(got.message_count, 1);
     assert_eq!(depth(&home, "jobs").await, 1);
@@ -115,10 +112,7 @@ async fn a_consumer_on_any_node_gets_acks_requeues_and_gives_back_as_on_the_queu
     })
     .await;
     let (_c1, getter) = channel_on(&nodes[0]).await;
-    let got = within(getter.basic_get("jobs".into(), BasicGetOptions::default()))
-        .await
-        .expect("get through n1")
-        .expect("a message");
+    let got = get_one(&getter, "jobs").await;
     assert!(got.delivery.redelivered);
     within(got.delivery.ack(BasicAckOptions::default()))
         .await
@@ -257,4 +251,12 @@ async fn forgetting_a_node_deletes_the_queues_it_was_home_to() {
     durable_queue(&ch1, "orphan").await;
     publish(&ch1, "", "orphan", b"adopted").await;
     assert_eq!(depth(&ch1, "orphan").await, 1);
+}
+
+/// Basic.Get that must find a message.
+async fn get_one(ch: &lapin::Channel, queue: &str) -> lapin::message::BasicGetMessage {
+    within(ch.basic_get(queue.into(), BasicGetOptions::default()))
+        .await
+        .expect("basic.get")
+        .expect("a message")
 }

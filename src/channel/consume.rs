@@ -162,16 +162,9 @@ impl Channel {
         if let Some(home) = queue.home_link() {
             // Got at its home, which keeps it checked out until settled here.
             let got = home.get(&queue, g.no_ack);
-            let slot = Arc::new(std::sync::Mutex::new(None));
-            let filled = slot.clone();
-            let wait = async move {
-                let got = got.await?;
-                *filled.lock().unwrap_or_else(|p| p.into_inner()) = got;
-                Ok(true)
-            };
+            let wait = async move { got.await.map_err(Into::into) };
             let what = format!("get from queue '{name}'");
-            ctx.await_outcome(wait, what, move |ch, ctx, _| {
-                let got = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+            ctx.await_value(wait, what, move |ch, ctx, got| {
                 ch.got(ctx, queue, got, g.no_ack);
                 Ok(())
             });

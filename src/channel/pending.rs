@@ -89,6 +89,30 @@ impl Ctx<'_> {
         });
     }
 
+    /// Suspend the connection until `wait` gives what the method answers
+    /// with (a queue's counts, a message got at its home); `finish`
+    /// completes the method with it.
+    pub(crate) fn await_value<T: Send + 'static>(
+        &mut self,
+        wait: impl Future<Output = Result<T, Refusal>> + Send + 'static,
+        what: String,
+        finish: impl FnOnce(&mut Channel, &mut Ctx, T) -> AmqpResult<()> + Send + 'static,
+    ) {
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let filled = slot.clone();
+        let wait = async move {
+            let v = wait.await?;
+            *filled.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
+            Ok(true)
+        };
+        self.await_outcome(wait, what, move |ch, ctx, _| {
+            match slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                Some(v) => finish(ch, ctx, v),
+                None => Ok(()),
+            }
+        });
+    }
+
     /// Topology (exchanges and their bindings) is changed through the
     /// cluster's log, not here alone.
     pub(crate) fn replicates_topology(&self) -> bool {

@@ -72,16 +72,9 @@ impl Channel {
         if q.elsewhere().is_some() {
             // Its counts are its home's.
             let counts = ctx.vhost.counts_at_home(&q);
-            let slot = Arc::new(std::sync::Mutex::new((0, 0)));
-            let filled = slot.clone();
-            let wait = async move {
-                let c = counts.await.map_err(crate::access::Refusal::from)?;
-                *filled.lock().unwrap_or_else(|p| p.into_inner()) = c;
-                Ok(true)
-            };
+            let wait = async move { counts.await.map_err(Into::into) };
             let what = format!("declare queue '{name}'");
-            ctx.await_outcome(wait, what, move |ch, ctx, _| {
-                let (m, c) = *slot.lock().unwrap_or_else(|p| p.into_inner());
+            ctx.await_value(wait, what, move |ch, ctx, (m, c)| {
                 ch.declared(ctx, &q, m as usize, c as usize, d.nowait);
                 Ok(())
             });
@@ -140,16 +133,7 @@ impl Channel {
                 b.routing_key.as_str(),
                 &b.arguments,
             );
-            let what = format!("bind queue '{name}' to exchange '{}'", b.exchange);
-            let vhost = ctx.vhost.name.clone();
-            ctx.await_change(
-                Change::BindQueue { vhost, binding },
-                what,
-                move |ch, ctx, _| {
-                    ch.queue_reply(ctx, b.nowait, queue::AMQPMethod::BindOk(queue::BindOk {}));
-                    Ok(())
-                },
-            );
+            replicate_queue_binding(ctx, binding, true, b.nowait);
             return Ok(());
         }
         ctx.vhost.bind(
@@ -185,16 +169,8 @@ impl Channel {
                 u.routing_key.as_str(),
                 &u.arguments,
             );
-            let what = format!("unbind queue '{name}' from exchange '{}'", u.exchange);
-            let vhost = ctx.vhost.name.clone();
-            ctx.await_change(
-                Change::UnbindQueue { vhost, binding },
-                what,
-                |ch, ctx, _| {
-                    ch.queue_reply(ctx, false, queue::AMQPMethod::UnbindOk(queue::UnbindOk {}));
-                    Ok(())
-                },
-            );
+            // Queue.Unbind has no nowait flag.
+            replicate_queue_binding(ctx, binding, false, false);
             return Ok(());
         }
         ctx.vhost.unbind(
@@ -214,16 +190,9 @@ impl Channel {
         let q = ctx.vhost.queue_for(&name, ctx.conn_id)?;
         if q.elsewhere().is_some() {
             let purged = ctx.vhost.purge_at_home(&q);
-            let slot = Arc::new(std::sync::atomic::AtomicU32::new(0));
-            let filled = slot.clone();
-            let wait = async move {
-                let n = purged.await?;
-                filled.store(n, std::sync::atomic::Ordering::Relaxed);
-                Ok(true)
-            };
+            let wait = async move { purged.await.map_err(Into::into) };
             let what = format!("purge queue '{name}'");
-            ctx.await_outcome(wait, what, move |ch, ctx, _| {
-                let n = slot.load(std::sync::atomic::Ordering::Relaxed);
+            ctx.await_value(wait, what, move |ch, ctx, n| {
                 let ok = queue::PurgeOk { message_count: n };
                 ch.queue_reply(ctx, p.nowait, queue::AMQPMethod::PurgeOk(ok));
                 Ok(())
@@ -255,17 +224,9 @@ impl Channel {
             if q.elsewhere().is_some() && (d.if_unused || d.if_empty) {
                 // Unused and empty are for its home to say.
                 let deleted = ctx.vhost.delete_at_home(&q, d.if_unused, d.if_empty);
-                let slot = Arc::new(std::sync::atomic::AtomicU32::new(0));
-                let filled = slot.clone();
-                let wait = async move {
-                    let n = deleted.await?;
-                    filled.store(n, std::sync::atomic::Ordering::Relaxed);
-                    Ok(true)
-                };
                 let what = format!("delete queue '{name}'");
-                ctx.await_outcome(wait, what, move |ch, ctx, _| {
+                ctx.await_value(deleted, what, move |ch, ctx, n| {
                     ctx.exclusive_queues.retain(|q| q.name.as_str() != name);
-                    let n = slot.load(std::sync::atomic::Ordering::Relaxed);
                     let ok = queue::DeleteOk { message_count: n };
                     ch.queue_reply(ctx, d.nowait, queue::AMQPMethod::DeleteOk(ok));
                     Ok(())
@@ -318,4 +279,31 @@ fn queue_binding(
             id: ctx.conn_id,
         }),
     }
+}
+
+/// Queue.Bind (`bind`) or Queue.Unbind through the cluster's log.
+fn replicate_queue_binding(ctx: &mut Ctx, binding: QueueBinding, bind: bool, nowait: bool) {
+    let what = match bind {
+        true => format!(
+            "bind queue '{}' to exchange '{}'",
+            binding.queue, binding.exchange
+        ),
+        false => format!(
+            "unbind queue '{}' from exchange '{}'",
+            binding.queue, binding.exchange
+        ),
+    };
+    let vhost = ctx.vhost.name.clone();
+    let change = match bind {
+        true => Change::BindQueue { vhost, binding },
+        false => Change::UnbindQueue { vhost, binding },
+    };
+    ctx.await_change(change, what, move |ch, ctx, _| {
+        let ok = match bind {
+            true => queue::AMQPMethod::BindOk(queue::BindOk {}),
+            false => queue::AMQPMethod::UnbindOk(queue::UnbindOk {}),
+        };
+        ch.queue_reply(ctx, nowait, ok);
+        Ok(())
+    });
 }

@@ -18,7 +18,8 @@ impl Vhost {
         Ok((self.queue_for(queue, conn_id)?, self.exchange(exchange)?))
     }
 
-    /// What Queue.Bind would refuse, checked without binding.
+    /// What Queue.Bind would refuse, checked without binding: its queue,
+    /// exchange and parsed x-match if nothing.
     pub(crate) fn check_bind(
         &self,
         queue: &str,
@@ -26,10 +27,11 @@ impl Vhost {
         key: &str,
         args: &FieldTable,
         conn_id: u64,
-    ) -> AmqpResult<()> {
+    ) -> AmqpResult<(Arc<Queue>, Arc<Exchange>, headers::XMatch)> {
         names::check_length("routing_key", key)?;
-        let (_, x) = self.binding_ends(queue, exchange, conn_id)?;
-        binding_checks(&x, key, args).map(|_| ())
+        let (q, x) = self.binding_ends(queue, exchange, conn_id)?;
+        let x_match = binding_checks(&x, key, args)?;
+        Ok((q, x, x_match))
     }
 
     pub fn bind(
@@ -40,9 +42,7 @@ impl Vhost {
         args: &FieldTable,
         conn_id: u64,
     ) -> AmqpResult<()> {
-        names::check_length("routing_key", key)?;
-        let (q, x) = self.binding_ends(queue, exchange, conn_id)?;
-        let x_match = binding_checks(&x, key, args)?;
+        let (q, x, x_match) = self.check_bind(queue, exchange, key, args, conn_id)?;
         let durable = x.durable && q.durable && q.exclusive_owner.is_none();
         x.bind(Binding {
             dest: Destination::Queue(q),
