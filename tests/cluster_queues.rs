@@ -79,6 +79,11 @@ async fn a_message_published_on_any_node_reaches_queues_on_every_node_and_is_con
     .await
     .expect("passive declare on n3");
     assert_eq!(ok.message_count(), 21);
+    // So does the management API, naming its node.
+    let (status, shown) = nodes[2].api("GET", "/api/queues/%2F/payments", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(shown["node"], "n2", "{shown}");
+    assert_eq!(shown["messages_ready"], 21, "{shown}");
     // Not empty, its home says, wherever it is asked.
     let e = within(counting.queue_delete(
         "payments".into(),

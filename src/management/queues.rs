@@ -172,7 +172,8 @@ fn to_json(b: &Broker, v: &Vhost, q: &Queue) -> Value {
         "exclusive": q.exclusive_owner.is_some(),
         "arguments": table_json(&q.arguments),
         "type": if q.args().quorum { "quorum" } else { "classic" },
-        "node": b.node_name(),
+        // A cluster's queue is its home's.
+        "node": q.elsewhere().map_or_else(|| b.node_name().to_string(), |h| h.to_string()),
         "state": "running",
         "policy": policy.as_ref().map(|p| p.name.clone()),
         "effective_policy_definition": effective_definition(policy.as_ref(), operator.as_ref()),
@@ -342,7 +343,18 @@ async fn show(
 ) -> ApiResult<impl IntoResponse> {
     let v = vhost_for(&b, &u, &vhost)?;
     let q = v.queue(&name).map_err(|_| ApiError::not_found())?;
-    Ok(axum::Json(to_json(&b, &v, &q)))
+    let mut shown = to_json(&b, &v, &q);
+    // A stand-in holds nothing: the counts are its home's (ready and
+    // consumers; what is unacknowledged there is not asked).
+    if q.elsewhere().is_some()
+        && let (Ok((ready, consumers)), Some(o)) =
+            (v.counts_at_home(&q).await, shown.as_object_mut())
+    {
+        o.insert("messages".into(), json!(ready));
+        o.insert("messages_ready".into(), json!(ready));
+        o.insert("consumers".into(), json!(consumers));
+    }
+    Ok(axum::Json(shown))
 }
 
 #[cfg(test)]
