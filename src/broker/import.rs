@@ -232,6 +232,7 @@ impl Broker {
                         home: home.to_string(),
                         incarnation: std::hash::Hasher::finish(&h),
                         conn: None,
+                        replaces: None,
                     };
                     vh.declare_shared_queue(&queue).map(|_| ())
                 }

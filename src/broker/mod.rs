@@ -12,6 +12,8 @@ pub mod names;
 pub mod policy;
 mod sampler;
 pub(crate) mod topology;
+#[cfg(test)]
+mod topology_tests;
 pub(crate) mod totals;
 pub mod vhost;
 

@@ -55,6 +55,7 @@ impl Channel {
                     node: ctx.broker.node_name().to_string(),
                     id: ctx.conn_id,
                 }),
+                replaces: ctx.vhost.replaced(&name),
             };
             let change = Change::DeclareQueue {
                 vhost: ctx.vhost.name.clone(),

@@ -83,6 +83,7 @@ async fn declare_queue(
             home,
             incarnation: crate::broker::names::random_u64(),
             conn: None,
+            replaces: v.replaced(&name),
         };
         let created = b.change(Change::DeclareQueue { vhost, queue }).await?;
         return Ok(created_or_replaced(created));

@@ -70,6 +70,9 @@ pub struct Vhost {
     deleted: std::sync::atomic::AtomicBool,
     /// Its exchanges and queues are a cluster's (`replicate_topology`).
     shared: std::sync::OnceLock<Shared>,
+    /// A cluster's queues this node, their home, has done with and removed
+    /// ahead of the log (`shared::queue_lost`).
+    dying: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 pub struct ExchangeSpec<'a> {
@@ -121,6 +124,7 @@ impl Vhost {
             defer_persist: Default::default(),
             deleted: Default::default(),
             shared: Default::default(),
+            dying: Default::default(),
         };
         for (n, k) in [
             ("", ExchangeKind::Direct),

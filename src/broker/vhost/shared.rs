@@ -37,6 +37,10 @@ pub(crate) struct QueueDecl {
     pub(crate) incarnation: u64,
     /// The declaring connection (the owner, if exclusive).
     pub(crate) conn: Option<Conn>,
+    /// An earlier queue of the same name its home has done with, whose
+    /// deletion may reach the log after this declare: it goes first.
+    #[serde(default)]
+    pub(crate) replaces: Option<u64>,
 }
 
 impl Vhost {
@@ -67,6 +71,9 @@ impl Vhost {
 
     /// Queue.Declare through the log: true if the queue was created.
     pub(crate) fn declare_shared_queue(&self, d: &QueueDecl) -> AmqpResult<bool> {
+        if let Some(old) = d.replaces {
+            self.delete_shared_queue(&d.name, old);
+        }
         let existed = self.queues.contains_key(d.name.as_str());
         let here = self.shared.get().is_some_and(|s| *s.me == *d.home);
         let placement = Placement {
@@ -105,6 +112,8 @@ impl Vhost {
     /// Queue.Delete through the log, of the queue declared as `incarnation`
     /// (not a later one of the same name): true if it was there.
     pub(crate) fn delete_shared_queue(&self, name: &str, incarnation: u64) -> bool {
+        self.lock_dying()
+            .retain(|n, i| !(n.as_str() == name && *i == incarnation));
         let Some(q) = self.queues.get(name).map(|q| q.clone()) else {
             return false;
         };
@@ -232,6 +241,7 @@ impl Vhost {
                 node: node.to_string(),
                 id: *id,
             }),
+            replaces: None,
         })
     }
 
@@ -310,20 +320,19 @@ impl Vhost {
             name: q.name.to_string(),
             incarnation: q.incarnation(),
         };
-        let (vhost, name, incarnation) = (self.name.clone(), q.name.clone(), q.incarnation());
-        // Until the log takes it (a minority, a node still joining), and
-        // while the queue is still this one.
+        // Gone here at once, so that its name is free for the next declare
+        // here (a client reconnecting declares its exclusive queue again),
+        // which names it as the queue it replaces: whichever of the two
+        // reaches the log first, every node ends the same.
+        self.lock_dying()
+            .insert(q.name.to_string(), q.incarnation());
+        self.remove_queue(q);
+        let name = q.name.clone();
+        // Until the log takes it (a minority, a node still joining).
         rt.spawn(async move {
             let mut pause = std::time::Duration::from_secs(1);
             loop {
                 let Some(b) = broker.upgrade() else { return };
-                let still = b
-                    .vhost(&vhost)
-                    .and_then(|v| v.queue(name.as_str()).ok())
-                    .is_some_and(|q| q.incarnation() == incarnation);
-                if !still {
-                    return;
-                }
                 match b.change(change.clone()).await {
                     Ok(_) => return,
                     Err(e) => {
@@ -337,6 +346,17 @@ impl Vhost {
                 pause = (pause * 2).min(std::time::Duration::from_secs(30));
             }
         });
+    }
+
+    /// Queues its home has done with whose deletion is not applied yet, by
+    /// name: their incarnations.
+    fn lock_dying(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u64>> {
+        self.dying.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The incarnation a declare of `name` here replaces, if any.
+    pub(crate) fn replaced(&self, name: &str) -> Option<u64> {
+        self.lock_dying().get(name).copied()
     }
 
     /// After this node restarted: its queues that were not durable are
