@@ -260,3 +260,35 @@ async fn get_one(ch: &lapin::Channel, queue: &str) -> lapin::message::BasicGetMe
         .expect("basic.get")
         .expect("a message")
 }
+
+#[tokio::test]
+async fn a_consumer_through_another_node_leaves_no_link_behind_when_cancelled() {
+    let root = tempfile::tempdir().expect("dir");
+    let nodes = replicating(root.path(), "").await;
+    let (_c2, home) = channel_on(&nodes[1]).await;
+    durable_queue(&home, "brief").await;
+    until_queue(&nodes[0], "brief", true).await;
+    let fds = |n: &Node| {
+        let n = n.http;
+        async move {
+            let (_, _, body) = http::http_at(n, "GET", "/api/nodes", Some("guest:guest"), "").await;
+            let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+            let list = v.as_array().expect("nodes");
+            let n2 = list.iter().find(|n| n["name"] == "n2").expect("n2 listed");
+            n2["fd_used"].as_u64().expect("fd_used")
+        }
+    };
+    let before = fds(&nodes[1]).await;
+    let (_c1, ch) = channel_on(&nodes[0]).await;
+    for _ in 0..30 {
+        let c = consume(&ch, "brief", false).await;
+        within(ch.basic_cancel(c.tag(), BasicCancelOptions::default()))
+            .await
+            .expect("cancel");
+    }
+    // Each session's link to the home is closed once its consumer is gone.
+    eventually("the home's descriptors back", CLUSTER_DEADLINE, || async {
+        (fds(&nodes[1]).await < before + 10).then_some(())
+    })
+    .await;
+}

@@ -166,20 +166,38 @@ impl HomeLink for ViaCluster {
     }
 }
 
-/// Read a link's frames into a bounded channel: a session selects on it
-/// without losing half-read frames, and stops the peer by not reading.
-pub(super) fn reader<T: DeserializeOwned + Send + 'static>(
-    mut rd: LinkReader,
-) -> mpsc::Receiver<T> {
+/// A session's link frames, read by a task of their own into a bounded
+/// channel: a session selects on them without losing half-read frames,
+/// and stops the peer by not reading. Dropped with the session, it stops
+/// the task: the link's socket closes only once its read half is gone too,
+/// and the peer learns the session is over.
+pub(super) struct Frames<T> {
+    rx: mpsc::Receiver<T>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<T> Frames<T> {
+    pub(super) async fn recv(&mut self) -> Option<T> {
+        self.rx.recv().await
+    }
+}
+
+impl<T> Drop for Frames<T> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub(super) fn reader<T: DeserializeOwned + Send + 'static>(mut rd: LinkReader) -> Frames<T> {
     let (tx, rx) = mpsc::channel(READ_AHEAD);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         while let Ok(Some(frame)) = rd.next::<T>().await {
             if tx.send(frame).await.is_err() {
                 return;
             }
         }
     });
-    rx
+    Frames { rx, task }
 }
 
 pub(super) fn decode(
