@@ -77,7 +77,8 @@ impl Broker {
         if let Some(c) = broker.config.cluster.clone() {
             let cluster =
                 crate::cluster::Cluster::start(&broker, &c, &mut tasks, rx.clone()).await?;
-            let _ = broker.cluster.set(cluster);
+            let _ = broker.cluster.set(cluster.clone());
+            cluster.open_groups();
         }
         let mut addrs = Vec::new();
         for addr in &broker.config.listen {

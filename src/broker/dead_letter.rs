@@ -44,7 +44,7 @@ impl Vhost {
                     );
                     continue;
                 }
-                if target.elsewhere().is_some() {
+                if target.through_cluster() {
                     remote.push(target);
                     continue;
                 }

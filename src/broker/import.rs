@@ -233,6 +233,8 @@ impl Broker {
                         incarnation: std::hash::Hasher::finish(&h),
                         conn: None,
                         replaces: None,
+                        // Imported quorum queues are single-node for now.
+                        replicas: Vec::new(),
                     };
                     vh.declare_shared_queue(&queue).map(|_| ())
                 }

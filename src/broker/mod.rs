@@ -78,6 +78,18 @@ impl Broker {
         self.cluster.get()
     }
 
+    /// The nodes of a new queue's group, if it is a quorum queue of a
+    /// cluster.
+    pub(crate) fn quorum_replicas(
+        &self,
+        arguments: &amq_protocol::types::FieldTable,
+        home: &str,
+    ) -> Vec<String> {
+        self.cluster()
+            .map(|c| c.replicas_for(arguments, home))
+            .unwrap_or_default()
+    }
+
     /// What a vhost of a cluster with replicated topology needs of it.
     fn shared_with(&self) -> vhost::Shared {
         vhost::Shared {

@@ -35,6 +35,7 @@ fn exclusive(incarnation: u64, conn: u64, replaces: Option<u64>) -> Change {
                 id: conn,
             }),
             replaces,
+            replicas: Vec::new(),
         },
     }
 }

@@ -56,6 +56,9 @@ impl Channel {
                     id: ctx.conn_id,
                 }),
                 replaces: ctx.vhost.replaced(&name),
+                replicas: ctx
+                    .broker
+                    .quorum_replicas(&d.arguments, ctx.broker.node_name()),
             };
             let change = Change::DeclareQueue {
                 vhost: ctx.vhost.name.clone(),

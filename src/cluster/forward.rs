@@ -39,9 +39,17 @@ impl Cluster {
     /// has it.
     pub(crate) async fn forward(&self, vhost: &str, msg: &Message, remote: &[Arc<Queue>]) -> bool {
         let mut by_home: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut groups = Vec::new();
         for q in remote {
             if let Some(home) = q.elsewhere() {
                 by_home.entry(home).or_default().push(q.name.to_string());
+            } else if let Some(g) = q.quorum() {
+                groups.push(g.clone().enqueue(msg, q.deadline_for(msg)));
+            }
+        }
+        for committed in groups {
+            if !committed.await {
+                return false;
             }
         }
         let mut record = Vec::new();
@@ -120,6 +128,10 @@ impl Cluster {
             let Ok(q) = v.queue(name) else { continue };
             if q.elsewhere().is_some() {
                 ok = false;
+                continue;
+            }
+            if let Some(g) = q.quorum() {
+                ok &= g.clone().enqueue(&msg, q.deadline_for(&msg)).await;
                 continue;
             }
             let (published, dead) = q.publish(msg.clone());

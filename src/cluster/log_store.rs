@@ -5,9 +5,10 @@
 //! line is an append never acknowledged, and is dropped. A purge rewrites
 //! the file with what is left, so it stays as long as the unsnapshotted log.
 
-use super::types::{Entry, LogId, Meta, StorageError, StorageIOError, Vote};
+use super::types::{LogId, Meta, StorageError, StorageIOError, Vote};
 use openraft::storage::{LogFlushed, RaftLogStorage};
-use openraft::{LogState, RaftLogId, RaftLogReader};
+use openraft::{LogState, RaftLogId, RaftLogReader, RaftTypeConfig};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -16,26 +17,53 @@ use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// A group's type configuration whose log this store can keep: the
+/// metadata group's, and each quorum queue's.
+pub(crate) trait Logged:
+    RaftTypeConfig<NodeId = u64, Entry = openraft::Entry<Self>, D: Clone> + Sized
+where
+    openraft::Entry<Self>: Serialize + DeserializeOwned,
+{
+}
+
+impl<C> Logged for C
+where
+    C: RaftTypeConfig<NodeId = u64, Entry = openraft::Entry<C>, D: Clone>,
+    openraft::Entry<C>: Serialize + DeserializeOwned,
+{
+}
+
+type Entry<C> = openraft::Entry<C>;
+
 #[derive(Serialize, Deserialize)]
-enum Record {
-    Entry(Entry),
+#[serde(bound = "")]
+enum Record<C: Logged>
+where
+    Entry<C>: Serialize + DeserializeOwned,
+{
+    Entry(Entry<C>),
     /// Entries from this index on are gone.
     Truncate(u64),
     /// Entries up to and including this one are gone.
     Purge(LogId),
 }
 
-struct Log {
-    entries: BTreeMap<u64, Entry>,
+struct Log<C: Logged>
+where
+    Entry<C>: Serialize + DeserializeOwned,
+{
+    entries: BTreeMap<u64, Entry<C>>,
     purged: Option<LogId>,
     vote: Option<Vote>,
 }
 
 /// Cheap to clone: the log reader openraft asks for is another handle.
-#[derive(Clone)]
-pub(crate) struct LogStore {
+pub(crate) struct LogStore<C: Logged = Meta>
+where
+    Entry<C>: Serialize + DeserializeOwned,
+{
     dir: PathBuf,
-    log: Arc<Mutex<Log>>,
+    log: Arc<Mutex<Log<C>>>,
     /// The open `log.jsonl`, appended to off the runtime's threads.
     file: Arc<Mutex<File>>,
 }
@@ -65,7 +93,23 @@ pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-fn lines(records: &[Record]) -> io::Result<Vec<u8>> {
+impl<C: Logged> Clone for LogStore<C>
+where
+    Entry<C>: Serialize + DeserializeOwned,
+{
+    fn clone(&self) -> Self {
+        LogStore {
+            dir: self.dir.clone(),
+            log: self.log.clone(),
+            file: self.file.clone(),
+        }
+    }
+}
+
+fn lines<C: Logged>(records: &[Record<C>]) -> io::Result<Vec<u8>>
+where
+    Entry<C>: Serialize + DeserializeOwned,
+{
     let mut buf = Vec::new();
     for r in records {
         serde_json::to_writer(&mut buf, r)?;
@@ -74,8 +118,11 @@ fn lines(records: &[Record]) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-impl LogStore {
-    pub(crate) fn open(dir: &Path) -> io::Result<LogStore> {
+impl<C: Logged> LogStore<C>
+where
+    Entry<C>: Serialize + DeserializeOwned,
+{
+    pub(crate) fn open(dir: &Path) -> io::Result<LogStore<C>> {
         std::fs::create_dir_all(dir)?;
         let mut log = Log {
             entries: BTreeMap::new(),
@@ -87,7 +134,7 @@ impl LogStore {
         match File::open(&path) {
             Ok(f) => {
                 for line in io::BufReader::new(f).lines() {
-                    match serde_json::from_str::<Record>(&line?) {
+                    match serde_json::from_str::<Record<C>>(&line?) {
                         Ok(Record::Entry(e)) => {
                             log.entries.insert(e.log_id.index, e);
                         }
@@ -127,12 +174,12 @@ impl LogStore {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Log<C>> {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Append records and fsync, on a blocking thread.
-    async fn write(&self, records: Vec<Record>) -> io::Result<()> {
+    async fn write(&self, records: Vec<Record<C>>) -> io::Result<()> {
         #[cfg(test)]
         if failing::fails(&self.dir) {
             return Err(io::Error::other("a write failure made by a test"));
@@ -157,17 +204,23 @@ impl LogStore {
 }
 
 /// The whole remaining log as a new file (after a purge, or a torn tail).
-fn rewrite(path: &Path, log: &Log) -> io::Result<()> {
-    let mut records: Vec<Record> = log.purged.map(Record::Purge).into_iter().collect();
+fn rewrite<C: Logged>(path: &Path, log: &Log<C>) -> io::Result<()>
+where
+    Entry<C>: Serialize + DeserializeOwned,
+{
+    let mut records: Vec<Record<C>> = log.purged.map(Record::Purge).into_iter().collect();
     records.extend(log.entries.values().cloned().map(Record::Entry));
     replace_file(path, &lines(&records)?)
 }
 
-impl RaftLogReader<Meta> for LogStore {
+impl<C: Logged> RaftLogReader<C> for LogStore<C>
+where
+    Entry<C>: Serialize + DeserializeOwned,
+{
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + std::fmt::Debug + Send>(
         &mut self,
         range: RB,
-    ) -> Result<Vec<Entry>, StorageError> {
+    ) -> Result<Vec<Entry<C>>, StorageError> {
         Ok(self
             .lock()
             .entries
@@ -177,10 +230,13 @@ impl RaftLogReader<Meta> for LogStore {
     }
 }
 
-impl RaftLogStorage<Meta> for LogStore {
-    type LogReader = LogStore;
+impl<C: Logged> RaftLogStorage<C> for LogStore<C>
+where
+    Entry<C>: Serialize + DeserializeOwned,
+{
+    type LogReader = LogStore<C>;
 
-    async fn get_log_state(&mut self) -> Result<LogState<Meta>, StorageError> {
+    async fn get_log_state(&mut self) -> Result<LogState<C>, StorageError> {
         let l = self.lock();
         let last = l
             .entries
@@ -213,16 +269,12 @@ impl RaftLogStorage<Meta> for LogStore {
         Ok(self.lock().vote)
     }
 
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: LogFlushed<Meta>,
-    ) -> Result<(), StorageError>
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<C>) -> Result<(), StorageError>
     where
-        I: IntoIterator<Item = Entry> + Send,
+        I: IntoIterator<Item = Entry<C>> + Send,
         I::IntoIter: Send,
     {
-        let entries: Vec<Entry> = entries.into_iter().collect();
+        let entries: Vec<Entry<C>> = entries.into_iter().collect();
         {
             let mut l = self.lock();
             for e in &entries {

@@ -19,6 +19,7 @@ mod lead;
 mod link;
 mod log_store;
 mod network;
+pub(crate) mod quorum;
 mod rpc;
 mod state_machine;
 #[cfg(test)]
@@ -68,6 +69,8 @@ pub(crate) struct Cluster {
     links: forward::Links,
     /// Consumers attached here to queues homed elsewhere.
     sessions: session::Sessions,
+    /// This node's members of quorum queues' groups.
+    groups: quorum::Groups,
     broker: Weak<Broker>,
 }
 
@@ -144,6 +147,7 @@ impl Cluster {
             restarts: Default::default(),
             links: Default::default(),
             sessions: Default::default(),
+            groups: Default::default(),
             broker: Arc::downgrade(broker),
         });
         tracing::info!(

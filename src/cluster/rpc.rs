@@ -69,6 +69,12 @@ pub(crate) enum Request {
         if_unused: bool,
         if_empty: bool,
     },
+    /// Raft's message for a quorum queue's group, for its member with this id.
+    Group {
+        group: String,
+        to: NodeId,
+        rpc: super::quorum::network::GroupRpc,
+    },
     /// A message another node routed to these queues, homed here, as a
     /// store record in base64 (`forward.rs`).
     Enqueue {
@@ -97,6 +103,7 @@ pub(crate) enum Reply {
     NotLeader(Option<Member>),
     Refused(String),
     NodeInfo(serde_json::Value),
+    Group(super::quorum::network::GroupReply),
     /// Whether every queue took the forwarded message.
     Enqueued(bool),
     /// Whether the home took a consumer (`Request::Consume`).
@@ -162,6 +169,7 @@ async fn answer(cluster: &Arc<Cluster>, req: Request) -> Reply {
         Request::InstallSnapshot(_, r) => {
             Reply::InstallSnapshot(cluster.raft().install_snapshot(r).await)
         }
+        Request::Group { group, to, rpc } => Reply::Group(cluster.group_rpc(&group, to, rpc).await),
         Request::Enqueue {
             vhost,
             queues,

@@ -14,7 +14,7 @@ struct OnDisk;
 impl StoreBuilder<Meta, LogStore, StateMachine, tempfile::TempDir> for OnDisk {
     async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
         let dir = tempfile::tempdir().expect("dir");
-        let log = LogStore::open(dir.path()).expect("log");
+        let log = LogStore::<Meta>::open(dir.path()).expect("log");
         let sm = StateMachine::open(
             dir.path(),
             super::state_machine::Hooks::none(),
@@ -44,7 +44,7 @@ fn entry(term: u64, index: u64, name: &str) -> Entry {
 async fn appends_truncations_purges_and_the_vote_survive_reopening() {
     let dir = tempfile::tempdir().expect("dir");
     {
-        let mut log = LogStore::open(dir.path()).expect("open");
+        let mut log = LogStore::<Meta>::open(dir.path()).expect("open");
         assert!(log.is_fresh());
         log.save_vote(&Vote::new(3, 1)).await.expect("vote");
         log.blocking_append((1..=6).map(|i| entry(1, i, "a")))
@@ -69,7 +69,7 @@ async fn appends_truncations_purges_and_the_vote_survive_reopening() {
             .expect("log file");
         f.write_all(b"{\"Entry\":{\"log_id\"").expect("torn write");
     }
-    let mut log = LogStore::open(dir.path()).expect("reopen");
+    let mut log = LogStore::<Meta>::open(dir.path()).expect("reopen");
     assert!(!log.is_fresh());
     assert_eq!(log.read_vote().await.expect("vote"), Some(Vote::new(3, 1)));
     let state = log.get_log_state().await.expect("state");

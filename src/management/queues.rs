@@ -80,10 +80,11 @@ async fn declare_queue(
             exclusive: false,
             auto_delete: spec.auto_delete,
             arguments: arguments.clone(),
-            home,
+            home: home.clone(),
             incarnation: crate::broker::names::random_u64(),
             conn: None,
             replaces: v.replaced(&name),
+            replicas: b.quorum_replicas(&arguments, &home),
         };
         let created = b.change(Change::DeclareQueue { vhost, queue }).await?;
         return Ok(created_or_replaced(created));

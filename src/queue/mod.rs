@@ -15,9 +15,10 @@ pub mod inbox;
 mod limits;
 pub(crate) mod pager;
 mod placement;
-pub(crate) use placement::{HomeGet, HomeLink, HomeSettle, Placement};
+pub(crate) use placement::{HomeGet, HomeLink, HomeSettle, Placement, QuorumLink};
 mod publish;
 pub mod ready;
+mod replicated;
 mod run;
 mod state;
 pub(crate) mod stats;
@@ -53,6 +54,8 @@ pub struct Queue {
     rates: stats::SharedRates,
     /// Where a cluster's queue lives (`replicate_topology`); None alone.
     pub(crate) placement: Option<Placement>,
+    /// A quorum queue's group, on its home.
+    quorum: std::sync::OnceLock<Arc<dyn QuorumLink>>,
 }
 
 /// Why a message left a queue without being acknowledged, in RabbitMQ's words.
@@ -209,6 +212,7 @@ impl Queue {
             state: Mutex::new(st),
             rates: Default::default(),
             placement: None,
+            quorum: std::sync::OnceLock::new(),
         })
     }
 
@@ -235,12 +239,17 @@ impl Queue {
         let now = Now::of(&self.clock);
         let mut fx = Effects::default();
         let mut wake: SmallVec<[Sink; 2]> = SmallVec::new();
-        let out = {
+        let (out, settled) = {
             let mut st = self.lock();
             let out = op(&mut st, &now, &mut fx);
             self.hand_over(&mut st, &mut fx, &mut wake);
-            out
+            (out, std::mem::take(&mut st.settled))
         };
+        if !settled.is_empty()
+            && let Some(link) = self.quorum.get()
+        {
+            link.clone().settled(settled);
+        }
         for sink in wake {
             sink.wake();
         }

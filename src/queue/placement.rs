@@ -20,6 +20,8 @@ pub(crate) struct Placement {
     pub(crate) owner: Option<(Arc<str>, u64)>,
     /// A stand-in's way to its home, for consumers attached here.
     pub(crate) home: Option<Arc<dyn HomeLink>>,
+    /// A quorum queue: the nodes of its group.
+    pub(crate) replicas: Arc<[String]>,
 }
 
 impl std::fmt::Debug for dyn HomeLink {
@@ -55,6 +57,20 @@ pub(crate) type HomeGet = std::pin::Pin<
     >,
 >;
 
+/// A quorum queue's group, on the queue's home (`cluster::quorum`): what is
+/// published to the queue goes through it, and so does what leaves it.
+pub(crate) trait QuorumLink: Send + Sync {
+    /// Replicate a message with its deadline: true once committed and
+    /// taken by the queue.
+    fn enqueue(
+        self: Arc<Self>,
+        msg: &crate::message::Message,
+        expires: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
+    /// These messages left the queue here.
+    fn settled(self: Arc<Self>, seqs: Vec<u64>);
+}
+
 /// What a consumer's channel did with deliveries from a queue's home.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum HomeSettle {
@@ -74,6 +90,11 @@ impl Queue {
     /// The home node of a cluster's queue that lives on another node.
     pub(crate) fn elsewhere(&self) -> Option<&Arc<str>> {
         self.placement.as_ref().and_then(|p| p.elsewhere.as_ref())
+    }
+
+    /// A quorum queue's group's nodes (none for others).
+    pub(crate) fn replicas(&self) -> &[String] {
+        self.placement.as_ref().map_or(&[], |p| &p.replicas)
     }
 
     pub(crate) fn incarnation(&self) -> u64 {

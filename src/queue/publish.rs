@@ -93,7 +93,7 @@ impl QueueState {
         expires: u64,
         msg: &Message,
     ) -> Result<Option<(u64, Location)>, ()> {
-        if !(msg.is_persistent() || self.args.delay_for.is_some()) {
+        if !(msg.is_persistent() || self.args.delay_for.is_some() || self.replicated) {
             return Ok(None);
         }
         let Some(log) = self.log.as_mut() else {

@@ -91,6 +91,10 @@ pub(crate) struct QueueState {
     pub(super) args: Arc<QueueArgs>,
     /// Message counters (statistics).
     pub(super) stats: Counters,
+    /// A quorum queue on its home: every message is written to the log, and
+    /// what leaves the queue is collected in `settled` for its group.
+    pub(super) replicated: bool,
+    pub(super) settled: Vec<u64>,
 }
 
 impl QueueState {
@@ -409,6 +413,9 @@ impl QueueState {
     /// These messages are gone for good: record it in the log, if any,
     /// and free their deduplication keys.
     pub(super) fn forget(&mut self, seqs: impl IntoIterator<Item = u64> + Clone) {
+        if self.replicated {
+            self.settled.extend(seqs.clone());
+        }
         if let Some(d) = self.dedup.as_mut() {
             for seq in seqs.clone() {
                 d.forget(seq);

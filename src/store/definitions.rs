@@ -51,6 +51,9 @@ pub struct QueueDef {
     /// A cluster's queue: which declare made it (`queue::Placement`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub incarnation: u64,
+    /// A cluster's quorum queue: the nodes of its group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -157,6 +157,7 @@ mod tests {
             auto_delete: false,
             arguments: Default::default(),
             incarnation: 0,
+            replicas: Vec::new(),
         }
     }
 

@@ -71,7 +71,7 @@ impl Vhost {
             self.route_admitted(&x, d.msg.routing_keys(), &d.msg.properties, &mut routed);
             let mut remote = Vec::new();
             for q in routed.queues.drain(..) {
-                if q.elsewhere().is_some() {
+                if q.through_cluster() {
                     remote.push(q);
                     continue;
                 }

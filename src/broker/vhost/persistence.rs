@@ -96,6 +96,7 @@ impl Vhost {
                     incarnation: q.incarnation,
                     owner: None,
                     home: None,
+                    replicas: q.replicas.into(),
                 };
                 Queue::place(&mut queue, placement);
             }
@@ -231,6 +232,7 @@ impl Vhost {
                     auto_delete: q.auto_delete,
                     arguments: q.arguments.clone(),
                     incarnation: q.incarnation(),
+                    replicas: q.replicas().to_vec(),
                 });
             }
         }

@@ -31,8 +31,9 @@ impl Vhost {
             ..Enqueued::default()
         };
         for q in routed.queues.drain(..) {
-            if q.elsewhere().is_some() {
-                // Routed: its home takes it (the caller forwards it).
+            if q.through_cluster() {
+                // Routed: its home (or its group) takes it (the caller
+                // forwards it).
                 done.delivered = true;
                 routed.remote.push(q);
                 continue;

@@ -171,6 +171,7 @@ impl Vhost {
                         auto_delete: q.auto_delete,
                         arguments: q.arguments.clone(),
                         incarnation: q.incarnation(),
+                        replicas: q.replicas().to_vec(),
                     })
                 })?;
                 q.touch();
@@ -245,6 +246,9 @@ impl Vhost {
             tracing::error!("queue '{}' deleted, but {e}", q.name);
         }
         let gone = q.delete();
+        if removed && !q.replicas().is_empty() {
+            self.close_group(q);
+        }
         if removed {
             self.totals.queue_deleted(&q.sample().counters);
         }

@@ -41,6 +41,9 @@ pub(crate) struct QueueDecl {
     /// deletion may reach the log after this declare: it goes first.
     #[serde(default)]
     pub(crate) replaces: Option<u64>,
+    /// A quorum queue: the nodes of its group (its home first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) replicas: Vec<String>,
 }
 
 impl Vhost {
@@ -92,8 +95,9 @@ impl Vhost {
                 )),
                 _ => None,
             },
+            replicas: d.replicas.clone().into(),
         };
-        self.declare_queue_at(
+        let (q, _, _) = self.declare_queue_at(
             &QueueSpec {
                 name: &d.name,
                 server_named: d.name.starts_with("amq.gen-"),
@@ -106,6 +110,9 @@ impl Vhost {
             },
             Some(placement),
         )?;
+        if q.incarnation() == d.incarnation {
+            self.open_group(&q);
+        }
         Ok(!existed)
     }
 
@@ -122,6 +129,30 @@ impl Vhost {
         }
         self.remove_queue(&q);
         true
+    }
+
+    /// A quorum queue's group, on a node that is one of its members.
+    pub(crate) fn open_group(&self, q: &Arc<Queue>) {
+        let replicas = q.replicas();
+        if replicas.is_empty() {
+            return;
+        }
+        let Some(c) = self.cluster() else { return };
+        c.open_group(crate::cluster::quorum::Placed {
+            vhost: &self.name,
+            queue: q.name.as_str(),
+            incarnation: q.incarnation(),
+            replicas,
+            home: q.elsewhere().is_none().then_some(q),
+            queue_dir: self.store.queue_dir(&self.name, q.name.as_str()),
+        });
+    }
+
+    /// A quorum queue deleted: this node's member of its group goes.
+    pub(crate) fn close_group(&self, q: &Queue) {
+        if let Some(c) = self.cluster() {
+            c.close_group(&self.name, q.name.as_str(), q.incarnation());
+        }
     }
 
     fn cluster(&self) -> Option<Arc<crate::cluster::Cluster>> {
@@ -242,6 +273,7 @@ impl Vhost {
                 id: *id,
             }),
             replaces: None,
+            replicas: p.replicas.to_vec(),
         })
     }
 
@@ -278,6 +310,7 @@ impl Vhost {
             incarnation: 0,
             owner: None,
             home: None,
+            replicas: Arc::from([]),
         };
         Queue::place(&mut q, placement);
         Some(q)

@@ -1,0 +1,363 @@
+//! Quorum queues (`x-queue-type: quorum`, with `replicate_topology`): each
+//! is a Raft group of its own over the members its declaration names
+//! (`x-quorum-initial-group-size`, 3 by default), whose state machine is
+//! the queue's message log on each member (`machine.rs`). Every publish to
+//! it is an entry, applied (and so delivered) once a majority has it on
+//! disk, and only then confirmed; whatever takes a message out of the queue
+//! on its home (ack, reject, expiry, overflow, purge) is an entry too, so
+//! every member's log holds what the queue holds. The group's log is in
+//! `DATA/cluster/quorum/<vhost>.<queue>.<incarnation>/`.
+
+mod machine;
+pub(crate) mod network;
+mod types;
+
+use super::Cluster;
+use super::log_store::LogStore;
+use super::types::{Member, NodeId};
+use crate::message::Message;
+use crate::queue::Queue;
+use crate::store::queue_log::QueueLog;
+use base64::Engine;
+use machine::{QueueMachine, Target};
+use network::{GroupNetwork, GroupReply, GroupRpc};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+pub(crate) use types::QCommand;
+use types::QRaft;
+
+/// How long a publish waits for its group to come up and commit it.
+const COMMIT_WAIT: Duration = Duration::from_secs(10);
+
+/// This node's members of quorum queue groups, by group name.
+#[derive(Default)]
+pub(crate) struct Groups(Mutex<HashMap<String, Arc<Group>>>);
+
+/// This node's member of one quorum queue's group.
+pub(crate) struct Group {
+    name: String,
+    /// Its Raft instance, once started.
+    raft: tokio::sync::watch::Sender<Option<QRaft>>,
+    target: Arc<Mutex<Target>>,
+    dir: PathBuf,
+    /// Settlements waiting to be proposed, and whether a task proposes them.
+    settling: Mutex<(Vec<u64>, bool)>,
+}
+
+/// A group's name: the queue's vhost and name (hex) and its incarnation.
+pub(crate) fn group_name(vhost: &str, queue: &str, incarnation: u64) -> String {
+    format!(
+        "{}.{}.{incarnation}",
+        crate::store::hex(vhost),
+        crate::store::hex(queue)
+    )
+}
+
+fn raft_config() -> Option<Arc<openraft::Config>> {
+    let c = openraft::Config {
+        cluster_name: "ferretmq-quorum-queue".into(),
+        heartbeat_interval: 200,
+        election_timeout_min: 1000,
+        election_timeout_max: 2000,
+        snapshot_policy: openraft::SnapshotPolicy::Never,
+        ..Default::default()
+    };
+    c.validate().ok().map(Arc::new)
+}
+
+impl Groups {
+    fn get(&self, name: &str) -> Option<Arc<Group>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+}
+
+/// Where a quorum queue lives on this node, for `Cluster::open_group`.
+pub(crate) struct Placed<'a> {
+    pub(crate) vhost: &'a str,
+    pub(crate) queue: &'a str,
+    pub(crate) incarnation: u64,
+    pub(crate) replicas: &'a [String],
+    /// The queue, if it is homed here.
+    pub(crate) home: Option<&'a Arc<Queue>>,
+    /// Its message log's directory.
+    pub(crate) queue_dir: PathBuf,
+}
+
+impl Cluster {
+    /// Open this node's member of a quorum queue's group, if it is one and
+    /// has not opened it yet: made on its first declaration, opened again
+    /// after a restart. The home of a new group starts it.
+    pub(crate) fn open_group(self: &Arc<Self>, p: Placed<'_>) {
+        if !p.replicas.iter().any(|r| *r == self.me.name) {
+            return;
+        }
+        let name = group_name(p.vhost, p.queue, p.incarnation);
+        let mut all = self.groups.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = all.get(&name) {
+            if let Some(q) = p.home {
+                self.home_here(g, q);
+            }
+            return;
+        }
+        let Some(broker) = self.broker.upgrade() else {
+            return;
+        };
+        let dir = self.dir.join("quorum").join(&name);
+        let fresh = !dir.exists();
+        let target = match p.home {
+            Some(_) => Target::None,
+            None => {
+                if fresh {
+                    let _ = std::fs::remove_dir_all(&p.queue_dir);
+                }
+                match QueueLog::open(&p.queue_dir, broker.store.sync.clone(), broker.store.meter) {
+                    Ok((log, _)) => Target::Replica(Box::new(log)),
+                    Err(e) => {
+                        tracing::error!("quorum queue '{}': cannot open its log: {e}", p.queue);
+                        return;
+                    }
+                }
+            }
+        };
+        let g = Arc::new(Group {
+            name: name.clone(),
+            raft: tokio::sync::watch::Sender::new(None),
+            target: Arc::new(Mutex::new(target)),
+            dir: dir.clone(),
+            settling: Mutex::new((Vec::new(), false)),
+        });
+        if let Some(q) = p.home {
+            self.home_here(&g, q);
+        }
+        all.insert(name.clone(), g.clone());
+        drop(all);
+        let members: BTreeMap<NodeId, Member> = {
+            let m = self.raft().metrics();
+            let m = m.borrow();
+            m.membership_config
+                .nodes()
+                .filter(|(_, n)| p.replicas.contains(&n.name))
+                .map(|(id, n)| (*id, n.clone()))
+                .collect()
+        };
+        let start = fresh && p.home.is_some();
+        let (me, endpoint, meter) = (self.id(), self.endpoint.clone(), broker.store.meter);
+        let (weak, vhost) = (Arc::downgrade(&broker), p.vhost.to_string());
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            let Some(config) = raft_config() else { return };
+            let log = match LogStore::open(&dir) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!("quorum queue group {name}: cannot open its log: {e}");
+                    return;
+                }
+            };
+            let sm = QueueMachine::new(g.target.clone(), meter, weak, vhost, &dir);
+            let network = GroupNetwork {
+                endpoint,
+                group: name.clone(),
+            };
+            let raft = match QRaft::new(me, config, network, log, sm).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!("quorum queue group {name}: cannot start: {e}");
+                    return;
+                }
+            };
+            if start && let Err(e) = raft.initialize(members).await {
+                tracing::warn!("quorum queue group {name}: {e}");
+            }
+            g.raft.send_replace(Some(raft));
+        });
+    }
+
+    /// The queue is homed here: the group's entries go to it, and what it
+    /// publishes and lets go of goes through the group.
+    fn home_here(&self, g: &Arc<Group>, q: &Arc<Queue>) {
+        *g.target.lock().unwrap_or_else(|p| p.into_inner()) = Target::Home(Arc::downgrade(q));
+        q.replicate_through(g.clone());
+    }
+
+    /// The queue was deleted: so is this node's member of its group.
+    pub(crate) fn close_group(&self, vhost: &str, queue: &str, incarnation: u64) {
+        let name = group_name(vhost, queue, incarnation);
+        let Some(g) = self
+            .groups
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&name)
+        else {
+            return;
+        };
+        let target = std::mem::replace(
+            &mut *g.target.lock().unwrap_or_else(|p| p.into_inner()),
+            Target::None,
+        );
+        if let Target::Replica(log) = target {
+            log.destroy();
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            let raft = g.raft.send_replace(None);
+            if let Some(raft) = raft {
+                let _ = raft.shutdown().await;
+            }
+            let _ = std::fs::remove_dir_all(&g.dir);
+        });
+    }
+
+    /// Raft's message for a group this node is a member of.
+    pub(super) async fn group_rpc(&self, group: &str, to: NodeId, rpc: GroupRpc) -> GroupReply {
+        let raft = match self.groups.get(group) {
+            Some(g) if to == self.id() => g.raft.borrow().clone(),
+            _ => None,
+        };
+        let Some(raft) = raft else {
+            return GroupReply::NoGroup;
+        };
+        match rpc {
+            GroupRpc::AppendEntries(r) => GroupReply::AppendEntries(raft.append_entries(r).await),
+            GroupRpc::Vote(r) => GroupReply::Vote(raft.vote(r).await),
+            GroupRpc::InstallSnapshot(r) => {
+                GroupReply::InstallSnapshot(raft.install_snapshot(r).await)
+            }
+        }
+    }
+}
+
+impl Group {
+    /// Its Raft instance, waiting (a while) for it to start.
+    async fn raft(&self) -> Option<QRaft> {
+        let mut rx = self.raft.subscribe();
+        let started = rx.wait_for(Option::is_some);
+        match tokio::time::timeout(COMMIT_WAIT, started).await {
+            Ok(Ok(r)) => r.clone(),
+            _ => None,
+        }
+    }
+}
+
+impl crate::queue::QuorumLink for Group {
+    fn enqueue(
+        self: Arc<Self>,
+        msg: &Message,
+        expires: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>> {
+        let mut record = Vec::new();
+        crate::store::record::encode_publish(0, 0, msg, &mut record);
+        let message = base64::engine::general_purpose::STANDARD.encode(record);
+        Box::pin(async move {
+            let Some(raft) = self.raft().await else {
+                return false;
+            };
+            let write = raft.client_write(QCommand::Enqueue { expires, message });
+            matches!(
+                tokio::time::timeout(COMMIT_WAIT, write).await,
+                Ok(Ok(r)) if r.data.0
+            )
+        })
+    }
+
+    fn settled(self: Arc<Self>, seqs: Vec<u64>) {
+        {
+            let mut s = self.settling.lock().unwrap_or_else(|p| p.into_inner());
+            s.0.extend(seqs);
+            if s.1 {
+                return;
+            }
+            s.1 = true;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            loop {
+                let seqs = {
+                    let mut s = self.settling.lock().unwrap_or_else(|p| p.into_inner());
+                    if s.0.is_empty() {
+                        s.1 = false;
+                        return;
+                    }
+                    std::mem::take(&mut s.0)
+                };
+                let Some(raft) = self.raft().await else {
+                    tracing::warn!("quorum queue group {}: settlements lost", self.name);
+                    continue;
+                };
+                if let Err(e) = raft.client_write(QCommand::Settle { seqs }).await {
+                    // Not the leader (any more): the new one delivers them
+                    // again, as a message whose ack was in flight.
+                    tracing::debug!("quorum queue group {}: a settlement lost: {e}", self.name);
+                }
+            }
+        });
+    }
+}
+
+impl Cluster {
+    /// The nodes of a new quorum queue's group: its home and the next
+    /// members by name, `x-quorum-initial-group-size` of them (3 by
+    /// default, never more than the cluster has). None for other queues.
+    pub(crate) fn replicas_for(
+        &self,
+        arguments: &amq_protocol::types::FieldTable,
+        home: &str,
+    ) -> Vec<String> {
+        let quorum = arguments.inner().get("x-queue-type").is_some_and(|v| {
+            matches!(v, amq_protocol::types::AMQPValue::LongString(s) if s.as_bytes() == b"quorum")
+                || matches!(v, amq_protocol::types::AMQPValue::ShortString(s) if s.as_str() == "quorum")
+        });
+        if !quorum {
+            return Vec::new();
+        }
+        let size = arguments
+            .inner()
+            .get("x-quorum-initial-group-size")
+            .and_then(crate::field::int)
+            .filter(|n| *n > 0)
+            .map_or(3, |n| n as usize);
+        let mut others: Vec<String> = {
+            let m = self.raft().metrics();
+            let m = m.borrow();
+            m.membership_config
+                .nodes()
+                .map(|(_, n)| n.name.clone())
+                .filter(|n| n != home)
+                .collect()
+        };
+        others.sort();
+        // Spread groups over the nodes: start after the home, by name.
+        let after = others.partition_point(|n| n.as_str() < home);
+        others.rotate_left(after);
+        let mut replicas = vec![home.to_string()];
+        replicas.extend(others.into_iter().take(size.saturating_sub(1)));
+        replicas
+    }
+}
+
+impl Cluster {
+    /// Open this node's members of the quorum queues it holds (after a
+    /// restart: the topology was restored before the cluster was up).
+    pub(crate) fn open_groups(&self) {
+        let Some(b) = self.broker.upgrade() else {
+            return;
+        };
+        for v in b.vhosts() {
+            for q in v.queue_list() {
+                v.open_group(&q);
+            }
+        }
+    }
+}
