@@ -79,3 +79,94 @@ async fn a_quorum_queue_confirms_what_a_majority_holds_and_nothing_without_one()
         .expect("confirm");
     assert!(c.is_nack(), "a publish without a majority is nacked: {c:?}");
 }
+
+/// The node a queue is homed on, as `node` answers over HTTP.
+async fn home_of(node: &Node, queue: &str) -> Option<String> {
+    let (status, q) = node
+        .api("GET", &format!("/api/queues/%2f/{queue}"), "")
+        .await;
+    (status == 200).then(|| q["node"].as_str().unwrap_or_default().to_string())
+}
+
+/// Publish persistent until the broker confirms it (a nack while the
+/// queue's home moves is answered by publishing again, as a client does).
+async fn publish_until_confirmed(ch: &lapin::Channel, key: &str, body: &[u8]) {
+    eventually("a confirmed publish", CLUSTER_DEADLINE, || async {
+        let confirm = within(ch.basic_publish(
+            "".into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default().with_delivery_mode(2),
+        ))
+        .await
+        .ok()?;
+        within(confirm).await.ok()?.is_ack().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn when_a_quorum_queues_home_is_killed_another_member_carries_on_losing_nothing_confirmed() {
+    let root = tempfile::tempdir().expect("dir");
+    let mut nodes = replicating(root.path(), "").await;
+    let (_c1, on_home) = channel_on(&nodes[0]).await;
+    declare_with(&on_home, "orders", true, quorum()).await;
+    for n in &nodes {
+        until_queue(n, "orders", true).await;
+    }
+    let (_c2, publisher) = channel_on(&nodes[1]).await;
+    within(publisher.confirm_select(ConfirmSelectOptions::default()))
+        .await
+        .expect("confirm mode");
+    for i in 0..40 {
+        publish_confirmed(&publisher, "", "orders", format!("{i}").as_bytes()).await;
+    }
+    // The first 15 are consumed and acked through the third node.
+    let (_c3, acking) = channel_on(&nodes[2]).await;
+    let mut c = consume(&acking, "orders", false).await;
+    for i in 0..15 {
+        let d = next(&mut c).await;
+        assert_eq!(d.data, format!("{i}").as_bytes());
+        within(d.ack(BasicAckOptions::default()))
+            .await
+            .expect("ack");
+    }
+    within(acking.close(200, "done".into()))
+        .await
+        .expect("close");
+    // What the home took after the acks is in the log after them.
+    publish_confirmed(&publisher, "", "orders", b"40").await;
+
+    let killed = std::time::Instant::now();
+    nodes[0].kill();
+    let moved = eventually(
+        "the queue homed on a survivor",
+        CLUSTER_DEADLINE,
+        || async { home_of(&nodes[1], "orders").await.filter(|h| h != "n1") },
+    )
+    .await;
+    let took = killed.elapsed();
+    eprintln!("homed on {moved} {took:?} after its home was killed");
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "a new home within 10 s, took {took:?}"
+    );
+    publish_until_confirmed(&publisher, "orders", b"41").await;
+
+    // Every confirmed message not acked, in order, and no acked one.
+    let (_c4, draining) = channel_on(&nodes[2]).await;
+    let mut c = consume(&draining, "orders", false).await;
+    for i in 15..=41 {
+        let d = next(&mut c).await;
+        assert_eq!(
+            String::from_utf8_lossy(&d.data),
+            format!("{i}"),
+            "message {i} after the failover"
+        );
+        within(d.ack(BasicAckOptions::default()))
+            .await
+            .expect("ack");
+    }
+    assert_eq!(depth(&draining, "orders").await, 0, "nothing else");
+}

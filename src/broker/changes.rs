@@ -120,6 +120,14 @@ pub(crate) enum Change {
         vhost: String,
         queue: QueueDecl,
     },
+    /// A quorum queue's group elected a leader on another node than its
+    /// home: the queue is homed there from now on.
+    MoveQueue {
+        vhost: String,
+        name: String,
+        incarnation: u64,
+        home: String,
+    },
     /// The queue declared as `incarnation` is deleted, wherever it is.
     DeleteQueue {
         vhost: String,
@@ -337,6 +345,14 @@ impl Broker {
                 name,
                 incarnation,
             } => self.delete_queue_change(vhost, name, *incarnation),
+            Change::MoveQueue {
+                vhost,
+                name,
+                incarnation,
+                home,
+            } => Ok(self
+                .vhost(vhost)
+                .is_some_and(|v| v.move_shared_queue(name, *incarnation, home))),
             Change::BindQueue { vhost, binding } => self.queue_binding_change(vhost, binding, true),
             Change::ForgetQueuesOf(node) => {
                 for v in self.vhosts() {

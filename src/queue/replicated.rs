@@ -85,3 +85,26 @@ impl QueueState {
         self.replicated = replicated;
     }
 }
+
+impl Queue {
+    /// Its home moved to another node: this object lets go of everything
+    /// (its log stays on disk, for the group's member here) and cancels
+    /// its consumers. Acks that reach it later are in-flight ones: the new
+    /// home delivers those messages again.
+    pub(crate) fn detach(self: &Arc<Self>) -> usize {
+        self.apply(|st, _, fx| {
+            st.replicated = false;
+            st.deleted = true;
+            st.checked_out.clear();
+            st.expiry.clear();
+            let n = st.ready.clear();
+            drop(st.log.take());
+            if let Some(pager) = st.pager.take() {
+                pager.destroy();
+            }
+            fx.cancelled.append(&mut st.consumers);
+            n
+        })
+        .0
+    }
+}

@@ -8,6 +8,7 @@ mod persistence;
 mod policies;
 mod publish;
 pub use publish::Enqueued;
+mod moved;
 mod queues;
 mod routing;
 mod shared;

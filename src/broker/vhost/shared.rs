@@ -112,6 +112,10 @@ impl Vhost {
         )?;
         if q.incarnation() == d.incarnation {
             self.open_group(&q);
+            // Restored from this node's disk as it was; the log moved it since.
+            if self.queue_decl(&q).is_some_and(|now| now.home != d.home) {
+                self.move_shared_queue(&d.name, d.incarnation, &d.home);
+            }
         }
         Ok(!existed)
     }
@@ -155,7 +159,7 @@ impl Vhost {
         }
     }
 
-    fn cluster(&self) -> Option<Arc<crate::cluster::Cluster>> {
+    pub(super) fn cluster(&self) -> Option<Arc<crate::cluster::Cluster>> {
         let b = self.shared.get()?.broker.upgrade()?;
         b.cluster().cloned()
     }

@@ -8,6 +8,7 @@
 //! every member's log holds what the queue holds. The group's log is in
 //! `DATA/cluster/quorum/<vhost>.<queue>.<incarnation>/`.
 
+mod home;
 mod machine;
 pub(crate) mod network;
 mod types;
@@ -149,6 +150,8 @@ impl Cluster {
         let start = fresh && p.home.is_some();
         let (me, endpoint, meter) = (self.id(), self.endpoint.clone(), broker.store.meter);
         let (weak, vhost) = (Arc::downgrade(&broker), p.vhost.to_string());
+        let (cluster, vhost_name) = (Arc::downgrade(self), p.vhost.to_string());
+        let (queue, incarnation) = (p.queue.to_string(), p.incarnation);
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -177,6 +180,7 @@ impl Cluster {
                 tracing::warn!("quorum queue group {name}: {e}");
             }
             g.raft.send_replace(Some(raft));
+            home::follow_leader(cluster, g, vhost_name, queue, incarnation).await;
         });
     }
 
