@@ -252,6 +252,11 @@ impl Store {
         crate::queue::pager::Pager::new(self.scratch_dir(queue), self.meter)
     }
 
+    /// A quorum queue's group's Raft log and state (`cluster::quorum`).
+    pub(crate) fn quorum_group_dir(&self, group: &str) -> PathBuf {
+        self.root.join("cluster").join("quorum").join(group)
+    }
+
     pub fn queue_dir(&self, vhost: &str, queue: &str) -> PathBuf {
         self.vhost_dir(vhost).join("queues").join(hex(queue))
     }

@@ -91,6 +91,30 @@ impl Vhost {
         true
     }
 
+    /// A quorum queue this node was home to before it stopped: where it is
+    /// homed now is for its group to say (another member may lead it now),
+    /// so until then it is a stand-in for an unknown home, whose messages
+    /// are the group's member's (`cluster::quorum`). Its leader moves it.
+    pub(super) fn quorum_queue_after_restart(&self, d: crate::store::definitions::QueueDef) {
+        let mut q = Queue::new(
+            d.name.as_str().into(),
+            true,
+            None,
+            d.auto_delete,
+            d.arguments,
+        );
+        let placement = Placement {
+            elsewhere: Some("".into()),
+            incarnation: d.incarnation,
+            owner: None,
+            home: None,
+            replicas: d.replicas.into(),
+        };
+        Queue::place(&mut q, placement);
+        self.queues.insert(d.name.as_str().into(), q);
+        self.queues_changed();
+    }
+
     /// The queue as its log here holds it, homed here from now on.
     fn recovered_home(&self, d: &QueueDecl, placement: Placement) -> Option<Arc<Queue>> {
         let dir = self.store.queue_dir(&self.name, &d.name);

@@ -69,6 +69,10 @@ impl Vhost {
         }
         let mut messages = 0;
         for q in defs.queues {
+            if !q.replicas.is_empty() {
+                v.quorum_queue_after_restart(q);
+                continue;
+            }
             let (log, recovered) = QueueLog::open(
                 &store.queue_dir(name, &q.name),
                 store.sync.clone(),
@@ -96,7 +100,7 @@ impl Vhost {
                     incarnation: q.incarnation,
                     owner: None,
                     home: None,
-                    replicas: q.replicas.into(),
+                    replicas: Arc::from([]),
                 };
                 Queue::place(&mut queue, placement);
             }

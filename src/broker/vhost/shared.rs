@@ -79,6 +79,23 @@ impl Vhost {
         }
         let existed = self.queues.contains_key(d.name.as_str());
         let here = self.shared.get().is_some_and(|s| *s.me == *d.home);
+        let group = crate::cluster::quorum::group_name(&self.name, &d.name, d.incarnation);
+        if here && !existed && self.store.quorum_group_dir(&group).exists() {
+            // Its home before a restart that lost it from the definitions
+            // here: its messages are the group member's, and where it is
+            // homed now is for the group's leader to say.
+            self.quorum_queue_after_restart(crate::store::definitions::QueueDef {
+                name: d.name.clone(),
+                auto_delete: d.auto_delete,
+                arguments: d.arguments.clone(),
+                incarnation: d.incarnation,
+                replicas: d.replicas.clone(),
+            });
+            if let Ok(q) = self.queue(&d.name) {
+                self.open_group(&q);
+            }
+            return Ok(false);
+        }
         let placement = Placement {
             elsewhere: (!here).then(|| d.home.as_str().into()),
             incarnation: d.incarnation,
@@ -112,8 +129,12 @@ impl Vhost {
         )?;
         if q.incarnation() == d.incarnation {
             self.open_group(&q);
-            // Restored from this node's disk as it was; the log moved it since.
-            if self.queue_decl(&q).is_some_and(|now| now.home != d.home) {
+            // Restored from this node's disk as it was; the log moved it
+            // since. (Not to here: the group's leader says that.)
+            if self
+                .queue_decl(&q)
+                .is_some_and(|now| now.home != d.home && !now.home.is_empty())
+            {
                 self.move_shared_queue(&d.name, d.incarnation, &d.home);
             }
         }

@@ -38,13 +38,44 @@ pub(crate) struct Groups(Mutex<HashMap<String, Arc<Group>>>);
 
 /// This node's member of one quorum queue's group.
 pub(crate) struct Group {
-    name: String,
     /// Its Raft instance, once started.
     raft: tokio::sync::watch::Sender<Option<QRaft>>,
     target: Arc<Mutex<Target>>,
     dir: PathBuf,
-    /// Settlements waiting to be proposed, and whether a task proposes them.
-    settling: Mutex<(Vec<u64>, bool)>,
+    /// What the queue proposes, in the order it happened here (an ack
+    /// before the publish that follows it on the same channel), with where
+    /// to say whether it was committed and taken (`propose`).
+    proposals: tokio::sync::mpsc::UnboundedSender<Proposal>,
+}
+
+/// A command for the group, and who waits for its outcome.
+type Proposal = (QCommand, Option<tokio::sync::oneshot::Sender<bool>>);
+
+/// Hand the queue's proposals to Raft one after the other, so that they
+/// are committed in the order they were made, each answered once applied
+/// (no one waits for a settlement: one lost with a leader is delivered
+/// again, as a message whose ack was in flight). A group still electing
+/// its first leader is waited for.
+async fn propose(raft: QRaft, mut queued: tokio::sync::mpsc::UnboundedReceiver<Proposal>) {
+    while let Some((c, reply)) = queued.recv().await {
+        let mut m = raft.metrics();
+        let led = m.wait_for(|m| m.current_leader.is_some());
+        if !matches!(tokio::time::timeout(COMMIT_WAIT, led).await, Ok(Ok(_))) {
+            if let Some(r) = reply {
+                let _ = r.send(false);
+            }
+            continue;
+        }
+        let Ok(rx) = raft.client_write_ff(c).await else {
+            return;
+        };
+        if let Some(reply) = reply {
+            tokio::spawn(async move {
+                let took = matches!(rx.await, Ok(Ok(r)) if r.data.0);
+                let _ = reply.send(took);
+            });
+        }
+    }
 }
 
 /// A group's name: the queue's vhost and name (hex) and its incarnation.
@@ -109,7 +140,7 @@ impl Cluster {
         let Some(broker) = self.broker.upgrade() else {
             return;
         };
-        let dir = self.dir.join("quorum").join(&name);
+        let dir = broker.store.quorum_group_dir(&name);
         let fresh = !dir.exists();
         let target = match p.home {
             Some(_) => Target::None,
@@ -126,12 +157,12 @@ impl Cluster {
                 }
             }
         };
+        let (proposals, queued) = tokio::sync::mpsc::unbounded_channel();
         let g = Arc::new(Group {
-            name: name.clone(),
             raft: tokio::sync::watch::Sender::new(None),
             target: Arc::new(Mutex::new(target)),
             dir: dir.clone(),
-            settling: Mutex::new((Vec::new(), false)),
+            proposals,
         });
         if let Some(q) = p.home {
             self.home_here(&g, q);
@@ -179,7 +210,8 @@ impl Cluster {
             if start && let Err(e) = raft.initialize(members).await {
                 tracing::warn!("quorum queue group {name}: {e}");
             }
-            g.raft.send_replace(Some(raft));
+            g.raft.send_replace(Some(raft.clone()));
+            tokio::spawn(propose(raft, queued));
             home::follow_leader(cluster, g, vhost_name, queue, incarnation).await;
         });
     }
@@ -262,51 +294,18 @@ impl crate::queue::QuorumLink for Group {
         let mut record = Vec::new();
         crate::store::record::encode_publish(0, 0, msg, &mut record);
         let message = base64::engine::general_purpose::STANDARD.encode(record);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sent = self
+            .proposals
+            .send((QCommand::Enqueue { expires, message }, Some(tx)))
+            .is_ok();
         Box::pin(async move {
-            let Some(raft) = self.raft().await else {
-                return false;
-            };
-            let write = raft.client_write(QCommand::Enqueue { expires, message });
-            matches!(
-                tokio::time::timeout(COMMIT_WAIT, write).await,
-                Ok(Ok(r)) if r.data.0
-            )
+            sent && matches!(tokio::time::timeout(COMMIT_WAIT, rx).await, Ok(Ok(true)))
         })
     }
 
     fn settled(self: Arc<Self>, seqs: Vec<u64>) {
-        {
-            let mut s = self.settling.lock().unwrap_or_else(|p| p.into_inner());
-            s.0.extend(seqs);
-            if s.1 {
-                return;
-            }
-            s.1 = true;
-        }
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        rt.spawn(async move {
-            loop {
-                let seqs = {
-                    let mut s = self.settling.lock().unwrap_or_else(|p| p.into_inner());
-                    if s.0.is_empty() {
-                        s.1 = false;
-                        return;
-                    }
-                    std::mem::take(&mut s.0)
-                };
-                let Some(raft) = self.raft().await else {
-                    tracing::warn!("quorum queue group {}: settlements lost", self.name);
-                    continue;
-                };
-                if let Err(e) = raft.client_write(QCommand::Settle { seqs }).await {
-                    // Not the leader (any more): the new one delivers them
-                    // again, as a message whose ack was in flight.
-                    tracing::debug!("quorum queue group {}: a settlement lost: {e}", self.name);
-                }
-            }
-        });
+        let _ = self.proposals.send((QCommand::Settle { seqs }, None));
     }
 }
 
