@@ -120,6 +120,9 @@ pub struct ClusterConfig {
     /// cluster's log, so every node has the same (experimental, off by
     /// default until queues follow: see the README's cluster section).
     pub replicate_topology: bool,
+    /// A quorum queue's group takes a snapshot (and cuts its log) after
+    /// this many entries, once the queue holds few messages (default 8192).
+    pub quorum_snapshot_after: u64,
 }
 
 /// Inter-node TLS: every node presents its certificate and accepts only
@@ -145,6 +148,7 @@ impl Default for ClusterConfig {
             snapshot_after: 1000,
             tls: None,
             replicate_topology: false,
+            quorum_snapshot_after: 8192,
         }
     }
 }

@@ -278,3 +278,83 @@ async fn a_quorum_queue_keeps_its_messages_through_a_restart_of_every_node() {
             .expect("ack");
     }
 }
+
+/// A node's member of the (only) quorum queue group's directory.
+fn group_dir(node: &Node) -> Option<std::path::PathBuf> {
+    let groups = std::fs::read_dir(node.dir.join("cluster/quorum")).ok()?;
+    groups.filter_map(Result::ok).map(|e| e.path()).next()
+}
+
+fn log_lines(node: &Node) -> usize {
+    group_dir(node)
+        .and_then(|d| std::fs::read_to_string(d.join("log.jsonl")).ok())
+        .map_or(0, |t| t.lines().count())
+}
+
+#[tokio::test]
+async fn a_quorum_queues_log_is_cut_behind_snapshots_and_a_member_far_behind_is_sent_one() {
+    let root = tempfile::tempdir().expect("dir");
+    let mut nodes = replicating(root.path(), "quorum_snapshot_after = 50\n").await;
+    let (_c1, on_home) = channel_on(&nodes[0]).await;
+    declare_with(&on_home, "orders", true, quorum()).await;
+    for n in &nodes {
+        until_queue(n, "orders", true).await;
+    }
+    nodes[2].kill();
+    let (_c2, publisher) = channel_on(&nodes[1]).await;
+    within(publisher.confirm_select(ConfirmSelectOptions::default()))
+        .await
+        .expect("confirm mode");
+    let mut c = consume(&on_home, "orders", false).await;
+    for i in 0..200 {
+        publish_confirmed(&publisher, "", "orders", format!("{i}").as_bytes()).await;
+        let d = next(&mut c).await;
+        within(d.ack(BasicAckOptions::default()))
+            .await
+            .expect("ack");
+    }
+    for i in 0..5 {
+        publish_confirmed(&publisher, "", "orders", format!("kept {i}").as_bytes()).await;
+    }
+    assert!(
+        group_dir(&nodes[0]).is_some_and(|d| d.join("snapshot.json").exists()),
+        "the home took a snapshot"
+    );
+    let lines = log_lines(&nodes[0]);
+    assert!(lines < 200, "the log was cut behind it: {lines} lines");
+
+    // n3 missed what the log no longer holds: it is sent a snapshot.
+    nodes[2].start();
+    formed(&nodes[2], &["n1", "n2", "n3"]).await;
+    eventually("n3 installed a snapshot", CLUSTER_DEADLINE, || async {
+        group_dir(&nodes[2])
+            .is_some_and(|d| d.join("snapshot.json").exists())
+            .then_some(())
+    })
+    .await;
+    // And holds the queue as it was: with the home gone, n2 and n3 carry on.
+    nodes[0].kill();
+    let home = eventually(
+        "the queue homed on a survivor",
+        CLUSTER_DEADLINE,
+        || async {
+            for n in &nodes[1..] {
+                if home_of(n, "orders").await.as_deref() == Some(n.name.as_str()) {
+                    return Some(n.name.clone());
+                }
+            }
+            None
+        },
+    )
+    .await;
+    eprintln!("homed on {home}");
+    let (_c3, draining) = channel_on(&nodes[2]).await;
+    let mut c = consume(&draining, "orders", false).await;
+    for i in 0..5 {
+        let d = next(&mut c).await;
+        assert_eq!(String::from_utf8_lossy(&d.data), format!("kept {i}"));
+        within(d.ack(BasicAckOptions::default()))
+            .await
+            .expect("ack");
+    }
+}

@@ -45,6 +45,20 @@ impl Queue {
         (took, dead)
     }
 
+    /// What its log holds, for a snapshot of its group (see
+    /// `QueueLog::live_records`).
+    pub(crate) fn live_records(&self) -> std::io::Result<Vec<(u64, bytes::Bytes)>> {
+        match self.lock().log.as_mut() {
+            Some(log) => log.live_records(),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// How many messages its log holds.
+    pub(crate) fn logged(&self) -> usize {
+        self.lock().log.as_ref().map_or(0, |l| l.live())
+    }
+
     /// A committed settlement: messages that left the queue, here already
     /// unless the home moved since.
     pub(crate) fn settle_replicated(self: &Arc<Self>, seqs: &[u64]) {

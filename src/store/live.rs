@@ -101,6 +101,10 @@ impl LiveSet {
         Some(segment)
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.total
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.total == 0
     }

@@ -7,13 +7,14 @@
 //! index the log has seen are skipped.
 
 use super::super::types::{LogId, Member, NodeId, StorageError, StorageIOError};
+use super::snapshot::{self, Builder, Data, Stored};
 use super::types::{QApplied, QCommand, Quorum};
 use crate::message::Meter;
 use crate::queue::Queue;
 use crate::store::queue_log::QueueLog;
 use base64::Engine;
 use openraft::storage::RaftStateMachine;
-use openraft::{EntryPayload, RaftSnapshotBuilder, Snapshot, StoredMembership};
+use openraft::{EntryPayload, Snapshot, SnapshotMeta, StoredMembership};
 use std::io::Cursor;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -43,6 +44,27 @@ pub(crate) struct QueueMachine {
     path: std::path::PathBuf,
     applied: Option<LogId>,
     membership: StoredMembership<NodeId, Member>,
+    /// The group's directory.
+    dir: std::path::PathBuf,
+    /// The queue's message log's directory and its sync (a member given a
+    /// snapshot writes it anew).
+    queue_dir: std::path::PathBuf,
+    sync: Arc<crate::store::SyncState>,
+    /// The latest snapshot, and entries applied since it.
+    current: Arc<Mutex<Option<Stored>>>,
+    since: u64,
+    every: u64,
+    /// Told when a snapshot is worth taking (`snapshot::worth_it`).
+    wanted: Arc<tokio::sync::Notify>,
+}
+
+/// Where a group's state machine keeps what it keeps.
+pub(crate) struct Paths<'a> {
+    pub(crate) dir: &'a std::path::Path,
+    pub(crate) queue_dir: std::path::PathBuf,
+    pub(crate) sync: Arc<crate::store::SyncState>,
+    /// Entries between snapshots.
+    pub(crate) every: u64,
 }
 
 impl QueueMachine {
@@ -51,8 +73,10 @@ impl QueueMachine {
         meter: Meter,
         broker: Weak<crate::broker::Broker>,
         vhost: String,
-        dir: &std::path::Path,
+        paths: Paths<'_>,
+        wanted: Arc<tokio::sync::Notify>,
     ) -> QueueMachine {
+        let dir = paths.dir;
         let path = dir.join("applied.json");
         let (applied, membership) = std::fs::read(&path)
             .ok()
@@ -68,6 +92,77 @@ impl QueueMachine {
             path,
             applied,
             membership,
+            dir: dir.to_path_buf(),
+            queue_dir: paths.queue_dir,
+            sync: paths.sync,
+            current: Arc::new(Mutex::new(snapshot::read(dir))),
+            since: 0,
+            every: paths.every.max(1),
+            wanted,
+        }
+    }
+
+    /// How many messages the queue holds on this member.
+    fn messages(&self) -> usize {
+        match &*self.target.lock().unwrap_or_else(|p| p.into_inner()) {
+            Target::Home(q) => q.upgrade().map_or(0, |q| q.logged()),
+            Target::Replica(log) => log.live(),
+            Target::None => 0,
+        }
+    }
+
+    /// What the queue holds now, for a snapshot.
+    fn records(&self) -> std::io::Result<Vec<(u64, bytes::Bytes)>> {
+        let mut t = self.target.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *t {
+            Target::Home(q) => match q.upgrade() {
+                Some(q) => {
+                    drop(t);
+                    q.live_records()
+                }
+                None => Ok(Vec::new()),
+            },
+            Target::Replica(log) => log.live_records(),
+            Target::None => Ok(Vec::new()),
+        }
+    }
+
+    /// Make this member's queue what a snapshot holds.
+    fn install(&mut self, data: Data) -> std::io::Result<()> {
+        let mut t = self.target.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *t {
+            Target::Home(_) => {
+                // A leader is never given a snapshot; a home that is not
+                // the leader any more is moved away from soon.
+                tracing::error!(
+                    "quorum queue home {}: given a snapshot; ignored",
+                    self.dir.display()
+                );
+                Ok(())
+            }
+            Target::Replica(_) | Target::None => {
+                if let Target::Replica(old) = std::mem::replace(&mut *t, Target::None) {
+                    old.destroy();
+                }
+                let (mut log, _) = QueueLog::open(&self.queue_dir, self.sync.clone(), self.meter)?;
+                let b64 = base64::engine::general_purpose::STANDARD;
+                for (seq, record) in data.messages {
+                    let Ok(raw) = b64.decode(&record) else {
+                        continue;
+                    };
+                    let expires = raw
+                        .get(8..16)
+                        .and_then(|s| s.try_into().ok())
+                        .map_or(0, u64::from_be_bytes);
+                    if let Some((_, msg)) =
+                        crate::store::record::decode_publish(&raw.into(), false, self.meter)
+                    {
+                        log.append(seq, expires, &msg)?;
+                    }
+                }
+                *t = Target::Replica(Box::new(log));
+                Ok(())
+            }
         }
     }
 
@@ -140,19 +235,8 @@ impl QueueMachine {
     }
 }
 
-/// Quorum queues take no snapshots yet (their log is kept whole), so a
-/// builder is never asked for one.
-pub(crate) struct NoSnapshots;
-
-impl RaftSnapshotBuilder<Quorum> for NoSnapshots {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<Quorum>, StorageError> {
-        let e = std::io::Error::other("quorum queues take no snapshots");
-        Err(StorageIOError::write_snapshot(None, &e).into())
-    }
-}
-
 impl RaftStateMachine<Quorum> for QueueMachine {
-    type SnapshotBuilder = NoSnapshots;
+    type SnapshotBuilder = Builder;
 
     async fn applied_state(
         &mut self,
@@ -168,6 +252,7 @@ impl RaftStateMachine<Quorum> for QueueMachine {
         let mut replies = Vec::new();
         for e in entries {
             self.applied = Some(e.log_id);
+            self.since += 1;
             replies.push(match e.payload {
                 EntryPayload::Blank => QApplied(true),
                 EntryPayload::Normal(c) => self.apply_one(e.log_id.index, c),
@@ -179,11 +264,33 @@ impl RaftStateMachine<Quorum> for QueueMachine {
         }
         self.save()
             .map_err(|e| StorageIOError::write_state_machine(&e))?;
+        if snapshot::worth_it(self.since, self.every, self.messages()) {
+            self.wanted.notify_one();
+        }
         Ok(replies)
     }
 
-    async fn get_snapshot_builder(&mut self) -> NoSnapshots {
-        NoSnapshots
+    async fn get_snapshot_builder(&mut self) -> Builder {
+        self.since = 0;
+        let data = match self.records() {
+            Ok(r) => Data::of(r),
+            Err(e) => {
+                // Better no snapshot than a wrong one: this one is never
+                // installed (its index says it holds nothing new).
+                tracing::error!(
+                    "quorum queue {}: cannot read its messages: {e}",
+                    self.dir.display()
+                );
+                Data::default()
+            }
+        };
+        Builder {
+            dir: self.dir.clone(),
+            applied: self.applied,
+            membership: self.membership.clone(),
+            data,
+            current: self.current.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -192,14 +299,52 @@ impl RaftStateMachine<Quorum> for QueueMachine {
 
     async fn install_snapshot(
         &mut self,
-        _meta: &openraft::SnapshotMeta<NodeId, Member>,
-        _snapshot: Box<Cursor<Vec<u8>>>,
+        meta: &SnapshotMeta<NodeId, Member>,
+        snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
-        let e = std::io::Error::other("quorum queues take no snapshots");
-        Err(StorageIOError::read_snapshot(None, &e).into())
+        let fail = |e: &dyn std::error::Error| {
+            StorageIOError::read_snapshot(
+                Some(meta.signature()),
+                &std::io::Error::other(e.to_string()),
+            )
+        };
+        let bytes = snapshot.into_inner();
+        let data: Data = serde_json::from_slice(&bytes).map_err(|e| fail(&e))?;
+        self.install(data).map_err(|e| fail(&e))?;
+        self.applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        self.since = 0;
+        self.save().map_err(|e| fail(&e))?;
+        let stored = Stored {
+            meta: meta.clone(),
+            data: bytes,
+        };
+        snapshot::write(self.dir.clone(), stored.clone()).await?;
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(stored);
+        Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<Quorum>>, StorageError> {
-        Ok(None)
+        Ok(self
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(Stored::snapshot))
+    }
+}
+
+#[cfg(test)]
+impl QueueMachine {
+    pub(super) fn apply_for_test(&mut self, seq: u64, c: QCommand) -> bool {
+        self.apply_one(seq, c).0
+    }
+
+    pub(super) fn records_for_test(&self) -> Vec<(u64, bytes::Bytes)> {
+        self.records().expect("records")
+    }
+
+    pub(super) fn install_for_test(&mut self, data: Data) {
+        self.install(data).expect("install");
     }
 }

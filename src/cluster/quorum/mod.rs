@@ -10,7 +10,10 @@
 
 mod home;
 mod machine;
+#[cfg(test)]
+mod machine_tests;
 pub(crate) mod network;
+mod snapshot;
 mod types;
 
 use super::Cluster;
@@ -78,6 +81,18 @@ async fn propose(raft: QRaft, mut queued: tokio::sync::mpsc::UnboundedReceiver<P
     }
 }
 
+/// Take a snapshot whenever the state machine finds one worth it; the log
+/// behind it is then cut (openraft keeps the last entries for followers
+/// just behind).
+async fn snapshots(raft: QRaft, wanted: Arc<tokio::sync::Notify>) {
+    loop {
+        wanted.notified().await;
+        if raft.trigger().snapshot().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// A group's name: the queue's vhost and name (hex) and its incarnation.
 pub(crate) fn group_name(vhost: &str, queue: &str, incarnation: u64) -> String {
     format!(
@@ -87,8 +102,9 @@ pub(crate) fn group_name(vhost: &str, queue: &str, incarnation: u64) -> String {
     )
 }
 
-fn raft_config() -> Option<Arc<openraft::Config>> {
+fn raft_config(snapshot_after: u64) -> Option<Arc<openraft::Config>> {
     let c = openraft::Config {
+        max_in_snapshot_log_to_keep: 1000.min(snapshot_after / 2),
         cluster_name: "ferretmq-quorum-queue".into(),
         heartbeat_interval: 200,
         election_timeout_min: 1000,
@@ -181,13 +197,21 @@ impl Cluster {
         let start = fresh && p.home.is_some();
         let (me, endpoint, meter) = (self.id(), self.endpoint.clone(), broker.store.meter);
         let (weak, vhost) = (Arc::downgrade(&broker), p.vhost.to_string());
+        let (queue_dir, sync) = (p.queue_dir.clone(), broker.store.sync.clone());
+        let every = broker
+            .config
+            .cluster
+            .as_ref()
+            .map_or(8192, |c| c.quorum_snapshot_after);
         let (cluster, vhost_name) = (Arc::downgrade(self), p.vhost.to_string());
         let (queue, incarnation) = (p.queue.to_string(), p.incarnation);
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
         rt.spawn(async move {
-            let Some(config) = raft_config() else { return };
+            let Some(config) = raft_config(every) else {
+                return;
+            };
             let log = match LogStore::open(&dir) {
                 Ok(l) => l,
                 Err(e) => {
@@ -195,7 +219,14 @@ impl Cluster {
                     return;
                 }
             };
-            let sm = QueueMachine::new(g.target.clone(), meter, weak, vhost, &dir);
+            let wanted = Arc::new(tokio::sync::Notify::new());
+            let paths = machine::Paths {
+                dir: &dir,
+                queue_dir,
+                sync,
+                every,
+            };
+            let sm = QueueMachine::new(g.target.clone(), meter, weak, vhost, paths, wanted.clone());
             let network = GroupNetwork {
                 endpoint,
                 group: name.clone(),
@@ -211,7 +242,8 @@ impl Cluster {
                 tracing::warn!("quorum queue group {name}: {e}");
             }
             g.raft.send_replace(Some(raft.clone()));
-            tokio::spawn(propose(raft, queued));
+            tokio::spawn(propose(raft.clone(), queued));
+            tokio::spawn(snapshots(raft, wanted));
             home::follow_leader(cluster, g, vhost_name, queue, incarnation).await;
         });
     }
