@@ -30,6 +30,17 @@ async fn a_quorum_queue_confirms_what_a_majority_holds_and_nothing_without_one()
     for n in &nodes {
         until_queue(n, "orders", true).await;
     }
+    // Over HTTP, as RabbitMQ shows a quorum queue: its leader and members.
+    let (status, q) = nodes[1].api("GET", "/api/queues/%2f/orders", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(q["type"], "quorum");
+    assert_eq!(q["leader"], "n1");
+    let mut members: Vec<&str> = q["members"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|n| n.as_str()).collect())
+        .unwrap_or_default();
+    members.sort_unstable();
+    assert_eq!(members, ["n1", "n2", "n3"]);
     // Published through another node than its home, consumed through a third.
     let (_c2, publisher) = channel_on(&nodes[1]).await;
     within(publisher.confirm_select(ConfirmSelectOptions::default()))

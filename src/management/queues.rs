@@ -166,16 +166,20 @@ fn to_json(b: &Broker, v: &Vhost, q: &Queue) -> Value {
     }
     let policy = v.policy_for_queue(q.name.as_str());
     let operator = v.operator_policy_for_queue(q.name.as_str());
-    json!({
+    let node = q
+        .elsewhere()
+        .map_or_else(|| b.node_name().to_string(), |h| h.to_string());
+    let mut out = json!({
         "name": q.name.as_str(),
         "vhost": v.name,
         "durable": q.durable,
         "auto_delete": q.auto_delete,
         "exclusive": q.exclusive_owner.is_some(),
         "arguments": table_json(&q.arguments),
-        "type": if q.args().quorum { "quorum" } else { "classic" },
+        // A stand-in's arguments are not parsed: its own say it too.
+        "type": if q.args().quorum || crate::queue::args::is_quorum(&q.arguments) { "quorum" } else { "classic" },
         // A cluster's queue is its home's.
-        "node": q.elsewhere().map_or_else(|| b.node_name().to_string(), |h| h.to_string()),
+        "node": node,
         "state": "running",
         "policy": policy.as_ref().map(|p| p.name.clone()),
         "effective_policy_definition": effective_definition(policy.as_ref(), operator.as_ref()),
@@ -196,7 +200,14 @@ fn to_json(b: &Broker, v: &Vhost, q: &Queue) -> Value {
         "message_bytes_unacknowledged": s.unacked_bytes,
         "idle_since": idle_since(s.last_used),
         "message_stats": Value::Object(stats),
-    })
+    });
+    // A quorum queue of a cluster: its group, as RabbitMQ shows it (the
+    // leader is its home).
+    if let (false, Some(o)) = (q.replicas().is_empty(), out.as_object_mut()) {
+        o.insert("leader".into(), json!(node));
+        o.insert("members".into(), json!(q.replicas()));
+    }
+    out
 }
 
 /// RabbitMQ 3.10's `idle_since` format: "2026-12-01T23:59:59.123+00:00".

@@ -48,6 +48,15 @@ pub struct QueueArgs {
 /// A quorum queue's default delivery limit, as in RabbitMQ 4.
 pub const QUORUM_DELIVERY_LIMIT: u64 = 20;
 
+/// Whether these arguments declare a quorum queue.
+pub(crate) fn is_quorum(arguments: &FieldTable) -> bool {
+    match arguments.inner().get("x-queue-type") {
+        Some(AMQPValue::LongString(s)) => s.as_bytes() == b"quorum",
+        Some(AMQPValue::ShortString(s)) => s.as_str() == "quorum",
+        _ => false,
+    }
+}
+
 fn int(v: &AMQPValue) -> Result<i64, String> {
     crate::field::int(v).ok_or_else(|| format!("\"expected integer, got {}\"", type_name(v)))
 }

@@ -350,10 +350,7 @@ impl Cluster {
         arguments: &amq_protocol::types::FieldTable,
         home: &str,
     ) -> Vec<String> {
-        let quorum = arguments.inner().get("x-queue-type").is_some_and(|v| {
-            matches!(v, amq_protocol::types::AMQPValue::LongString(s) if s.as_bytes() == b"quorum")
-                || matches!(v, amq_protocol::types::AMQPValue::ShortString(s) if s.as_str() == "quorum")
-        });
+        let quorum = crate::queue::args::is_quorum(arguments);
         if !quorum {
             return Vec::new();
         }
