@@ -369,3 +369,55 @@ async fn a_quorum_queues_log_is_cut_behind_snapshots_and_a_member_far_behind_is_
             .expect("ack");
     }
 }
+
+#[tokio::test]
+async fn a_member_whose_disk_was_wiped_is_given_the_queue_and_counts_again() {
+    let root = tempfile::tempdir().expect("dir");
+    let mut nodes = replicating(root.path(), "").await;
+    let (_c1, on_home) = channel_on(&nodes[0]).await;
+    declare_with(&on_home, "orders", true, quorum()).await;
+    for n in &nodes {
+        until_queue(n, "orders", true).await;
+    }
+    within(on_home.confirm_select(ConfirmSelectOptions::default()))
+        .await
+        .expect("confirm mode");
+    for i in 0..10 {
+        publish_confirmed(&on_home, "", "orders", format!("{i}").as_bytes()).await;
+    }
+    nodes[2].kill();
+    std::fs::remove_dir_all(&nodes[2].dir).expect("wipe");
+    nodes[2].start();
+    formed(&nodes[2], &["n1", "n2", "n3"]).await;
+    // Its new self is made a member of the queue's group, and given it.
+    eventually(
+        "n3 holds the queue's log again",
+        CLUSTER_DEADLINE,
+        || async { (log_lines(&nodes[2]) > 0).then_some(()) },
+    )
+    .await;
+    // With the home gone, n2 and the new n3 are a majority of the group.
+    nodes[0].kill();
+    eventually(
+        "the queue homed on a survivor",
+        CLUSTER_DEADLINE,
+        || async {
+            for n in &nodes[1..] {
+                if home_of(n, "orders").await.as_deref() == Some(n.name.as_str()) {
+                    return Some(());
+                }
+            }
+            None
+        },
+    )
+    .await;
+    let (_c2, draining) = channel_on(&nodes[1]).await;
+    let mut c = consume(&draining, "orders", false).await;
+    for i in 0..10 {
+        let d = next(&mut c).await;
+        assert_eq!(String::from_utf8_lossy(&d.data), format!("{i}"));
+        within(d.ack(BasicAckOptions::default()))
+            .await
+            .expect("ack");
+    }
+}

@@ -6,8 +6,10 @@
 use super::machine::Target;
 use super::{Group, group_name};
 use crate::cluster::Cluster;
+use crate::cluster::types::{Member, NodeId};
 use crate::queue::Queue;
 use crate::store::queue_log::QueueLog;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -65,11 +67,14 @@ impl Cluster {
     }
 }
 
-/// How often a leader that could not move the queue to it tries again.
-const RETRY: Duration = Duration::from_secs(1);
+/// How often a leader looks again without being told of a change: to
+/// retry a move, or to find a member the metadata group knows by a new id.
+const RECHECK: Duration = Duration::from_secs(1);
 
-/// Watch the group's leadership: while this member leads and the queue is
-/// homed elsewhere, ask the log to move it here.
+/// Watch the group's leadership: while this member leads, the queue is
+/// homed here (it asks the log to move it here if it is not), and the
+/// group's members are the nodes its declaration named, by the ids the
+/// metadata group knows them by now.
 pub(super) async fn follow_leader(
     cluster: Weak<Cluster>,
     group: Arc<Group>,
@@ -88,38 +93,93 @@ pub(super) async fn follow_leader(
         };
         if leads {
             let Some(c) = cluster.upgrade() else { return };
-            let homed_elsewhere = c
-                .broker
-                .upgrade()
-                .and_then(|b| b.vhost(&vhost))
+            let Some(b) = c.broker.upgrade() else { return };
+            let q = b
+                .vhost(&vhost)
                 .and_then(|v| v.queue(&queue).ok())
-                .is_some_and(|q| q.incarnation() == incarnation && q.elsewhere().is_some());
-            if homed_elsewhere {
-                let b = c.broker.upgrade();
-                drop(c);
-                let Some(b) = b else { return };
-                let change = crate::broker::changes::Change::MoveQueue {
-                    vhost: vhost.clone(),
-                    name: queue.clone(),
-                    incarnation,
-                    home: b.node_name().to_string(),
-                };
-                if let Err(e) = b.change(change).await {
-                    tracing::warn!("quorum queue '{queue}': cannot move it here yet: {e}");
+                .filter(|q| q.incarnation() == incarnation);
+            if let Some(q) = q {
+                let replicas = q.replicas().to_vec();
+                if q.elsewhere().is_some() {
+                    drop(q);
+                    let change = crate::broker::changes::Change::MoveQueue {
+                        vhost: vhost.clone(),
+                        name: queue.clone(),
+                        incarnation,
+                        home: b.node_name().to_string(),
+                    };
+                    if let Err(e) = b.change(change).await {
+                        tracing::warn!("quorum queue '{queue}': cannot move it here yet: {e}");
+                    }
                 }
-                drop(b);
-                // Look again: moved, or try once more.
-                if matches!(
-                    tokio::time::timeout(RETRY, metrics.changed()).await,
-                    Ok(Err(_))
-                ) {
-                    return;
-                }
-                continue;
+                members_by_current_ids(&c, &raft, &replicas, &queue).await;
             }
         }
-        if metrics.changed().await.is_err() {
+        if let Ok(Err(_)) = tokio::time::timeout(RECHECK, metrics.changed()).await {
             return;
         }
+    }
+}
+
+/// Make the group's voters the queue's replicas by the ids the metadata
+/// group has for them now: a member whose disk was wiped came back under a
+/// new id, which is added (as a learner first, caught up) in place of its
+/// old one. A replica the cluster forgot keeps its old id.
+async fn members_by_current_ids(
+    c: &Cluster,
+    raft: &super::types::QRaft,
+    replicas: &[String],
+    queue: &str,
+) {
+    let meta: BTreeMap<String, (NodeId, Member)> = {
+        let m = c.raft().metrics();
+        let m = m.borrow();
+        m.membership_config
+            .nodes()
+            .map(|(id, n)| (n.name.clone(), (*id, n.clone())))
+            .collect()
+    };
+    let (voters, names): (BTreeSet<NodeId>, BTreeMap<NodeId, String>) = {
+        let m = raft.metrics();
+        let m = m.borrow();
+        (
+            m.membership_config.membership().voter_ids().collect(),
+            m.membership_config
+                .nodes()
+                .map(|(id, n)| (*id, n.name.clone()))
+                .collect(),
+        )
+    };
+    let mut want = BTreeSet::new();
+    for name in replicas {
+        match meta.get(name) {
+            Some((id, _)) => {
+                want.insert(*id);
+            }
+            None => {
+                if let Some((id, _)) = names.iter().find(|(_, n)| *n == name) {
+                    want.insert(*id);
+                }
+            }
+        }
+    }
+    if want == voters || want.len() < voters.len() {
+        return;
+    }
+    for id in want.difference(&voters) {
+        let Some((_, member)) = meta.values().find(|(i, _)| i == id) else {
+            return;
+        };
+        tracing::info!(
+            "quorum queue '{queue}': {} is a member again, as {id}",
+            member.name
+        );
+        if let Err(e) = raft.add_learner(*id, member.clone(), true).await {
+            tracing::warn!("quorum queue '{queue}': cannot add {}: {e}", member.name);
+            return;
+        }
+    }
+    if let Err(e) = raft.change_membership(want, false).await {
+        tracing::warn!("quorum queue '{queue}': cannot change its members: {e}");
     }
 }
