@@ -4,6 +4,7 @@
 //! turn into Channel.Close or Connection.Close.
 
 mod acks;
+mod confirms;
 mod consume;
 pub mod deliver;
 mod exchange;
@@ -72,7 +73,7 @@ pub struct Channel {
     /// basic.qos global=true: one limit shared by the channel's consumers.
     channel_credit: Arc<Credit>,
     publishing: Option<publish::Assembly>,
-    confirm: Option<publish::Confirms>,
+    confirm: Option<confirms::Confirms>,
     tx: Option<tx::Tx>,
     /// The queue named by the last Queue.Declare, for methods with an empty queue name.
     last_queue: Option<ShortString>,

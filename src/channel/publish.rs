@@ -10,9 +10,8 @@ use crate::codec::ContentHeader;
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{Exchange, ExchangeKind};
 use crate::message::Message;
-use amq_protocol::protocol::{AMQPClass, basic, confirm};
+use amq_protocol::protocol::{AMQPClass, basic};
 use bytes::{Bytes, BytesMut};
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 pub(super) struct Assembly {
@@ -59,19 +58,6 @@ impl Body {
             Body::Many(m) => m.freeze(),
         }
     }
-}
-
-/// Publisher confirms: the sequence numbers handed out, and those not yet
-/// confirmed with the store ticket each waits for (0: nothing to wait for)
-/// and whether it is an ack or a nack. Confirms go out in order; runs of
-/// acks leave as one `multiple` ack when the connection flushes.
-#[derive(Default)]
-pub(super) struct Confirms {
-    published: u64,
-    /// (delivery tag, store ticket, ack or nack), in tag order.
-    pending: VecDeque<(u64, u64, bool)>,
-    /// The highest ticket ever pending (tickets only grow).
-    max_ticket: u64,
 }
 
 /// What the channel decided when it last looked up its exchange: good while
@@ -270,13 +256,31 @@ impl Channel {
         }
         let done = self.enqueue(ctx, &x, &msg, method.mandatory);
         if !self.routed.remote.is_empty() {
+            // Quorum queues homed here take it through their groups, which
+            // keep the order it is proposed in: the channel need not wait.
+            let (groups, remote): (Vec<_>, Vec<_>) = std::mem::take(&mut self.routed.remote)
+                .into_iter()
+                .partition(|q| q.quorum().is_some());
+            let commits: Vec<crate::queue::Commit> = groups
+                .iter()
+                .filter_map(|q| Some(q.quorum()?.clone().enqueue(&msg, q.deadline_for(&msg))))
+                .collect();
+            if remote.is_empty() {
+                self.await_commits(ctx, done.ticket, !done.failed, commits);
+                return Ok(());
+            }
             // Queues on other nodes have it once their nodes say so; the
             // connection waits, so the channel's messages keep their order.
-            let sent = ctx
-                .vhost
-                .forward(&msg, std::mem::take(&mut self.routed.remote));
+            let sent = ctx.vhost.forward(&msg, remote);
+            let all = async move {
+                let mut ok = sent.await;
+                for c in commits {
+                    ok &= c.await;
+                }
+                Ok(ok)
+            };
             let what = "forward a message to its queues' nodes".to_string();
-            ctx.await_outcome(async move { Ok(sent.await) }, what, move |ch, _, ok| {
+            ctx.await_outcome(all, what, move |ch, _, ok| {
                 ch.await_confirm(done.ticket, ok && !done.failed);
                 Ok(())
             });
@@ -284,17 +288,6 @@ impl Channel {
         }
         self.await_confirm(done.ticket, !done.failed);
         Ok(())
-    }
-
-    /// A publish done: in confirm mode, its ack (or nack) is due once the
-    /// store has synced `ticket`.
-    fn await_confirm(&mut self, ticket: u64, ok: bool) {
-        if let Some(c) = self.confirm.as_mut() {
-            self.stats.publish.received_confirm.bump(1);
-            c.published += 1;
-            c.pending.push_back((c.published, ticket, ok));
-            c.max_ticket = c.max_ticket.max(ticket);
-        }
     }
 
     /// Route a complete message into its queues, returning it if mandatory
@@ -354,75 +347,5 @@ impl Channel {
         );
         ctx.out
             .content(self.id, &msg.header_raw, &msg.body, ctx.frame_max);
-    }
-
-    pub(super) fn confirm_select(&mut self, ctx: &mut Ctx, s: confirm::Select) -> AmqpResult<()> {
-        if self.tx.is_some() {
-            return Err(AmqpError::precondition_failed(
-                "cannot switch from tx to confirm mode",
-            ));
-        }
-        self.confirm.get_or_insert_with(Confirms::default);
-        self.stats
-            .confirm
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        if !s.nowait {
-            ctx.out.method(
-                self.id,
-                AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(confirm::SelectOk {})),
-            );
-        }
-        Ok(())
-    }
-
-    /// The store ticket the last pending confirm waits for (0: none).
-    pub fn awaited_ticket(&self) -> u64 {
-        self.confirm
-            .as_ref()
-            .filter(|c| !c.pending.is_empty())
-            .map_or(0, |c| c.max_ticket)
-    }
-
-    /// Send the confirms that are due: everything whose data is on disk (or
-    /// needed none), in order, runs of acks as one `multiple` ack.
-    pub fn flush_confirms(&mut self, ctx: &mut Ctx) {
-        let Some(c) = self.confirm.as_mut() else {
-            return;
-        };
-        let mut run: Option<(u64, u64)> = None; // (last tag, count)
-        let id = self.id;
-        let ack = |out: &mut crate::codec::Outbox, run: &mut Option<(u64, u64)>| {
-            if let Some((tag, n)) = run.take() {
-                out.method(
-                    id,
-                    AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack {
-                        delivery_tag: tag,
-                        multiple: n > 1,
-                    })),
-                );
-            }
-        };
-        while let Some(&(tag, ticket, ok)) = c.pending.front() {
-            if ticket > ctx.durable {
-                break;
-            }
-            c.pending.pop_front();
-            if ok {
-                self.stats.publish.confirmed.bump(1);
-                run = Some((tag, run.map_or(1, |(_, n)| n + 1)));
-            } else {
-                self.stats.publish.nacked.bump(1);
-                ack(ctx.out, &mut run);
-                ctx.out.method(
-                    id,
-                    AMQPClass::Basic(basic::AMQPMethod::Nack(basic::Nack {
-                        delivery_tag: tag,
-                        multiple: false,
-                        requeue: false,
-                    })),
-                );
-            }
-        }
-        ack(ctx.out, &mut run);
     }
 }

@@ -15,7 +15,7 @@ pub mod inbox;
 mod limits;
 pub(crate) mod pager;
 mod placement;
-pub(crate) use placement::{HomeGet, HomeLink, HomeSettle, Placement, QuorumLink};
+pub(crate) use placement::{Commit, HomeGet, HomeLink, HomeSettle, Placement, QuorumLink};
 mod publish;
 pub mod ready;
 mod replicated;

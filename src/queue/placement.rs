@@ -62,14 +62,14 @@ pub(crate) type HomeGet = std::pin::Pin<
 pub(crate) trait QuorumLink: Send + Sync {
     /// Replicate a message with its deadline: true once committed and
     /// taken by the queue.
-    fn enqueue(
-        self: Arc<Self>,
-        msg: &crate::message::Message,
-        expires: u64,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
+    fn enqueue(self: Arc<Self>, msg: &crate::message::Message, expires: u64) -> Commit;
     /// These messages left the queue here.
     fn settled(self: Arc<Self>, seqs: Vec<u64>);
 }
+
+/// A message proposed to a quorum queue's group: true once committed and
+/// taken by the queue.
+pub(crate) type Commit = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
 
 /// What a consumer's channel did with deliveries from a queue's home.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

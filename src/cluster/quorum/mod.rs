@@ -318,11 +318,7 @@ impl Group {
 }
 
 impl crate::queue::QuorumLink for Group {
-    fn enqueue(
-        self: Arc<Self>,
-        msg: &Message,
-        expires: u64,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>> {
+    fn enqueue(self: Arc<Self>, msg: &Message, expires: u64) -> crate::queue::Commit {
         let mut record = Vec::new();
         crate::store::record::encode_publish(0, 0, msg, &mut record);
         let message = base64::engine::general_purpose::STANDARD.encode(record);

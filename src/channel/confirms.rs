@@ -1,0 +1,170 @@
+//! Publisher confirms (`confirm.select`): each publish's delivery tag, and
+//! when its ack or nack is due: once the store has synced what it wrote,
+//! and, for a quorum queue's messages, once its group has committed them
+//! (`Committed`, settled in the background while the channel goes on).
+
+use super::{Channel, Ctx};
+use crate::error::{AmqpError, AmqpResult};
+use amq_protocol::protocol::{AMQPClass, basic, confirm};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Publisher confirms: the sequence numbers handed out, and those not yet
+/// confirmed with the store ticket each waits for (0: nothing to wait for)
+/// and whether it is an ack or a nack. Confirms go out in order; runs of
+/// acks leave as one `multiple` ack when the connection flushes.
+#[derive(Default)]
+pub(super) struct Confirms {
+    published: u64,
+    /// (delivery tag, store ticket, ack or nack, committed), in tag order.
+    pending: VecDeque<(u64, u64, bool, Option<Committed>)>,
+    /// The highest ticket ever pending (tickets only grow).
+    max_ticket: u64,
+}
+
+/// Whether a quorum queue's group committed a message: not yet, yes, or
+/// no (it will be nacked).
+#[derive(Clone, Default)]
+pub(super) struct Committed(Arc<AtomicU8>);
+
+impl Committed {
+    const WAITING: u8 = 0;
+    const YES: u8 = 1;
+    const NO: u8 = 2;
+
+    fn get(&self) -> Option<bool> {
+        match self.0.load(Ordering::Acquire) {
+            Self::WAITING => None,
+            v => Some(v == Self::YES),
+        }
+    }
+
+    fn set(&self, ok: bool) {
+        let v = if ok { Self::YES } else { Self::NO };
+        self.0.store(v, Ordering::Release);
+    }
+}
+
+impl Channel {
+    /// A publish done: in confirm mode, its ack (or nack) is due once the
+    /// store has synced `ticket`.
+    pub(super) fn await_confirm(&mut self, ticket: u64, ok: bool) {
+        self.await_committed(ticket, ok, None);
+    }
+
+    fn await_committed(&mut self, ticket: u64, ok: bool, committed: Option<Committed>) {
+        if let Some(c) = self.confirm.as_mut() {
+            self.stats.publish.received_confirm.bump(1);
+            c.published += 1;
+            c.pending.push_back((c.published, ticket, ok, committed));
+            c.max_ticket = c.max_ticket.max(ticket);
+        }
+    }
+
+    /// A publish whose quorum queues' groups have it to commit (`commits`,
+    /// proposed already, in order): the channel goes on, and its confirm is
+    /// due once they have answered (the connection is woken then).
+    pub(super) fn await_commits(
+        &mut self,
+        ctx: &mut Ctx,
+        ticket: u64,
+        ok: bool,
+        commits: Vec<crate::queue::Commit>,
+    ) {
+        if self.confirm.is_none() {
+            // Nobody waits: the proposals go on without us.
+            return;
+        }
+        let committed = Committed::default();
+        self.await_committed(ticket, ok, Some(committed.clone()));
+        let sink = ctx.sink.clone();
+        let wait = async move {
+            let mut all = true;
+            for c in commits {
+                all &= c.await;
+            }
+            committed.set(all);
+            let _ = sink.send(crate::queue::inbox::InboxEvent::Synced);
+        };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(wait);
+        }
+    }
+
+    pub(super) fn confirm_select(&mut self, ctx: &mut Ctx, s: confirm::Select) -> AmqpResult<()> {
+        if self.tx.is_some() {
+            return Err(AmqpError::precondition_failed(
+                "cannot switch from tx to confirm mode",
+            ));
+        }
+        self.confirm.get_or_insert_with(Confirms::default);
+        self.stats
+            .confirm
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if !s.nowait {
+            ctx.out.method(
+                self.id,
+                AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(confirm::SelectOk {})),
+            );
+        }
+        Ok(())
+    }
+
+    /// The store ticket the last pending confirm waits for (0: none).
+    pub fn awaited_ticket(&self) -> u64 {
+        self.confirm
+            .as_ref()
+            .filter(|c| !c.pending.is_empty())
+            .map_or(0, |c| c.max_ticket)
+    }
+
+    /// Send the confirms that are due: everything whose data is on disk (or
+    /// needed none), in order, runs of acks as one `multiple` ack.
+    pub fn flush_confirms(&mut self, ctx: &mut Ctx) {
+        let Some(c) = self.confirm.as_mut() else {
+            return;
+        };
+        let mut run: Option<(u64, u64)> = None; // (last tag, count)
+        let id = self.id;
+        let ack = |out: &mut crate::codec::Outbox, run: &mut Option<(u64, u64)>| {
+            if let Some((tag, n)) = run.take() {
+                out.method(
+                    id,
+                    AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack {
+                        delivery_tag: tag,
+                        multiple: n > 1,
+                    })),
+                );
+            }
+        };
+        while let Some((tag, ticket, ok, committed)) = c.pending.front() {
+            if *ticket > ctx.durable {
+                break;
+            }
+            let ok = match committed.as_ref().map(Committed::get) {
+                None => *ok,
+                Some(None) => break,
+                Some(Some(c)) => *ok && c,
+            };
+            let tag = *tag;
+            c.pending.pop_front();
+            if ok {
+                self.stats.publish.confirmed.bump(1);
+                run = Some((tag, run.map_or(1, |(_, n)| n + 1)));
+            } else {
+                self.stats.publish.nacked.bump(1);
+                ack(ctx.out, &mut run);
+                ctx.out.method(
+                    id,
+                    AMQPClass::Basic(basic::AMQPMethod::Nack(basic::Nack {
+                        delivery_tag: tag,
+                        multiple: false,
+                        requeue: false,
+                    })),
+                );
+            }
+        }
+        ack(ctx.out, &mut run);
+    }
+}
