@@ -421,3 +421,21 @@ async fn a_member_whose_disk_was_wiped_is_given_the_queue_and_counts_again() {
             .expect("ack");
     }
 }
+
+#[tokio::test]
+async fn what_a_channel_does_after_publishing_sees_its_publishes() {
+    let root = tempfile::tempdir().expect("dir");
+    let nodes = replicating(root.path(), "").await;
+    let (_c1, ch) = channel_on(&nodes[0]).await;
+    declare_with(&ch, "orders", true, quorum()).await;
+    // No confirms: the publishes are committed in the background, and a
+    // Basic.Get on the same channel still finds them, as on a node alone.
+    for i in 0..5 {
+        publish(&ch, "", "orders", format!("{i}").as_bytes()).await;
+    }
+    for i in 0..5 {
+        let m = get(&ch, "orders").await.expect("a message");
+        assert_eq!(String::from_utf8_lossy(&m.delivery.data), format!("{i}"));
+    }
+    assert!(get(&ch, "orders").await.is_none());
+}

@@ -46,6 +46,61 @@ impl Committed {
     }
 }
 
+/// How many of a channel's publishes wait on their groups; the methods
+/// that must see them wait until none does (`waits_for_commits`).
+#[derive(Clone, Default)]
+pub(super) struct Inflight(Arc<InflightState>);
+
+#[derive(Default)]
+struct InflightState {
+    n: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl Inflight {
+    fn start(&self) {
+        self.0.n.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn done(&self) {
+        if self.0.n.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+
+    pub(super) fn busy(&self) -> bool {
+        self.0.n.load(Ordering::Acquire) > 0
+    }
+
+    /// Done once no publish waits.
+    pub(super) fn idle(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let s = self.0.clone();
+        async move {
+            loop {
+                let notified = s.idle.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if s.n.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        }
+    }
+}
+
+/// Whether a method must wait for the channel's publishes to be taken by
+/// their quorum queues first: all but more publishing and settling (which
+/// keep their order through the groups anyway) and the channel's own.
+pub(super) fn waits_for_commits(m: &AMQPClass) -> bool {
+    use basic::AMQPMethod as B;
+    !matches!(
+        m,
+        AMQPClass::Basic(B::Publish(_) | B::Ack(_) | B::Nack(_) | B::Reject(_))
+            | AMQPClass::Channel(_)
+    )
+}
+
 impl Channel {
     /// A publish done: in confirm mode, its ack (or nack) is due once the
     /// store has synced `ticket`.
@@ -72,20 +127,21 @@ impl Channel {
         ok: bool,
         commits: Vec<crate::queue::Commit>,
     ) {
-        if self.confirm.is_none() {
-            // Nobody waits: the proposals go on without us.
-            return;
-        }
-        let committed = Committed::default();
-        self.await_committed(ticket, ok, Some(committed.clone()));
+        let committed = self.confirm.is_some().then(Committed::default);
+        self.await_committed(ticket, ok, committed.clone());
         let sink = ctx.sink.clone();
+        let inflight = self.commits.clone();
+        inflight.start();
         let wait = async move {
             let mut all = true;
             for c in commits {
                 all &= c.await;
             }
-            committed.set(all);
-            let _ = sink.send(crate::queue::inbox::InboxEvent::Synced);
+            if let Some(c) = committed {
+                c.set(all);
+                let _ = sink.send(crate::queue::inbox::InboxEvent::Synced);
+            }
+            inflight.done();
         };
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(wait);

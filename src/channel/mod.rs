@@ -74,6 +74,8 @@ pub struct Channel {
     channel_credit: Arc<Credit>,
     publishing: Option<publish::Assembly>,
     confirm: Option<confirms::Confirms>,
+    /// Publishes its quorum queues' groups have not answered yet.
+    commits: confirms::Inflight,
     tx: Option<tx::Tx>,
     /// The queue named by the last Queue.Declare, for methods with an empty queue name.
     last_queue: Option<ShortString>,
@@ -123,6 +125,7 @@ impl Channel {
             channel_credit,
             publishing: None,
             confirm: None,
+            commits: Default::default(),
             tx: None,
             last_queue: None,
             routed: Routed::default(),
@@ -149,6 +152,24 @@ impl Channel {
         let (class_id, method_id) = (m.get_amqp_class_id(), m.get_amqp_method_id());
         if self.publishing.is_some() {
             return Err(publish::method_during_content(self.publishing.as_ref()).on_method(60, 40));
+        }
+        if self.commits.busy() && confirms::waits_for_commits(&m) {
+            // What it does must see the channel's publishes, as on a node
+            // alone: it waits until their groups have taken them.
+            let idle = self.commits.idle();
+            let what = "wait for the channel's publishes to be committed".to_string();
+            ctx.await_outcome(
+                async move {
+                    idle.await;
+                    Ok(true)
+                },
+                what,
+                move |ch, ctx, _| ch.handle_method(ctx, m).map(|_| ()),
+            );
+            if let Some(p) = ctx.pending.as_mut() {
+                (p.channel, p.class_id, p.method_id) = (self.id, class_id, method_id);
+            }
+            return Ok(After::Open);
         }
         let r = self
             .dispatch(ctx, m)
