@@ -256,34 +256,21 @@ impl Channel {
         }
         let done = self.enqueue(ctx, &x, &msg, method.mandatory);
         if !self.routed.remote.is_empty() {
-            // Quorum queues homed here take it through their groups, which
-            // keep the order it is proposed in: the channel need not wait.
+            // Queues homed on other nodes are sent the message on a link
+            // per node that keeps its order, quorum queues homed here
+            // propose it to their groups, which keep it too: the channel
+            // goes on, and its confirm waits for their answers.
             let (groups, remote): (Vec<_>, Vec<_>) = std::mem::take(&mut self.routed.remote)
                 .into_iter()
                 .partition(|q| q.quorum().is_some());
-            let commits: Vec<crate::queue::Commit> = groups
+            let mut commits: Vec<crate::queue::Commit> = groups
                 .iter()
                 .filter_map(|q| Some(q.quorum()?.clone().enqueue(&msg, q.deadline_for(&msg))))
                 .collect();
-            if remote.is_empty() {
-                self.await_commits(ctx, done.ticket, !done.failed, commits);
-                return Ok(());
+            if !remote.is_empty() {
+                commits.push(ctx.vhost.forward_in_order(&msg, &remote));
             }
-            // Queues on other nodes have it once their nodes say so; the
-            // connection waits, so the channel's messages keep their order.
-            let sent = ctx.vhost.forward(&msg, remote);
-            let all = async move {
-                let mut ok = sent.await;
-                for c in commits {
-                    ok &= c.await;
-                }
-                Ok(ok)
-            };
-            let what = "forward a message to its queues' nodes".to_string();
-            ctx.await_outcome(all, what, move |ch, _, ok| {
-                ch.await_confirm(done.ticket, ok && !done.failed);
-                Ok(())
-            });
+            self.await_commits(ctx, done.ticket, !done.failed, commits);
             return Ok(());
         }
         self.await_confirm(done.ticket, !done.failed);

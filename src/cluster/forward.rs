@@ -9,14 +9,14 @@ use super::Cluster;
 use super::link::Link;
 use super::rpc::{Reply, Request};
 use crate::message::Message;
-use crate::queue::{Published, Queue};
+use crate::queue::{Commit, Published, Queue};
 use base64::Engine;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a node waits for another to take a forwarded message.
-const FORWARD_WAIT: Duration = Duration::from_secs(10);
+pub(super) const FORWARD_WAIT: Duration = Duration::from_secs(10);
 
 /// Links opened to other nodes, by address, idle between calls.
 #[derive(Default)]
@@ -108,21 +108,29 @@ impl Cluster {
         queues: &[String],
         message: &str,
     ) -> bool {
+        self.take_forwarded(vhost, queues, message).await
+    }
+
+    /// `enqueue_forwarded`, its taking done now (in the order messages
+    /// come): what it gives waits until the message is safe.
+    pub(super) fn take_forwarded(&self, vhost: &str, queues: &[String], message: &str) -> Commit {
+        let failed = || -> Commit { Box::pin(async { false }) };
         let Some(broker) = self.broker.upgrade() else {
-            return false;
+            return failed();
         };
         let Some(v) = broker.vhost(vhost) else {
-            return false;
+            return failed();
         };
         let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(message) else {
-            return false;
+            return failed();
         };
         let Some((_, msg)) = crate::store::record::decode_publish(&raw.into(), true, v.meter())
         else {
-            return false;
+            return failed();
         };
         let msg = Arc::new(msg);
         let (mut ok, mut ticket) = (true, 0);
+        let mut commits = Vec::new();
         for name in queues {
             // A queue deleted meanwhile drops it, as it would here.
             let Ok(q) = v.queue(name) else { continue };
@@ -131,7 +139,7 @@ impl Cluster {
                 continue;
             }
             if let Some(g) = q.quorum() {
-                ok &= g.clone().enqueue(&msg, q.deadline_for(&msg)).await;
+                commits.push(g.clone().enqueue(&msg, q.deadline_for(&msg)));
                 continue;
             }
             let (published, dead) = q.publish(msg.clone());
@@ -142,7 +150,12 @@ impl Cluster {
             }
             v.dead_letter(&q, dead);
         }
-        ok && synced(&broker, ticket).await
+        Box::pin(async move {
+            for c in commits {
+                ok &= c.await;
+            }
+            ok && synced(&broker, ticket).await
+        })
     }
 }
 

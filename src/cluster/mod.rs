@@ -19,6 +19,7 @@ mod lead;
 mod link;
 mod log_store;
 mod network;
+mod pipeline;
 pub(crate) mod quorum;
 mod rpc;
 mod state_machine;
@@ -71,6 +72,8 @@ pub(crate) struct Cluster {
     sessions: session::Sessions,
     /// This node's members of quorum queues' groups.
     groups: quorum::Groups,
+    /// Links to other nodes for messages routed to their queues.
+    pipelines: pipeline::Pipelines,
     broker: Weak<Broker>,
 }
 
@@ -148,6 +151,7 @@ impl Cluster {
             links: Default::default(),
             sessions: Default::default(),
             groups: Default::default(),
+            pipelines: Default::default(),
             broker: Arc::downgrade(broker),
         });
         tracing::info!(

@@ -69,6 +69,9 @@ pub(crate) enum Request {
         if_unused: bool,
         if_empty: bool,
     },
+    /// Make this link a pipeline of messages for queues homed here
+    /// (`pipeline.rs`): `Enqueue`s, each answered in order.
+    Pipeline,
     /// Raft's message for a quorum queue's group, for its member with this id.
     Group {
         group: String,
@@ -145,6 +148,9 @@ pub(crate) async fn serve(mut link: Link, cluster: Arc<Cluster>) {
             Request::Getter { vhost, queue } => {
                 return super::get::serve_getter(cluster, link, vhost, queue).await;
             }
+            Request::Pipeline => {
+                return super::pipeline::serve_pipeline(cluster, link).await;
+            }
             other => other,
         };
         let reply = answer(&cluster, req).await;
@@ -191,6 +197,7 @@ async fn answer(cluster: &Arc<Cluster>, req: Request) -> Reply {
         | Request::Settle { .. }
         | Request::CancelConsumer
         | Request::Getter { .. }
+        | Request::Pipeline
         | Request::Get { .. } => Reply::Refused("not in a consumer's session".into()),
         Request::Hello => Reply::Hello {
             member: cluster.is_member(),

@@ -264,6 +264,20 @@ impl Vhost {
         }
     }
 
+    /// `forward`, after what this node sent those homes before, without
+    /// waiting for each (`cluster::pipeline`): the publishing channel goes
+    /// on, and the answer says whether every home took it.
+    pub(crate) fn forward_in_order(
+        &self,
+        msg: &crate::message::Message,
+        remote: &[Arc<Queue>],
+    ) -> crate::queue::Commit {
+        match self.cluster() {
+            Some(c) => c.forward_in_order(&self.name, msg, remote),
+            None => Box::pin(async { false }),
+        }
+    }
+
     /// `forward`, for a message nobody waits on (dead-lettered, delayed).
     pub(crate) fn forward_later(
         &self,
