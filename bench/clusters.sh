@@ -7,6 +7,8 @@
 set -euo pipefail
 dir=${BENCH_DIR:-/tmp/quorum-bench}
 here=$(cd "$(dirname "$0")/.." && pwd)
+# As root, not through /usr/sbin's wrappers (they switch to the rabbitmq user).
+rmq=${RABBITMQ_BIN:-/usr/lib/rabbitmq/bin}
 
 rabbit() {
   local i=$1; shift
@@ -21,17 +23,17 @@ case "$1/$2" in
   rabbitmq/start)
     mkdir -p "$dir"; echo '[].' > "$dir/no-plugins"
     echo 'loopback_users = none' > "$dir/rabbit.conf"
-    for i in 1 2 3; do mkdir -p "$dir/rabbit$i"; rabbit $i rabbitmq-server -detached; done
-    for i in 1 2 3; do rabbit $i rabbitmqctl -n "rabbit$i@localhost" wait "$dir/rabbit$i/pid" >/dev/null; done
+    for i in 1 2 3; do mkdir -p "$dir/rabbit$i"; rabbit $i "$rmq/rabbitmq-server" -detached; done
+    for i in 1 2 3; do rabbit $i "$rmq/rabbitmqctl" -n "rabbit$i@localhost" wait "$dir/rabbit$i/pid" >/dev/null; done
     for i in 2 3; do
-      rabbitmqctl -n "rabbit$i@localhost" stop_app >/dev/null
-      rabbitmqctl -n "rabbit$i@localhost" join_cluster rabbit1@localhost >/dev/null
-      rabbitmqctl -n "rabbit$i@localhost" start_app >/dev/null
+      "$rmq/rabbitmqctl" -n "rabbit$i@localhost" stop_app >/dev/null
+      "$rmq/rabbitmqctl" -n "rabbit$i@localhost" join_cluster rabbit1@localhost >/dev/null
+      "$rmq/rabbitmqctl" -n "rabbit$i@localhost" start_app >/dev/null
     done
-    rabbitmqctl -n rabbit1@localhost cluster_status | grep -A4 'Running Nodes'
+    "$rmq/rabbitmqctl" -n rabbit1@localhost cluster_status | grep -A4 'Running Nodes'
     ;;
   rabbitmq/stop)
-    for i in 1 2 3; do rabbitmqctl -n "rabbit$i@localhost" stop >/dev/null 2>&1 || true; done
+    for i in 1 2 3; do "$rmq/rabbitmqctl" -n "rabbit$i@localhost" stop >/dev/null 2>&1 || true; done
     rm -rf "$dir"/rabbit*
     ;;
   ferretmq/start)

@@ -212,12 +212,13 @@ async fn main() {
         Arc::new(AtomicU64::new(0)),
     );
     let stop = Arc::new(AtomicBool::new(false));
+    let stop_consumer = Arc::new(AtomicBool::new(false));
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let consumer = tokio::spawn(consume(
         a.uris[0].clone(),
         queue.clone(),
         consumed.clone(),
-        stop.clone(),
+        stop_consumer.clone(),
         latencies.clone(),
     ));
     let mut publishers = Vec::new();
@@ -248,14 +249,13 @@ async fn main() {
     }
     // Latency, alone: the backlog drained first.
     let drained = Instant::now() + Duration::from_secs(30);
-    stop.store(false, Ordering::Relaxed);
     let total = confirmed.load(Ordering::Relaxed);
     while consumed.load(Ordering::Relaxed) < total && Instant::now() < drained {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     paced(a.uris[a.uris.len() - 1].clone(), queue.clone(), a.rate, 5).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
+    stop_consumer.store(true, Ordering::Relaxed);
     let _ = consumer.await;
     let mut l = latencies.lock().expect("latencies").clone();
     l.sort_unstable();

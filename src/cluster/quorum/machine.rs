@@ -8,7 +8,7 @@
 
 use super::super::types::{LogId, Member, NodeId, StorageError, StorageIOError};
 use super::snapshot::{self, Builder, Data, Stored};
-use super::types::{QApplied, QCommand, Quorum};
+use super::types::{QApplied, QCommand, QTaken, Quorum, seq_of};
 use crate::message::Meter;
 use crate::queue::Queue;
 use crate::store::queue_log::QueueLog;
@@ -244,7 +244,7 @@ impl RaftStateMachine<Quorum> for QueueMachine {
         Ok((self.applied, self.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<QApplied>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<QTaken>, StorageError>
     where
         I: IntoIterator<Item = openraft::Entry<Quorum>> + Send,
         I::IntoIter: Send,
@@ -252,13 +252,22 @@ impl RaftStateMachine<Quorum> for QueueMachine {
         let mut replies = Vec::new();
         for e in entries {
             self.applied = Some(e.log_id);
-            self.since += 1;
             replies.push(match e.payload {
-                EntryPayload::Blank => QApplied(true),
-                EntryPayload::Normal(c) => self.apply_one(e.log_id.index, c),
+                EntryPayload::Blank => QTaken(Vec::new()),
+                EntryPayload::Normal(batch) => {
+                    self.since += batch.0.len() as u64;
+                    QTaken(
+                        batch
+                            .0
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, c)| self.apply_one(seq_of(e.log_id.index, i), c).0)
+                            .collect(),
+                    )
+                }
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(e.log_id), m);
-                    QApplied(true)
+                    QTaken(Vec::new())
                 }
             });
         }

@@ -54,30 +54,52 @@ pub(crate) struct Group {
 /// A command for the group, and who waits for its outcome.
 type Proposal = (QCommand, Option<tokio::sync::oneshot::Sender<bool>>);
 
-/// Hand the queue's proposals to Raft one after the other, so that they
-/// are committed in the order they were made, each answered once applied
-/// (no one waits for a settlement: one lost with a leader is delivered
-/// again, as a message whose ack was in flight). A group still electing
-/// its first leader is waited for.
+/// Batches in flight at once: while they are written and replicated, the
+/// next proposals gather into the next batch.
+const IN_FLIGHT: usize = 4;
+
+/// Hand the queue's proposals to Raft in the order they were made, as
+/// many as have gathered in one entry (`QBatch`), each answered once
+/// applied (no one waits for a settlement: one lost with a leader is
+/// delivered again, as a message whose ack was in flight). A group still
+/// electing its first leader is waited for.
 async fn propose(raft: QRaft, mut queued: tokio::sync::mpsc::UnboundedReceiver<Proposal>) {
-    while let Some((c, reply)) = queued.recv().await {
+    let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    while let Some(first) = queued.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < types::MAX_BATCH {
+            match queued.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let (commands, replies): (Vec<QCommand>, Vec<_>) = batch.into_iter().unzip();
         let mut m = raft.metrics();
         let led = m.wait_for(|m| m.current_leader.is_some());
         if !matches!(tokio::time::timeout(COMMIT_WAIT, led).await, Ok(Ok(_))) {
-            if let Some(r) = reply {
+            for r in replies.into_iter().flatten() {
                 let _ = r.send(false);
             }
             continue;
         }
-        let Ok(rx) = raft.client_write_ff(c).await else {
+        let Ok(rx) = raft.client_write_ff(types::QBatch(commands)).await else {
             return;
         };
-        if let Some(reply) = reply {
-            tokio::spawn(async move {
-                let took = matches!(rx.await, Ok(Ok(r)) if r.data.0);
-                let _ = reply.send(took);
-            });
-        }
+        tokio::spawn(async move {
+            let taken = match rx.await {
+                Ok(Ok(r)) => r.data.0,
+                _ => Vec::new(),
+            };
+            drop(slot);
+            for (i, r) in replies.into_iter().enumerate() {
+                if let Some(r) = r {
+                    let _ = r.send(taken.get(i).copied().unwrap_or(false));
+                }
+            }
+        });
     }
 }
 
@@ -102,9 +124,11 @@ pub(crate) fn group_name(vhost: &str, queue: &str, incarnation: u64) -> String {
     )
 }
 
-fn raft_config(snapshot_after: u64) -> Option<Arc<openraft::Config>> {
+fn raft_config() -> Option<Arc<openraft::Config>> {
     let c = openraft::Config {
-        max_in_snapshot_log_to_keep: 1000.min(snapshot_after / 2),
+        // Entries hold up to MAX_BATCH messages each: keep few behind a
+        // snapshot (a follower further behind is sent the snapshot).
+        max_in_snapshot_log_to_keep: 16,
         cluster_name: "ferretmq-quorum-queue".into(),
         heartbeat_interval: 200,
         election_timeout_min: 1000,
@@ -209,7 +233,7 @@ impl Cluster {
             return;
         };
         rt.spawn(async move {
-            let Some(config) = raft_config(every) else {
+            let Some(config) = raft_config() else {
                 return;
             };
             let log = match LogStore::open(&dir) {

@@ -17,8 +17,9 @@ use std::sync::{Arc, Mutex};
 /// The most messages a snapshot is taken with.
 pub(super) const MAX_MESSAGES: usize = 4096;
 
-/// Whether to take a snapshot `since` entries after the last one
-/// (`[cluster] quorum_snapshot_after`), with the queue holding `messages`.
+/// Whether to take a snapshot `since` commands (messages published and
+/// settled) after the last one (`[cluster] quorum_snapshot_after`), with
+/// the queue holding `messages`.
 pub(super) fn worth_it(since: u64, every: u64, messages: usize) -> bool {
     since >= every && messages <= MAX_MESSAGES
 }
