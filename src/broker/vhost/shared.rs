@@ -129,12 +129,10 @@ impl Vhost {
         )?;
         if q.incarnation() == d.incarnation {
             self.open_group(&q);
-            // Restored from this node's disk as it was; the log moved it
-            // since. (Not to here: the group's leader says that.)
-            if self
-                .queue_decl(&q)
-                .is_some_and(|now| now.home != d.home && !now.home.is_empty())
-            {
+            // Restored from this node's disk as it was (or as a stand-in
+            // for an unknown home, after a restart); the log says where it
+            // is homed now. Not to here: only the group's leader says that.
+            if !here && self.queue_decl(&q).is_some_and(|now| now.home != d.home) {
                 self.move_shared_queue(&d.name, d.incarnation, &d.home);
             }
         }
