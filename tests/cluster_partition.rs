@@ -11,92 +11,9 @@ mod common;
 mod http;
 use cluster::*;
 use common::*;
-use std::process::Command;
-
-fn ip(args: &[&str]) -> bool {
-    Command::new("ip")
-        .args(args)
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Three namespaces on a bridge, 10.213.N.1-3/24; gone on drop.
-struct Net {
-    tag: String,
-    subnet: String,
-}
-
-impl Net {
-    fn new() -> Option<Net> {
-        let pid = std::process::id();
-        let net = Net {
-            tag: format!("fq{}", pid % 100_000),
-            subnet: format!("10.213.{}", pid % 250),
-        };
-        let br = net.bridge();
-        let ok = ip(&["link", "add", &br, "type", "bridge"]) && ip(&["link", "set", &br, "up"]);
-        if !ok {
-            return None;
-        }
-        for i in 1..=3 {
-            let ns = net.ns(i);
-            let (outer, inner) = (net.veth(i), format!("{}i{i}", net.tag));
-            let addr = format!("{}.{i}/24", net.subnet);
-            let ok = ip(&["netns", "add", &ns])
-                && ip(&[
-                    "link", "add", &outer, "type", "veth", "peer", "name", &inner,
-                ])
-                && ip(&["link", "set", &inner, "netns", &ns])
-                && ip(&["link", "set", &outer, "master", &br])
-                && ip(&["link", "set", &outer, "up"])
-                && ip(&[
-                    "netns", "exec", &ns, "ip", "addr", "add", &addr, "dev", &inner,
-                ])
-                && ip(&["netns", "exec", &ns, "ip", "link", "set", &inner, "up"])
-                && ip(&["netns", "exec", &ns, "ip", "link", "set", "lo", "up"]);
-            if !ok {
-                return None;
-            }
-        }
-        Some(net)
-    }
-
-    fn bridge(&self) -> String {
-        format!("{}br", self.tag)
-    }
-
-    fn ns(&self, i: usize) -> String {
-        format!("{}ns{i}", self.tag)
-    }
-
-    fn veth(&self, i: usize) -> String {
-        format!("{}o{i}", self.tag)
-    }
-
-    fn addr(&self, i: usize) -> String {
-        format!("{}.{i}:25672", self.subnet)
-    }
-
-    /// Cut node i off from the others (its side of the bridge down).
-    fn cut(&self, i: usize, off: bool) {
-        assert!(ip(&[
-            "link",
-            "set",
-            &self.veth(i),
-            if off { "down" } else { "up" }
-        ]));
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for i in 1..=3 {
-            ip(&["netns", "del", &self.ns(i)]);
-            ip(&["link", "del", &self.veth(i)]);
-        }
-        ip(&["link", "del", &self.bridge()]);
-    }
-}
+#[path = "common/netns.rs"]
+mod netns;
+use netns::Net;
 
 async fn users(node: &Node) -> Vec<String> {
     let (code, out, _) = node.ctl(&["list_users", "-s"]).await;

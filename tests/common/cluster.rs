@@ -33,6 +33,8 @@ pub struct Node {
     pub config: Option<PathBuf>,
     /// A network namespace to run in (`ip netns exec`).
     pub netns: Option<String>,
+    /// The address its AMQP and HTTP listeners bind (loopback by default).
+    pub bind: String,
     /// Everything the node logged, for waiting on a line.
     pub log: Arc<Mutex<Vec<String>>>,
 }
@@ -67,6 +69,7 @@ impl Node {
             amqp: String::new(),
             config: None,
             netns: None,
+            bind: "127.0.0.1".into(),
             log: Default::default(),
         }
     }
@@ -86,12 +89,8 @@ impl Node {
             cmd.arg("--config").arg(c);
         }
         let mut child = cmd
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--management-listen",
-                "127.0.0.1:0",
-            ])
+            .args(["--listen", &format!("{}:0", self.bind)])
+            .args(["--management-listen", &format!("{}:0", self.bind)])
             .args(["--no-prometheus", "--log", "info", "--data-dir"])
             .arg(&self.dir)
             .args([
