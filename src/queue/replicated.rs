@@ -1,6 +1,6 @@
 //! A quorum queue on its home (`cluster::quorum`): its group applies each
-//! committed publish and settlement here, under the entry's index as the
-//! message's sequence number.
+//! committed publish and settlement here, a publish under the sequence
+//! number its place in the group's log gives it (`quorum::types::seq_of`).
 
 use super::state::{Effects, QueueState};
 use super::{Dead, Published, Queue, QuorumLink};
