@@ -9,9 +9,12 @@
 //!
 //! `FERRETMQ_CHAOS_SECONDS` (default 15) sets how long the schedule runs;
 //! `FERRETMQ_CHAOS_SEED` replays a schedule (the seed is printed).
+#[path = "common/chaos.rs"]
+mod chaos;
 #[path = "common/cluster.rs"]
 mod cluster;
 mod common;
+use chaos::*;
 #[path = "common/http.rs"]
 mod http;
 use cluster::*;
@@ -21,26 +24,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// xorshift64*: a schedule that a seed replays, without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok()?.parse().ok()
-}
 
 /// One PUT as guest; the status, or None if the node did not answer
 /// (killed mid-request, or not listening any more).
@@ -78,15 +61,7 @@ async fn users_on(node: &Node) -> Option<BTreeSet<String>> {
 
 #[tokio::test]
 async fn acknowledged_metadata_changes_survive_kills_and_restarts_on_every_node() {
-    let seconds = env_u64("FERRETMQ_CHAOS_SECONDS").unwrap_or(15);
-    let seed = env_u64("FERRETMQ_CHAOS_SEED").unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
-            | 1
-    });
-    println!("chaos seed {seed} (FERRETMQ_CHAOS_SEED={seed} replays it), {seconds} s");
+    let (seconds, seed) = schedule();
     let mut rng = Rng(seed);
     let root = tempfile::tempdir().expect("dir");
     let config = root.path().join("ferretmq.toml");

@@ -8,28 +8,18 @@ mod common;
 mod http;
 use cluster::*;
 use common::*;
-use lapin::BasicProperties;
 use lapin::options::*;
-use lapin::types::{AMQPValue, FieldTable};
 
-fn quorum() -> FieldTable {
-    let mut t = FieldTable::default();
-    t.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    t
+/// Bodies "A".."B".
+fn numbered(r: std::ops::Range<u32>) -> Vec<String> {
+    r.map(|i| i.to_string()).collect()
 }
 
 #[tokio::test]
 async fn a_quorum_queue_confirms_what_a_majority_holds_and_nothing_without_one() {
     let root = tempfile::tempdir().expect("dir");
     let mut nodes = replicating(root.path(), "").await;
-    let (_c1, home) = channel_on(&nodes[0]).await;
-    declare_with(&home, "orders", true, quorum()).await;
-    for n in &nodes {
-        until_queue(n, "orders", true).await;
-    }
+    let (_c1, home) = quorum_queue(&nodes, "orders").await;
     // Over HTTP, as RabbitMQ shows a quorum queue: its leader and members.
     let (status, q) = nodes[1].api("GET", "/api/queues/%2f/orders", "").await;
     assert_eq!(status, 200);
@@ -42,10 +32,7 @@ async fn a_quorum_queue_confirms_what_a_majority_holds_and_nothing_without_one()
     members.sort_unstable();
     assert_eq!(members, ["n1", "n2", "n3"]);
     // Published through another node than its home, consumed through a third.
-    let (_c2, publisher) = channel_on(&nodes[1]).await;
-    within(publisher.confirm_select(ConfirmSelectOptions::default()))
-        .await
-        .expect("confirm mode");
+    let (_c2, publisher) = confirming_on(&nodes[1]).await;
     for i in 0..30 {
         publish_confirmed(&publisher, "", "orders", format!("order {i}").as_bytes()).await;
     }
@@ -75,61 +62,18 @@ async fn a_quorum_queue_confirms_what_a_majority_holds_and_nothing_without_one()
     within(home.confirm_select(ConfirmSelectOptions::default()))
         .await
         .expect("confirm mode");
-    let confirm = within(home.basic_publish(
-        "".into(),
-        "orders".into(),
-        BasicPublishOptions::default(),
-        b"alone",
-        BasicProperties::default().with_delivery_mode(2),
-    ))
-    .await
-    .expect("publish");
-    let c = tokio::time::timeout(std::time::Duration::from_secs(30), confirm)
-        .await
-        .expect("an answer")
-        .expect("confirm");
-    assert!(c.is_nack(), "a publish without a majority is nacked: {c:?}");
-}
-
-/// The node a queue is homed on, as `node` answers over HTTP.
-async fn home_of(node: &Node, queue: &str) -> Option<String> {
-    let (status, q) = node
-        .api("GET", &format!("/api/queues/%2f/{queue}"), "")
-        .await;
-    (status == 200).then(|| q["node"].as_str().unwrap_or_default().to_string())
-}
-
-/// Publish persistent until the broker confirms it (a nack while the
-/// queue's home moves is answered by publishing again, as a client does).
-async fn publish_until_confirmed(ch: &lapin::Channel, key: &str, body: &[u8]) {
-    eventually("a confirmed publish", CLUSTER_DEADLINE, || async {
-        let confirm = within(ch.basic_publish(
-            "".into(),
-            key.into(),
-            BasicPublishOptions::default(),
-            body,
-            BasicProperties::default().with_delivery_mode(2),
-        ))
-        .await
-        .ok()?;
-        within(confirm).await.ok()?.is_ack().then_some(())
-    })
-    .await;
+    assert!(
+        !publish_answered(&home, "orders", b"alone").await,
+        "a publish without a majority is nacked"
+    );
 }
 
 #[tokio::test]
 async fn when_a_quorum_queues_home_is_killed_another_member_carries_on_losing_nothing_confirmed() {
     let root = tempfile::tempdir().expect("dir");
     let mut nodes = replicating(root.path(), "").await;
-    let (_c1, on_home) = channel_on(&nodes[0]).await;
-    declare_with(&on_home, "orders", true, quorum()).await;
-    for n in &nodes {
-        until_queue(n, "orders", true).await;
-    }
-    let (_c2, publisher) = channel_on(&nodes[1]).await;
-    within(publisher.confirm_select(ConfirmSelectOptions::default()))
-        .await
-        .expect("confirm mode");
+    let (_c1, on_home) = quorum_queue(&nodes, "orders").await;
+    let (_c2, publisher) = confirming_on(&nodes[1]).await;
     for i in 0..40 {
         publish_confirmed(&publisher, "", "orders", format!("{i}").as_bytes()).await;
     }
@@ -171,18 +115,7 @@ async fn when_a_quorum_queues_home_is_killed_another_member_carries_on_losing_no
 
     // Every confirmed message not acked, in order, and no acked one.
     let (_c4, draining) = channel_on(&nodes[2]).await;
-    let mut c = consume(&draining, "orders", false).await;
-    for i in 15..=41 {
-        let d = next(&mut c).await;
-        assert_eq!(
-            String::from_utf8_lossy(&d.data),
-            format!("{i}"),
-            "message {i} after the failover"
-        );
-        within(d.ack(BasicAckOptions::default()))
-            .await
-            .expect("ack");
-    }
+    consume_in_order(&draining, "orders", &numbered(15..42)).await;
     assert_eq!(depth(&draining, "orders").await, 0, "nothing else");
 }
 
@@ -190,16 +123,9 @@ async fn when_a_quorum_queues_home_is_killed_another_member_carries_on_losing_no
 async fn a_member_that_was_down_catches_up_and_the_queue_survives_a_second_failover() {
     let root = tempfile::tempdir().expect("dir");
     let mut nodes = replicating(root.path(), "").await;
-    let (c1, on_home) = channel_on(&nodes[0]).await;
-    declare_with(&on_home, "orders", true, quorum()).await;
-    for n in &nodes {
-        until_queue(n, "orders", true).await;
-    }
+    let (c1, on_home) = quorum_queue(&nodes, "orders").await;
     drop((c1, on_home));
-    let (_c2, publisher) = channel_on(&nodes[1]).await;
-    within(publisher.confirm_select(ConfirmSelectOptions::default()))
-        .await
-        .expect("confirm mode");
+    let (_c2, publisher) = confirming_on(&nodes[1]).await;
     for i in 0..10 {
         publish_confirmed(&publisher, "", "orders", format!("{i}").as_bytes()).await;
     }
@@ -237,14 +163,7 @@ async fn a_member_that_was_down_catches_up_and_the_queue_survives_a_second_failo
     .await;
     eprintln!("homed on {first}, then on {second}");
     let (_c3, draining) = channel_on(&nodes[0]).await;
-    let mut c = consume(&draining, "orders", false).await;
-    for i in 0..20 {
-        let d = next(&mut c).await;
-        assert_eq!(String::from_utf8_lossy(&d.data), format!("{i}"));
-        within(d.ack(BasicAckOptions::default()))
-            .await
-            .expect("ack");
-    }
+    consume_in_order(&draining, "orders", &numbered(0..20)).await;
 }
 
 #[tokio::test]
@@ -252,7 +171,7 @@ async fn a_quorum_queue_keeps_its_messages_through_a_restart_of_every_node() {
     let root = tempfile::tempdir().expect("dir");
     let mut nodes = replicating(root.path(), "").await;
     let (_c1, ch) = channel_on(&nodes[0]).await;
-    declare_with(&ch, "orders", true, quorum()).await;
+    declare_with(&ch, "orders", true, quorum_args()).await;
     within(ch.confirm_select(ConfirmSelectOptions::default()))
         .await
         .expect("confirm mode");
@@ -269,25 +188,10 @@ async fn a_quorum_queue_keeps_its_messages_through_a_restart_of_every_node() {
         formed(n, &["n1", "n2", "n3"]).await;
     }
     // Homed once the member its group elected says it is the home.
-    let home = eventually("the queue homed again", CLUSTER_DEADLINE, || async {
-        for n in &nodes {
-            if home_of(n, "orders").await.as_deref() == Some(n.name.as_str()) {
-                return Some(n.name.clone());
-            }
-        }
-        None
-    })
-    .await;
+    let home = until_homed(&[&nodes[0], &nodes[1], &nodes[2]], "orders", "").await;
     eprintln!("homed on {home} after the restart");
     let (_c3, draining) = channel_on(&nodes[2]).await;
-    let mut c = consume(&draining, "orders", false).await;
-    for i in 0..10 {
-        let d = next(&mut c).await;
-        assert_eq!(String::from_utf8_lossy(&d.data), format!("{i}"));
-        within(d.ack(BasicAckOptions::default()))
-            .await
-            .expect("ack");
-    }
+    consume_in_order(&draining, "orders", &numbered(0..10)).await;
 }
 
 /// A node's member of the (only) quorum queue group's directory.
@@ -306,16 +210,9 @@ fn log_lines(node: &Node) -> usize {
 async fn a_quorum_queues_log_is_cut_behind_snapshots_and_a_member_far_behind_is_sent_one() {
     let root = tempfile::tempdir().expect("dir");
     let mut nodes = replicating(root.path(), "quorum_snapshot_after = 50\n").await;
-    let (_c1, on_home) = channel_on(&nodes[0]).await;
-    declare_with(&on_home, "orders", true, quorum()).await;
-    for n in &nodes {
-        until_queue(n, "orders", true).await;
-    }
+    let (_c1, on_home) = quorum_queue(&nodes, "orders").await;
     nodes[2].kill();
-    let (_c2, publisher) = channel_on(&nodes[1]).await;
-    within(publisher.confirm_select(ConfirmSelectOptions::default()))
-        .await
-        .expect("confirm mode");
+    let (_c2, publisher) = confirming_on(&nodes[1]).await;
     let mut c = consume(&on_home, "orders", false).await;
     for i in 0..200 {
         publish_confirmed(&publisher, "", "orders", format!("{i}").as_bytes()).await;
@@ -345,40 +242,18 @@ async fn a_quorum_queues_log_is_cut_behind_snapshots_and_a_member_far_behind_is_
     .await;
     // And holds the queue as it was: with the home gone, n2 and n3 carry on.
     nodes[0].kill();
-    let home = eventually(
-        "the queue homed on a survivor",
-        CLUSTER_DEADLINE,
-        || async {
-            for n in &nodes[1..] {
-                if home_of(n, "orders").await.as_deref() == Some(n.name.as_str()) {
-                    return Some(n.name.clone());
-                }
-            }
-            None
-        },
-    )
-    .await;
+    let home = until_homed(&[&nodes[1], &nodes[2]], "orders", "n1").await;
     eprintln!("homed on {home}");
     let (_c3, draining) = channel_on(&nodes[2]).await;
-    let mut c = consume(&draining, "orders", false).await;
-    for i in 0..5 {
-        let d = next(&mut c).await;
-        assert_eq!(String::from_utf8_lossy(&d.data), format!("kept {i}"));
-        within(d.ack(BasicAckOptions::default()))
-            .await
-            .expect("ack");
-    }
+    let kept: Vec<String> = (0..5).map(|i| format!("kept {i}")).collect();
+    consume_in_order(&draining, "orders", &kept).await;
 }
 
 #[tokio::test]
 async fn a_member_whose_disk_was_wiped_is_given_the_queue_and_counts_again() {
     let root = tempfile::tempdir().expect("dir");
     let mut nodes = replicating(root.path(), "").await;
-    let (_c1, on_home) = channel_on(&nodes[0]).await;
-    declare_with(&on_home, "orders", true, quorum()).await;
-    for n in &nodes {
-        until_queue(n, "orders", true).await;
-    }
+    let (_c1, on_home) = quorum_queue(&nodes, "orders").await;
     within(on_home.confirm_select(ConfirmSelectOptions::default()))
         .await
         .expect("confirm mode");
@@ -398,28 +273,9 @@ async fn a_member_whose_disk_was_wiped_is_given_the_queue_and_counts_again() {
     .await;
     // With the home gone, n2 and the new n3 are a majority of the group.
     nodes[0].kill();
-    eventually(
-        "the queue homed on a survivor",
-        CLUSTER_DEADLINE,
-        || async {
-            for n in &nodes[1..] {
-                if home_of(n, "orders").await.as_deref() == Some(n.name.as_str()) {
-                    return Some(());
-                }
-            }
-            None
-        },
-    )
-    .await;
+    until_homed(&[&nodes[1], &nodes[2]], "orders", "n1").await;
     let (_c2, draining) = channel_on(&nodes[1]).await;
-    let mut c = consume(&draining, "orders", false).await;
-    for i in 0..10 {
-        let d = next(&mut c).await;
-        assert_eq!(String::from_utf8_lossy(&d.data), format!("{i}"));
-        within(d.ack(BasicAckOptions::default()))
-            .await
-            .expect("ack");
-    }
+    consume_in_order(&draining, "orders", &numbered(0..10)).await;
 }
 
 #[tokio::test]
@@ -427,7 +283,7 @@ async fn what_a_channel_does_after_publishing_sees_its_publishes() {
     let root = tempfile::tempdir().expect("dir");
     let nodes = replicating(root.path(), "").await;
     let (_c1, ch) = channel_on(&nodes[0]).await;
-    declare_with(&ch, "orders", true, quorum()).await;
+    declare_with(&ch, "orders", true, quorum_args()).await;
     // No confirms: the publishes are committed in the background, and a
     // Basic.Get on the same channel still finds them, as on a node alone.
     for i in 0..5 {

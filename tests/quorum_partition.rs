@@ -14,26 +14,12 @@ mod http;
 mod netns;
 use cluster::*;
 use common::*;
-use lapin::BasicProperties;
 use lapin::options::*;
-use lapin::types::{AMQPValue, FieldTable};
 use netns::Net;
-
-async fn home_of(node: &Node, queue: &str) -> Option<String> {
-    let (status, q) = node
-        .api("GET", &format!("/api/queues/%2f/{queue}"), "")
-        .await;
-    (status == 200).then(|| q["node"].as_str().unwrap_or_default().to_string())
-}
 
 #[tokio::test]
 async fn a_cut_off_home_takes_nothing_and_the_majority_carries_the_queue_on() {
-    let Some(net) = Net::new().filter(Net::reach_from_host) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "network namespaces are needed under CI (run as root with iproute2)"
-        );
-        eprintln!("skipped: no network namespaces here (needs root and iproute2)");
+    let Some(net) = Net::needed().filter(Net::reach_from_host) else {
         return;
     };
     let root = tempfile::tempdir().expect("dir");
@@ -57,16 +43,7 @@ async fn a_cut_off_home_takes_nothing_and_the_majority_carries_the_queue_on() {
     for n in &nodes {
         formed(n, &["n1", "n2", "n3"]).await;
     }
-    let (_c1, home) = channel_on(&nodes[0]).await;
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    declare_with(&home, "orders", true, args).await;
-    for n in &nodes {
-        until_queue(n, "orders", true).await;
-    }
+    let (_c1, home) = quorum_queue(&nodes, "orders").await;
     within(home.confirm_select(ConfirmSelectOptions::default()))
         .await
         .expect("confirm mode");
@@ -76,20 +53,10 @@ async fn a_cut_off_home_takes_nothing_and_the_majority_carries_the_queue_on() {
 
     net.isolate(1, true);
     // The cut-off home cannot commit: what is published there is nacked.
-    let confirm = within(home.basic_publish(
-        "".into(),
-        "orders".into(),
-        BasicPublishOptions::default(),
-        b"alone",
-        BasicProperties::default().with_delivery_mode(2),
-    ))
-    .await
-    .expect("publish");
-    let answer = tokio::time::timeout(std::time::Duration::from_secs(30), confirm)
-        .await
-        .expect("an answer")
-        .expect("confirm");
-    assert!(answer.is_nack(), "a cut-off home confirmed: {answer:?}");
+    assert!(
+        !publish_answered(&home, "orders", b"alone").await,
+        "a cut-off home confirmed"
+    );
     // The other two elect a leader, which takes the queue, and go on.
     let moved = eventually(
         "the queue homed in the majority",
@@ -97,24 +64,9 @@ async fn a_cut_off_home_takes_nothing_and_the_majority_carries_the_queue_on() {
         || async { home_of(&nodes[1], "orders").await.filter(|h| h != "n1") },
     )
     .await;
-    let (_c2, majority) = channel_on(&nodes[1]).await;
-    within(majority.confirm_select(ConfirmSelectOptions::default()))
-        .await
-        .expect("confirm mode");
+    let (_c2, majority) = confirming_on(&nodes[1]).await;
     for i in 0..10 {
-        eventually("a confirmed publish", CLUSTER_DEADLINE, || async {
-            let confirm = within(majority.basic_publish(
-                "".into(),
-                "orders".into(),
-                BasicPublishOptions::default(),
-                format!("during {i}").as_bytes(),
-                BasicProperties::default().with_delivery_mode(2),
-            ))
-            .await
-            .ok()?;
-            within(confirm).await.ok()?.is_ack().then_some(())
-        })
-        .await;
+        publish_until_confirmed(&majority, "orders", format!("during {i}").as_bytes()).await;
     }
 
     net.isolate(1, false);
@@ -131,27 +83,12 @@ async fn a_cut_off_home_takes_nothing_and_the_majority_carries_the_queue_on() {
     let gone = if moved == "n2" { 1 } else { 2 };
     let last = 3 - gone;
     nodes[gone].kill();
-    eventually("the queue homed again", CLUSTER_DEADLINE, || async {
-        for i in [0, last] {
-            if home_of(&nodes[i], "orders").await.as_deref() == Some(nodes[i].name.as_str()) {
-                return Some(());
-            }
-        }
-        None
-    })
-    .await;
+    until_homed(&[&nodes[0], &nodes[last]], "orders", &moved).await;
     let (_c3, draining) = channel_on(&nodes[0]).await;
-    let mut c = consume(&draining, "orders", false).await;
     let want: Vec<String> = (0..10)
         .map(|i| format!("before {i}"))
         .chain((0..10).map(|i| format!("during {i}")))
         .collect();
-    for w in &want {
-        let d = next(&mut c).await;
-        assert_eq!(&String::from_utf8_lossy(&d.data), w);
-        within(d.ack(BasicAckOptions::default()))
-            .await
-            .expect("ack");
-    }
+    consume_in_order(&draining, "orders", &want).await;
     assert_eq!(depth(&draining, "orders").await, 0, "nothing unconfirmed");
 }

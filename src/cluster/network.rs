@@ -21,6 +21,12 @@ pub(crate) struct Network {
 
 pub(crate) struct Peer {
     target: NodeId,
+    wire: Wire,
+}
+
+/// A link to a peer, opened when first needed and again after it failed;
+/// the metadata group's peers and every quorum queue group's use one.
+pub(crate) struct Wire {
     addr: String,
     endpoint: Endpoint,
     link: Option<Link>,
@@ -32,19 +38,28 @@ impl RaftNetworkFactory<Meta> for Network {
     async fn new_client(&mut self, target: NodeId, node: &Member) -> Peer {
         Peer {
             target,
-            addr: node.addr.clone(),
-            endpoint: self.endpoint.clone(),
-            link: None,
+            wire: Wire::new(&node.addr, &self.endpoint),
         }
     }
 }
 
-type Failed<E = openraft::error::Infallible> = RPCError<NodeId, Member, RaftError<NodeId, E>>;
+pub(crate) type Failed<E = openraft::error::Infallible> =
+    RPCError<NodeId, Member, RaftError<NodeId, E>>;
 
-impl Peer {
-    async fn call<E: std::error::Error>(
+impl Wire {
+    pub(crate) fn new(addr: &str, endpoint: &Endpoint) -> Wire {
+        Wire {
+            addr: addr.to_string(),
+            endpoint: endpoint.clone(),
+            link: None,
+        }
+    }
+
+    /// One request for the member `target`, one reply.
+    pub(crate) async fn call<E: std::error::Error>(
         &mut self,
-        req: Request,
+        req: &Request,
+        target: NodeId,
         option: &RPCOption,
     ) -> Result<Reply, Failed<E>> {
         if self.link.is_none() {
@@ -58,11 +73,11 @@ impl Peer {
         let Some(link) = self.link.as_mut() else {
             unreachable!("just connected")
         };
-        match tokio::time::timeout(option.hard_ttl(), link.call::<_, Reply>(&req)).await {
+        match tokio::time::timeout(option.hard_ttl(), link.call::<_, Reply>(req)).await {
             Ok(Ok(Reply::NotThatNode)) => {
                 let e = io::Error::other(format!(
-                    "the node at {} lost its state and is no longer member {}",
-                    self.addr, self.target
+                    "the node at {} lost its state and is no longer member {target}",
+                    self.addr
                 ));
                 Err(RPCError::Unreachable(Unreachable::new(&e)))
             }
@@ -79,10 +94,20 @@ impl Peer {
             }
         }
     }
+}
 
-    fn unexpected<E: std::error::Error>(&self) -> Failed<E> {
-        let e = io::Error::new(io::ErrorKind::InvalidData, "an unexpected reply");
-        RPCError::Network(NetworkError::new(&e))
+pub(crate) fn unexpected<E: std::error::Error>() -> Failed<E> {
+    let e = io::Error::new(io::ErrorKind::InvalidData, "an unexpected reply");
+    RPCError::Network(NetworkError::new(&e))
+}
+
+impl Peer {
+    async fn call<E: std::error::Error>(
+        &mut self,
+        req: Request,
+        option: &RPCOption,
+    ) -> Result<Reply, Failed<E>> {
+        self.wire.call(&req, self.target, option).await
     }
 }
 
@@ -99,7 +124,7 @@ impl RaftNetwork<Meta> for Peer {
             Reply::AppendEntries(r) => {
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
-            _ => Err(self.unexpected()),
+            _ => Err(unexpected()),
         }
     }
 
@@ -115,7 +140,7 @@ impl RaftNetwork<Meta> for Peer {
             Reply::InstallSnapshot(r) => {
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
-            _ => Err(self.unexpected()),
+            _ => Err(unexpected()),
         }
     }
 
@@ -128,7 +153,7 @@ impl RaftNetwork<Meta> for Peer {
             Reply::Vote(r) => {
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
-            _ => Err(self.unexpected()),
+            _ => Err(unexpected()),
         }
     }
 }

@@ -366,3 +366,105 @@ pub async fn publish_confirmed(ch: &Channel, exchange: &str, key: &str, body: &[
     .expect("publish");
     assert!(within(confirm).await.expect("confirm").is_ack());
 }
+
+/// Arguments declaring a quorum queue.
+pub fn quorum_args() -> FieldTable {
+    let mut t = FieldTable::default();
+    t.insert(
+        "x-queue-type".into(),
+        lapin::types::AMQPValue::LongString("quorum".into()),
+    );
+    t
+}
+
+/// The node a queue is homed on, as `node` says over HTTP.
+pub async fn home_of(node: &Node, queue: &str) -> Option<String> {
+    let (status, q) = node
+        .api("GET", &format!("/api/queues/%2f/{queue}"), "")
+        .await;
+    (status == 200).then(|| q["node"].as_str().unwrap_or_default().to_string())
+}
+
+/// Wait until one of `nodes` says it is the queue's home (not `but`): its
+/// name. A node that restarted only knows once its group's leader said.
+pub async fn until_homed(nodes: &[&Node], queue: &str, but: &str) -> String {
+    eventually("the queue homed", CLUSTER_DEADLINE, || async {
+        for n in nodes {
+            let home = home_of(n, queue).await;
+            if home.as_deref() == Some(n.name.as_str()) && n.name != but {
+                return home;
+            }
+        }
+        None
+    })
+    .await
+}
+
+/// Publish persistent until the broker confirms it (a nack while a
+/// queue's home moves is answered by publishing again, as a client does).
+pub async fn publish_until_confirmed(ch: &Channel, key: &str, body: &[u8]) {
+    eventually("a confirmed publish", CLUSTER_DEADLINE, || async {
+        let confirm = within(ch.basic_publish(
+            "".into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default().with_delivery_mode(2),
+        ))
+        .await
+        .ok()?;
+        within(confirm).await.ok()?.is_ack().then_some(())
+    })
+    .await;
+}
+
+/// Consume `want` from the queue, in that order, acking each.
+pub async fn consume_in_order(ch: &Channel, queue: &str, want: &[String]) {
+    let mut c = consume(ch, queue, false).await;
+    for w in want {
+        let d = next(&mut c).await;
+        assert_eq!(&String::from_utf8_lossy(&d.data), w);
+        within(d.ack(lapin::options::BasicAckOptions::default()))
+            .await
+            .expect("ack");
+    }
+}
+
+/// A quorum queue declared through the first node, once every node knows
+/// it: the declaring channel.
+pub async fn quorum_queue(nodes: &[Node], name: &str) -> (Connection, Channel) {
+    let (c, ch) = channel_on(&nodes[0]).await;
+    declare_with(&ch, name, true, quorum_args()).await;
+    for n in nodes {
+        until_queue(n, name, true).await;
+    }
+    (c, ch)
+}
+
+/// A channel on `node` in confirm mode.
+pub async fn confirming_on(node: &Node) -> (Connection, Channel) {
+    let (c, ch) = channel_on(node).await;
+    within(ch.confirm_select(lapin::options::ConfirmSelectOptions::default()))
+        .await
+        .expect("confirm mode");
+    (c, ch)
+}
+
+/// Publish persistent and wait (long: a group without a majority answers
+/// after its own wait) for the broker's answer: true if acked.
+pub async fn publish_answered(ch: &Channel, key: &str, body: &[u8]) -> bool {
+    let confirm = within(ch.basic_publish(
+        "".into(),
+        key.into(),
+        BasicPublishOptions::default(),
+        body,
+        BasicProperties::default().with_delivery_mode(2),
+    ))
+    .await
+    .expect("publish");
+    tokio::time::timeout(Duration::from_secs(30), confirm)
+        .await
+        .expect("an answer")
+        .expect("confirm")
+        .is_ack()
+}

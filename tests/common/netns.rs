@@ -90,6 +90,20 @@ impl Drop for Net {
 }
 
 impl Net {
+    /// The namespaces, or None (and the test skipped) where they cannot be
+    /// made; under CI they must be.
+    pub fn needed() -> Option<Net> {
+        let net = Net::new();
+        if net.is_none() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "network namespaces are needed under CI (run as root with iproute2)"
+            );
+            eprintln!("skipped: no network namespaces here (needs root and iproute2)");
+        }
+        net
+    }
+
     /// Node i's address in its namespace.
     pub fn ip_of(&self, i: usize) -> String {
         format!("{}.{i}", self.subnet)

@@ -1,13 +1,12 @@
 //! A quorum queue group's network: Raft's messages for the group go over a
 //! link to the member's node, named by the group they are for.
 
-use super::super::link::{Endpoint, Link};
+use super::super::link::Endpoint;
+use super::super::network::{Failed, Wire, unexpected};
 use super::super::rpc::{Reply, Request};
 use super::super::types::{Member, NodeId};
 use super::types::Quorum;
-use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
-};
+use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -44,10 +43,8 @@ pub(crate) struct GroupNetwork {
 
 pub(crate) struct GroupPeer {
     target: NodeId,
-    addr: String,
     group: String,
-    endpoint: Endpoint,
-    link: Option<Link>,
+    wire: Wire,
 }
 
 impl RaftNetworkFactory<Quorum> for GroupNetwork {
@@ -56,15 +53,11 @@ impl RaftNetworkFactory<Quorum> for GroupNetwork {
     async fn new_client(&mut self, target: NodeId, node: &Member) -> GroupPeer {
         GroupPeer {
             target,
-            addr: node.addr.clone(),
             group: self.group.clone(),
-            endpoint: self.endpoint.clone(),
-            link: None,
+            wire: Wire::new(&node.addr, &self.endpoint),
         }
     }
 }
-
-type Failed<E = openraft::error::Infallible> = RPCError<NodeId, Member, RaftError<NodeId, E>>;
 
 fn unreachable<E: std::error::Error>(why: &str) -> Failed<E> {
     RPCError::Unreachable(Unreachable::new(&io::Error::other(why.to_string())))
@@ -76,47 +69,18 @@ impl GroupPeer {
         rpc: GroupRpc,
         option: &RPCOption,
     ) -> Result<GroupReply, Failed<E>> {
-        if self.link.is_none() {
-            let link = self
-                .endpoint
-                .connect(&self.addr)
-                .await
-                .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
-            self.link = Some(link);
-        }
-        let Some(link) = self.link.as_mut() else {
-            unreachable!("just connected")
-        };
         let req = Request::Group {
             group: self.group.clone(),
             to: self.target,
             rpc,
         };
-        match tokio::time::timeout(option.hard_ttl(), link.call::<_, Reply>(&req)).await {
-            Ok(Ok(Reply::Group(GroupReply::NoGroup))) => {
+        match self.wire.call(&req, self.target, option).await? {
+            Reply::Group(GroupReply::NoGroup) => {
                 Err(unreachable("the member has no such group (yet)"))
             }
-            Ok(Ok(Reply::Group(r))) => Ok(r),
-            Ok(Ok(Reply::NotThatNode)) => Err(unreachable("the member lost its state")),
-            Ok(Ok(_)) => {
-                let e = io::Error::new(io::ErrorKind::InvalidData, "an unexpected reply");
-                Err(RPCError::Network(NetworkError::new(&e)))
-            }
-            Ok(Err(e)) => {
-                self.link = None;
-                Err(RPCError::Network(NetworkError::new(&e)))
-            }
-            Err(_) => {
-                self.link = None;
-                let e = io::Error::new(io::ErrorKind::TimedOut, "no reply in time");
-                Err(RPCError::Network(NetworkError::new(&e)))
-            }
+            Reply::Group(r) => Ok(r),
+            _ => Err(unexpected()),
         }
-    }
-
-    fn unexpected<E: std::error::Error>(&self) -> Failed<E> {
-        let e = io::Error::new(io::ErrorKind::InvalidData, "an unexpected reply");
-        RPCError::Network(NetworkError::new(&e))
     }
 }
 
@@ -130,7 +94,7 @@ impl RaftNetwork<Quorum> for GroupPeer {
             GroupReply::AppendEntries(r) => {
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
-            _ => Err(self.unexpected()),
+            _ => Err(unexpected()),
         }
     }
 
@@ -143,7 +107,7 @@ impl RaftNetwork<Quorum> for GroupPeer {
             GroupReply::InstallSnapshot(r) => {
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
-            _ => Err(self.unexpected()),
+            _ => Err(unexpected()),
         }
     }
 
@@ -156,7 +120,7 @@ impl RaftNetwork<Quorum> for GroupPeer {
             GroupReply::Vote(r) => {
                 r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
-            _ => Err(self.unexpected()),
+            _ => Err(unexpected()),
         }
     }
 }
