@@ -89,6 +89,40 @@ impl Inflight {
     }
 }
 
+/// A publish's confirm (if in confirm mode) and what it waits for.
+type Waiting = (Option<Committed>, Vec<crate::queue::Commit>);
+
+/// Where a channel hands its publishes' answers to wait for: one task a
+/// channel (it ends with the channel), not one a publish.
+pub(super) struct Committer(tokio::sync::mpsc::UnboundedSender<Waiting>);
+
+/// Wait for each publish's answers in order; wake the connection when its
+/// confirm is due (once for a run of them, and at least every `WAKE_EVERY`
+/// under a steady stream).
+async fn wait_in_order(
+    mut waiting: tokio::sync::mpsc::UnboundedReceiver<Waiting>,
+    inflight: Inflight,
+    sink: crate::queue::inbox::Sink,
+) {
+    const WAKE_EVERY: u32 = 128;
+    let mut unwoken = 0;
+    while let Some((committed, commits)) = waiting.recv().await {
+        let mut all = true;
+        for c in commits {
+            all &= c.await;
+        }
+        inflight.done();
+        if let Some(c) = committed {
+            c.set(all);
+            unwoken += 1;
+            if waiting.is_empty() || unwoken >= WAKE_EVERY {
+                unwoken = 0;
+                let _ = sink.send(crate::queue::inbox::InboxEvent::Synced);
+            }
+        }
+    }
+}
+
 /// Whether a method must wait for the channel's publishes to be taken by
 /// their quorum queues first: all but more publishing and settling (which
 /// keep their order through the groups anyway) and the channel's own.
@@ -129,23 +163,15 @@ impl Channel {
     ) {
         let committed = self.confirm.is_some().then(Committed::default);
         self.await_committed(ticket, ok, committed.clone());
-        let sink = ctx.sink.clone();
-        let inflight = self.commits.clone();
-        inflight.start();
-        let wait = async move {
-            let mut all = true;
-            for c in commits {
-                all &= c.await;
+        self.commits.start();
+        let committer = self.committer.get_or_insert_with(|| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(wait_in_order(rx, self.commits.clone(), ctx.sink.clone()));
             }
-            if let Some(c) = committed {
-                c.set(all);
-                let _ = sink.send(crate::queue::inbox::InboxEvent::Synced);
-            }
-            inflight.done();
-        };
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(wait);
-        }
+            Committer(tx)
+        });
+        let _ = committer.0.send((committed, commits));
     }
 
     pub(super) fn confirm_select(&mut self, ctx: &mut Ctx, s: confirm::Select) -> AmqpResult<()> {

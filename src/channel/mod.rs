@@ -74,8 +74,10 @@ pub struct Channel {
     channel_credit: Arc<Credit>,
     publishing: Option<publish::Assembly>,
     confirm: Option<confirms::Confirms>,
-    /// Publishes its quorum queues' groups have not answered yet.
+    /// Publishes its quorum queues' groups (or other nodes) have not
+    /// answered yet, and the task that waits for their answers in order.
     commits: confirms::Inflight,
+    committer: Option<confirms::Committer>,
     tx: Option<tx::Tx>,
     /// The queue named by the last Queue.Declare, for methods with an empty queue name.
     last_queue: Option<ShortString>,
@@ -126,6 +128,7 @@ impl Channel {
             publishing: None,
             confirm: None,
             commits: Default::default(),
+            committer: None,
             tx: None,
             last_queue: None,
             routed: Routed::default(),

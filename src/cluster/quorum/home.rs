@@ -123,8 +123,9 @@ pub(super) async fn follow_leader(
 
 /// Make the group's voters the queue's replicas by the ids the metadata
 /// group has for them now: a member whose disk was wiped came back under a
-/// new id, which is added (as a learner first, caught up) in place of its
-/// old one. A replica the cluster forgot keeps its old id.
+/// new id, which is added (as a learner first, not waited for: the other
+/// two are a majority of the old and the new membership alike) in place
+/// of its old one. A replica the cluster forgot keeps its old id.
 async fn members_by_current_ids(
     c: &Cluster,
     raft: &super::types::QRaft,
@@ -174,7 +175,7 @@ async fn members_by_current_ids(
             "quorum queue '{queue}': {} is a member again, as {id}",
             member.name
         );
-        if let Err(e) = raft.add_learner(*id, member.clone(), true).await {
+        if let Err(e) = raft.add_learner(*id, member.clone(), false).await {
             tracing::warn!("quorum queue '{queue}': cannot add {}: {e}", member.name);
             return;
         }
