@@ -64,10 +64,30 @@ struct SnapshotData {
     definitions: serde_json::Value,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    meta: SnapshotMeta<NodeId, Member>,
-    data: Vec<u8>,
+/// A snapshot as `snapshot.json` holds it (the metadata group's and each
+/// quorum queue group's).
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct Stored {
+    pub(crate) meta: SnapshotMeta<NodeId, Member>,
+    pub(crate) data: Vec<u8>,
+}
+
+impl Stored {
+    /// As openraft hands it on.
+    pub(crate) fn snapshot<C>(&self) -> Snapshot<C>
+    where
+        C: openraft::RaftTypeConfig<NodeId = NodeId, Node = Member, SnapshotData = Cursor<Vec<u8>>>,
+    {
+        Snapshot {
+            meta: self.meta.clone(),
+            snapshot: Box::new(Cursor::new(self.data.clone())),
+        }
+    }
+
+    /// The one in `dir`, if any (unreadable: none).
+    pub(crate) fn read(dir: &Path) -> Option<Stored> {
+        read_json(&dir.join("snapshot.json")).ok().flatten()
+    }
 }
 
 pub(crate) struct StateMachine {
@@ -153,7 +173,8 @@ impl StateMachine {
     }
 }
 
-async fn store(dir: &Path, stored: &Stored) -> Result<(), StorageError> {
+/// Write `stored` as `dir`'s `snapshot.json`, whole or not at all.
+pub(crate) async fn store(dir: &Path, stored: &Stored) -> Result<(), StorageError> {
     let fail = |e: &dyn std::error::Error| {
         StorageIOError::write_snapshot(
             Some(stored.meta.signature()),
@@ -284,9 +305,6 @@ impl RaftStateMachine<Meta> for StateMachine {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<Meta>>, StorageError> {
         let s = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(s.as_ref().map(|s| Snapshot {
-            meta: s.meta.clone(),
-            snapshot: Box::new(Cursor::new(s.data.clone())),
-        }))
+        Ok(s.as_ref().map(Stored::snapshot))
     }
 }

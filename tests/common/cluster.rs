@@ -400,20 +400,35 @@ pub async fn until_homed(nodes: &[&Node], queue: &str, but: &str) -> String {
     .await
 }
 
+/// Publish persistent and wait up to `wait` for the broker's answer:
+/// whether it acked, or None if the publish or its answer failed.
+async fn answered_within(ch: &Channel, key: &str, body: &[u8], wait: Duration) -> Option<bool> {
+    let confirm = within(ch.basic_publish(
+        "".into(),
+        key.into(),
+        BasicPublishOptions::default(),
+        body,
+        BasicProperties::default().with_delivery_mode(2),
+    ))
+    .await
+    .ok()?;
+    Some(
+        tokio::time::timeout(wait, confirm)
+            .await
+            .ok()?
+            .ok()?
+            .is_ack(),
+    )
+}
+
 /// Publish persistent until the broker confirms it (a nack while a
 /// queue's home moves is answered by publishing again, as a client does).
 pub async fn publish_until_confirmed(ch: &Channel, key: &str, body: &[u8]) {
     eventually("a confirmed publish", CLUSTER_DEADLINE, || async {
-        let confirm = within(ch.basic_publish(
-            "".into(),
-            key.into(),
-            BasicPublishOptions::default(),
-            body,
-            BasicProperties::default().with_delivery_mode(2),
-        ))
-        .await
-        .ok()?;
-        within(confirm).await.ok()?.is_ack().then_some(())
+        answered_within(ch, key, body, Duration::from_secs(10))
+            .await
+            .filter(|acked| *acked)
+            .map(|_| ())
     })
     .await;
 }
@@ -453,18 +468,7 @@ pub async fn confirming_on(node: &Node) -> (Connection, Channel) {
 /// Publish persistent and wait (long: a group without a majority answers
 /// after its own wait) for the broker's answer: true if acked.
 pub async fn publish_answered(ch: &Channel, key: &str, body: &[u8]) -> bool {
-    let confirm = within(ch.basic_publish(
-        "".into(),
-        key.into(),
-        BasicPublishOptions::default(),
-        body,
-        BasicProperties::default().with_delivery_mode(2),
-    ))
-    .await
-    .expect("publish");
-    tokio::time::timeout(Duration::from_secs(30), confirm)
+    answered_within(ch, key, body, Duration::from_secs(30))
         .await
         .expect("an answer")
-        .expect("confirm")
-        .is_ack()
 }

@@ -6,8 +6,9 @@
 //! a restart openraft applies the committed entries again and those whose
 //! index the log has seen are skipped.
 
+use super::super::state_machine::{Stored, store};
 use super::super::types::{LogId, Member, NodeId, StorageError, StorageIOError};
-use super::snapshot::{self, Builder, Data, Stored};
+use super::snapshot::{self, Builder, Data};
 use super::types::{QApplied, QCommand, QTaken, Quorum, seq_of};
 use crate::message::Meter;
 use crate::queue::Queue;
@@ -95,7 +96,7 @@ impl QueueMachine {
             dir: dir.to_path_buf(),
             queue_dir: paths.queue_dir,
             sync: paths.sync,
-            current: Arc::new(Mutex::new(snapshot::read(dir))),
+            current: Arc::new(Mutex::new(Stored::read(dir))),
             since: 0,
             every: paths.every.max(1),
             wanted,
@@ -328,7 +329,7 @@ impl RaftStateMachine<Quorum> for QueueMachine {
             meta: meta.clone(),
             data: bytes,
         };
-        snapshot::write(self.dir.clone(), stored.clone()).await?;
+        store(&self.dir, &stored).await?;
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(stored);
         Ok(())
     }

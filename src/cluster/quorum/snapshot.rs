@@ -4,13 +4,12 @@
 //! few messages (`worth_it`): a queue with a long backlog keeps its log
 //! until the backlog drains, as RabbitMQ's quorum queues do.
 
-use super::super::log_store::replace_file;
+use super::super::state_machine::{Stored, store};
 use super::super::types::{LogId, Member, NodeId, StorageError, StorageIOError};
 use super::types::Quorum;
 use base64::Engine;
 use openraft::{RaftSnapshotBuilder, Snapshot, SnapshotMeta, StoredMembership};
 use serde::{Deserialize, Serialize};
-use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -43,41 +42,6 @@ impl Data {
     }
 }
 
-/// A snapshot as `snapshot.json` in the group's directory holds it.
-#[derive(Clone, Serialize, Deserialize)]
-pub(super) struct Stored {
-    pub(super) meta: SnapshotMeta<NodeId, Member>,
-    pub(super) data: Vec<u8>,
-}
-
-impl Stored {
-    pub(super) fn snapshot(&self) -> Snapshot<Quorum> {
-        Snapshot {
-            meta: self.meta.clone(),
-            snapshot: Box::new(Cursor::new(self.data.clone())),
-        }
-    }
-}
-
-pub(super) fn read(dir: &std::path::Path) -> Option<Stored> {
-    let b = std::fs::read(dir.join("snapshot.json")).ok()?;
-    serde_json::from_slice(&b).ok()
-}
-
-pub(super) async fn write(dir: PathBuf, stored: Stored) -> Result<(), StorageError> {
-    let fail = |e: &dyn std::error::Error| {
-        StorageIOError::write_snapshot(
-            Some(stored.meta.signature()),
-            &std::io::Error::other(e.to_string()),
-        )
-    };
-    let bytes = serde_json::to_vec(&stored).map_err(|e| fail(&e))?;
-    tokio::task::spawn_blocking(move || replace_file(&dir.join("snapshot.json"), &bytes))
-        .await
-        .map_err(|e| fail(&e))?
-        .map_err(|e| fail(&e).into())
-}
-
 /// The queue as of an index, read when openraft asked for a builder (so
 /// at exactly that index), written out when it builds.
 pub(crate) struct Builder {
@@ -102,7 +66,7 @@ impl RaftSnapshotBuilder<Quorum> for Builder {
             ),
         };
         let stored = Stored { meta, data };
-        write(self.dir.clone(), stored.clone()).await?;
+        store(&self.dir, &stored).await?;
         let snapshot = stored.snapshot();
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(stored);
         Ok(snapshot)

@@ -4,6 +4,8 @@
 //! (a later segment may hold the acks that settle an earlier one, so order
 //! matters), and a drained queue starts a fresh segment so its space comes back.
 
+mod records;
+
 use super::SyncState;
 use super::live::LiveSet;
 use super::pending::Pending;
@@ -240,40 +242,23 @@ impl QueueLog {
         end: u64,
         share: bool,
     ) -> io::Result<Option<Next>> {
-        while offset < end {
-            let (kind, payload) = self.record_at(segment, offset, None)?;
-            let len = (payload.len() + 9) as u32;
-            let here = offset;
-            offset += len as u64;
-            if kind != KIND_PUBLISH {
-                continue;
-            }
-            let Some(seq) = payload
-                .get(..8)
-                .and_then(|s| s.try_into().ok())
-                .map(u64::from_be_bytes)
-            else {
-                continue;
-            };
-            if !self.live.contains(seq) {
-                continue;
-            }
-            let msg = decode_publish(&payload, share, self.meter)
-                .map(|(_, m)| m)
-                .ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("undecodable publish record at {here}"),
-                    )
-                })?;
-            return Ok(Some(Next {
-                seq,
-                msg,
-                len,
-                offset,
-            }));
-        }
-        Ok(None)
+        let Some((seq, payload, here)) = self.next_live(segment, &mut offset, end)? else {
+            return Ok(None);
+        };
+        let msg = decode_publish(&payload, share, self.meter)
+            .map(|(_, m)| m)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("undecodable publish record at {here}"),
+                )
+            })?;
+        Ok(Some(Next {
+            seq,
+            msg,
+            len: (offset - here) as u32,
+            offset,
+        }))
     }
 
     /// Read a persisted message back (a paged backlog message being delivered).
@@ -397,44 +382,6 @@ impl QueueLog {
             }
         }
         self.delete_settled_segments();
-    }
-
-    /// How many messages it holds.
-    pub(crate) fn live(&self) -> usize {
-        self.live.len()
-    }
-
-    /// Every message it holds, in order: its sequence number and its
-    /// publish record's payload (as `encode_publish` wrote it). For a
-    /// quorum queue's snapshot (`cluster::quorum`).
-    pub(crate) fn live_records(&mut self) -> io::Result<Vec<(u64, Bytes)>> {
-        self.flush_pending()?;
-        let mut ids: Vec<u32> = fs::read_dir(&self.dir)?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
-            .collect();
-        ids.sort_unstable();
-        let mut out: Vec<(u64, Bytes)> = Vec::with_capacity(self.live.len());
-        let mut taken = std::collections::HashSet::new();
-        for id in ids {
-            let end = fs::metadata(seg_path(&self.dir, id))?.len();
-            let mut offset = 0;
-            while offset < end {
-                let (kind, payload) = self.record_at(id, offset, None)?;
-                offset += payload.len() as u64 + 9;
-                let Some(seq) = payload
-                    .get(..8)
-                    .and_then(|s| s.try_into().ok())
-                    .map(u64::from_be_bytes)
-                else {
-                    continue;
-                };
-                if kind == KIND_PUBLISH && self.live.contains(seq) && taken.insert(seq) {
-                    out.push((seq, payload));
-                }
-            }
-        }
-        Ok(out)
     }
 
     /// The queue was deleted: its log goes with it.
